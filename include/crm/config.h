@@ -1,0 +1,36 @@
+/* config.h -- process configuration from the environment, validated once at start */
+#ifndef CRM_CONFIG_H
+#define CRM_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "crm/err.h"
+#include "crm/log.h"
+
+enum crm_listen_kind { CRM_LISTEN_TCP, CRM_LISTEN_UNIX, CRM_LISTEN_FD };
+
+struct crm_config {
+	char database_url[1024];
+	enum crm_listen_kind listen_kind;
+	char listen_addr[256]; /* "host:port" or a unix socket path, as libfcgi takes it */
+	int listen_fd;          /* CRM_LISTEN_FD only */
+	unsigned socket_mode;
+	int workers;
+	enum crm_log_level log_level;
+	size_t body_limit;
+	bool auto_migrate;
+	char pid_file[512];
+};
+
+/* Environment lookup; getenv in production, a table in unit tests. */
+typedef const char *(*crm_getenv_fn)(const char *name);
+
+/* Fills cfg from the CRM_* variables (see crm_config_usage). On a bad value, err names the
+ * variable and what it must be; cfg is then unspecified. */
+bool crm_config_load(struct crm_config *cfg, crm_getenv_fn getenv_fn, struct crm_err *err) CRM_MUSTCHECK;
+
+/* The help text for the environment variables. */
+const char *crm_config_usage(void);
+
+#endif

@@ -1,0 +1,20 @@
+/* fcgi.h -- the FastCGI transport: listening socket and the worker's accept loop
+ *
+ * fcgi.c is the only includer of fcgiapp.h. It turns a FastCGI request into a struct
+ * crm_request, runs crm_http_handle and writes the answer through libfcgi.
+ */
+#ifndef CRM_FCGI_H
+#define CRM_FCGI_H
+
+#include <stdbool.h>
+
+#include "crm/config.h"
+#include "crm/err.h"
+
+/* Opens (or adopts) the listening socket described by cfg; returns the fd or -1. */
+int crm_fcgi_listen(const struct crm_config *cfg, struct crm_err *err);
+
+/* The worker: serves requests on listen_fd until SIGTERM; returns the exit status. */
+int crm_fcgi_worker_run(const struct crm_config *cfg, int listen_fd);
+
+#endif

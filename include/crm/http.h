@@ -1,0 +1,100 @@
+/* http.h -- requests, responses and the route table, independent of the transport
+ *
+ * The fcgi layer fills a struct crm_request and gives a sink that writes bytes to the client;
+ * crm_http_handle() matches the route, runs the handler and writes the whole answer. Handlers
+ * choose HTTP statuses (from the error table) and are the only users of json.h and service.h
+ * at this level.
+ */
+#ifndef CRM_HTTP_H
+#define CRM_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "crm/arena.h"
+#include "crm/buf.h"
+#include "crm/err.h"
+#include "crm/service.h"
+
+#define CRM_ROUTE_PARAMS_MAX 2
+
+struct crm_request {
+	const char *method;       /* "GET", ... */
+	const char *path;         /* without the query string */
+	const char *query;        /* without '?', may be "" */
+	const char *content_type; /* NULL when absent */
+	const char *body;
+	size_t body_len;
+	bool body_too_large;      /* the declared length exceeded the limit; body not read */
+	int64_t params[CRM_ROUTE_PARAMS_MAX]; /* {id} values of the matched route, in order */
+};
+
+/* Where the answer goes; write returns false when the client is gone. */
+struct crm_sink {
+	bool (*write)(void *ctx, const char *data, size_t len);
+	void *ctx;
+};
+
+struct crm_response {
+	int status;
+	const char *content_type;
+	char extra_headers[512]; /* "Name: value\r\n" lines (Location, Allow, Link) */
+	struct crm_buf body;
+	bool streaming;          /* headers already sent, body flushed in chunks */
+	bool failed;             /* the sink failed: stop producing */
+	struct crm_sink sink;
+};
+
+/* Everything a handler may use. */
+struct crm_ctx {
+	struct crm_request *req;
+	struct crm_response *resp;
+	struct crm_service *svc;
+	struct crm_arena *arena;
+};
+
+typedef void (*crm_handler_fn)(struct crm_ctx *ctx);
+
+struct crm_route {
+	const char *method;
+	const char *pattern; /* literal segments and "{id}" (1 to 18 digits) */
+	crm_handler_fn handler;
+};
+
+extern const struct crm_route crm_routes[];
+extern const size_t crm_routes_count;
+
+enum crm_match { CRM_MATCH_OK, CRM_MATCH_NO_PATH, CRM_MATCH_NO_METHOD };
+
+/* Finds the route for method and path. On CRM_MATCH_OK *route and params are set; on
+ * CRM_MATCH_NO_METHOD allow[] receives "GET, POST" style text of the path's methods. */
+enum crm_match crm_http_match(const struct crm_route *routes, size_t n, const char *method, const char *path,
+	const struct crm_route **route, int64_t params[CRM_ROUTE_PARAMS_MAX], char *allow, size_t allow_size);
+
+/* Runs one request to completion. */
+void crm_http_handle(struct crm_service *svc, struct crm_arena *arena, struct crm_request *req,
+	struct crm_response *resp);
+
+void crm_http_routes_print(FILE *out);
+
+/* --- response helpers for handlers --- */
+void crm_resp_init(struct crm_response *resp, struct crm_sink sink);
+void crm_resp_finish(struct crm_response *resp);
+void crm_resp_header(struct crm_response *resp, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Answers a problem+json for err. */
+void crm_resp_error(struct crm_response *resp, const struct crm_err *err);
+/* Sends the status line and headers now; later body bytes are flushed as they accumulate. */
+void crm_resp_stream_begin(struct crm_response *resp, int status);
+/* Flushes the body buffer if it is larger than `threshold`; returns false if the client is gone. */
+bool crm_resp_flush(struct crm_response *resp, size_t threshold);
+/* Writes the status, headers and the buffered body (or the last chunk when streaming). */
+void crm_resp_send(struct crm_response *resp);
+
+/* Query string: finds `name` and copies its decoded value into the arena; NULL if absent. */
+const char *crm_http_query_get(struct crm_arena *a, const char *query, const char *name);
+/* Content-Type is application/json, with or without parameters. */
+bool crm_http_is_json(const char *content_type);
+
+#endif

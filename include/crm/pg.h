@@ -1,0 +1,100 @@
+/* pg.h -- the database: one connection per worker, prepared statements, migrations
+ *
+ * pg.c, pg_queries.c and pg_migrate.c are the only includers of libpq-fe.h and hold all SQL
+ * text. They fill the plain structs of domain.h; strings come from the caller's arena.
+ * SQLSTATEs are read only here: 23505 -> CRM_E_CONFLICT, 23503/23514/22xxx -> CRM_E_INVALID,
+ * 40001/40P01 -> CRM_E_RETRY, connection loss/08xxx/57Pxx -> CRM_E_UNAVAILABLE.
+ */
+#ifndef CRM_PG_H
+#define CRM_PG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crm/arena.h"
+#include "crm/domain.h"
+#include "crm/err.h"
+
+struct crm_migration {
+	int version;
+	const char *name;
+	const char *sql;
+};
+
+extern const struct crm_migration crm_migrations[];
+extern const size_t crm_migrations_count;
+
+struct crm_pg;
+
+/* Creates the handle; does not connect. conninfo may be "" (libpq defaults, PG* variables). */
+struct crm_pg *crm_pg_create(const char *conninfo);
+void crm_pg_destroy(struct crm_pg *pg);
+
+/* Connects (or reconnects a broken connection) and prepares the statements. */
+bool crm_pg_ensure(struct crm_pg *pg, struct crm_err *err) CRM_MUSTCHECK;
+
+/* After every request: rolls back a transaction left open, drops a broken connection. */
+void crm_pg_after_request(struct crm_pg *pg);
+
+/* Applies pending migrations under an advisory lock, each in its own transaction. *applied is
+ * the number applied by this call. */
+bool crm_pg_migrate(struct crm_pg *pg, int *applied, struct crm_err *err) CRM_MUSTCHECK;
+
+/* --- operators --- */
+bool crm_pg_operator_create(struct crm_pg *pg, struct crm_arena *a, const char *name, bool is_active,
+	int32_t max_load_limit, struct crm_operator *out, struct crm_err *err) CRM_MUSTCHECK;
+bool crm_pg_operator_get(struct crm_pg *pg, struct crm_arena *a, int64_t id, struct crm_operator *out,
+	struct crm_err *err) CRM_MUSTCHECK;
+bool crm_pg_operator_update(struct crm_pg *pg, struct crm_arena *a, int64_t id,
+	const struct crm_operator_patch *patch, struct crm_operator *out, struct crm_err *err) CRM_MUSTCHECK;
+
+/* Row callbacks of the list functions: return false to stop (the client went away). */
+typedef bool (*crm_operator_fn)(void *ctx, const struct crm_operator *op);
+typedef bool (*crm_source_fn)(void *ctx, const struct crm_source *src);
+typedef bool (*crm_source_operator_fn)(void *ctx, const struct crm_source_operator *so);
+typedef bool (*crm_contact_fn)(void *ctx, const struct crm_contact *c);
+/* Leads stream as (lead, contact) pairs ordered by lead then contact; contact is NULL for a
+ * lead without contacts. */
+typedef bool (*crm_lead_contact_fn)(void *ctx, const struct crm_lead *lead, const struct crm_contact *c);
+
+bool crm_pg_operators_list(struct crm_pg *pg, struct crm_arena *a, crm_operator_fn fn, void *ctx,
+	struct crm_err *err) CRM_MUSTCHECK;
+
+/* --- sources --- */
+bool crm_pg_source_create(struct crm_pg *pg, struct crm_arena *a, const char *name, const char *description,
+	struct crm_source *out, struct crm_err *err) CRM_MUSTCHECK;
+bool crm_pg_source_get(struct crm_pg *pg, struct crm_arena *a, int64_t id, struct crm_source *out,
+	struct crm_err *err) CRM_MUSTCHECK;
+bool crm_pg_sources_list(struct crm_pg *pg, struct crm_arena *a, crm_source_fn fn, void *ctx,
+	struct crm_err *err) CRM_MUSTCHECK;
+/* Replaces the source's configuration atomically (entries of kept operators keep their ids).
+ * Unknown operators are field errors "operators[i].operator_id"; nothing changes on error.
+ * *out receives the new configuration by operator_id (arena array). */
+bool crm_pg_source_operators_set(struct crm_pg *pg, struct crm_arena *a, int64_t source_id,
+	const struct crm_source_operator *items, size_t n, struct crm_source_operator **out, size_t *nout,
+	struct crm_err *err) CRM_MUSTCHECK;
+bool crm_pg_source_operators_list(struct crm_pg *pg, struct crm_arena *a, int64_t source_id,
+	crm_source_operator_fn fn, void *ctx, struct crm_err *err) CRM_MUSTCHECK;
+
+/* --- contacts and leads --- */
+/* The operators configured for a source with their snapshot eligibility; NOT_FOUND when the
+ * source does not exist. *out is an arena array. */
+bool crm_pg_candidates(struct crm_pg *pg, struct crm_arena *a, int64_t source_id, struct crm_candidate **out,
+	size_t *n, struct crm_err *err) CRM_MUSTCHECK;
+/* One distribution in one transaction: finds or creates the lead, takes the first operator of
+ * `order` that is still configured, active and below its limit (conditional row update), and
+ * stores the contact (unassigned when none). */
+bool crm_pg_intake(struct crm_pg *pg, struct crm_arena *a, const char *email, int64_t source_id,
+	const struct crm_candidate *order, size_t n, struct crm_contact *out, struct crm_err *err) CRM_MUSTCHECK;
+bool crm_pg_contact_get(struct crm_pg *pg, struct crm_arena *a, int64_t id, struct crm_contact *out,
+	struct crm_err *err) CRM_MUSTCHECK;
+/* Streams matching contacts by id through a cursor: memory stays flat for any count. */
+bool crm_pg_contacts_list(struct crm_pg *pg, struct crm_arena *a, const struct crm_contact_filter *f,
+	crm_contact_fn fn, void *ctx, struct crm_err *err) CRM_MUSTCHECK;
+/* Streams leads by id with their contacts: one lead when only_id > 0 (NOT_FOUND if absent),
+ * else the leads after after_id, at most limit of them (0 = all). */
+bool crm_pg_leads_list(struct crm_pg *pg, struct crm_arena *a, int64_t only_id, int64_t after_id, int32_t limit,
+	crm_lead_contact_fn fn, void *ctx, struct crm_err *err) CRM_MUSTCHECK;
+
+#endif

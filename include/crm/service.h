@@ -1,0 +1,61 @@
+/* service.h -- the use cases: what the API can do, independent of HTTP and JSON
+ *
+ * A service function validates what the domain rules say (email, names), runs the database
+ * work through pg.h and retries a transaction that lost a serialization or deadlock race.
+ * It knows nothing of requests, statuses or JSON.
+ */
+#ifndef CRM_SERVICE_H
+#define CRM_SERVICE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crm/arena.h"
+#include "crm/domain.h"
+#include "crm/err.h"
+#include "crm/pg.h"
+#include "crm/rng.h"
+
+/* What one worker process owns for its whole life. */
+struct crm_service {
+	struct crm_pg *pg;
+	struct crm_rng rng;
+};
+
+bool crm_service_operator_create(struct crm_service *s, struct crm_arena *a, const char *name, bool is_active,
+	int32_t max_load_limit, struct crm_operator *out, struct crm_err *err) CRM_MUSTCHECK;
+bool crm_service_operator_get(struct crm_service *s, struct crm_arena *a, int64_t id, struct crm_operator *out,
+	struct crm_err *err) CRM_MUSTCHECK;
+bool crm_service_operator_update(struct crm_service *s, struct crm_arena *a, int64_t id,
+	const struct crm_operator_patch *patch, struct crm_operator *out, struct crm_err *err) CRM_MUSTCHECK;
+bool crm_service_operators_list(struct crm_service *s, struct crm_arena *a, crm_operator_fn fn, void *ctx,
+	struct crm_err *err) CRM_MUSTCHECK;
+
+bool crm_service_source_create(struct crm_service *s, struct crm_arena *a, const char *name,
+	const char *description, struct crm_source *out, struct crm_err *err) CRM_MUSTCHECK;
+bool crm_service_source_get(struct crm_service *s, struct crm_arena *a, int64_t id, struct crm_source *out,
+	struct crm_err *err) CRM_MUSTCHECK;
+bool crm_service_sources_list(struct crm_service *s, struct crm_arena *a, crm_source_fn fn, void *ctx,
+	struct crm_err *err) CRM_MUSTCHECK;
+/* Replaces the configuration; repeated operators are field errors. */
+bool crm_service_source_operators_set(struct crm_service *s, struct crm_arena *a, int64_t source_id,
+	const struct crm_source_operator *items, size_t n, struct crm_source_operator **out, size_t *nout,
+	struct crm_err *err) CRM_MUSTCHECK;
+bool crm_service_source_operators_list(struct crm_service *s, struct crm_arena *a, int64_t source_id,
+	crm_source_operator_fn fn, void *ctx, struct crm_err *err) CRM_MUSTCHECK;
+
+/* A contact arrives: normalise the email, draw the candidate order, store it in one
+ * transaction. Bad email -> field error "email"; unknown source -> CRM_E_NOT_FOUND. */
+bool crm_service_contact_create(struct crm_service *s, struct crm_arena *a, const char *email,
+	int64_t source_id, struct crm_contact *out, struct crm_err *err) CRM_MUSTCHECK;
+bool crm_service_contact_get(struct crm_service *s, struct crm_arena *a, int64_t id, struct crm_contact *out,
+	struct crm_err *err) CRM_MUSTCHECK;
+bool crm_service_contacts_list(struct crm_service *s, struct crm_arena *a, const struct crm_contact_filter *f,
+	crm_contact_fn fn, void *ctx, struct crm_err *err) CRM_MUSTCHECK;
+bool crm_service_lead_get(struct crm_service *s, struct crm_arena *a, int64_t id, crm_lead_contact_fn fn,
+	void *ctx, struct crm_err *err) CRM_MUSTCHECK;
+bool crm_service_leads_list(struct crm_service *s, struct crm_arena *a, int64_t after_id, int32_t limit,
+	crm_lead_contact_fn fn, void *ctx, struct crm_err *err) CRM_MUSTCHECK;
+
+#endif

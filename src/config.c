@@ -1,0 +1,168 @@
+/* config.c -- reads and validates the CRM_* environment once at start
+ *
+ * Every variable has a default; a bad value is an error naming the variable and the accepted
+ * form, so a typo in a unit file fails loudly at start instead of at the first request.
+ */
+#include "crm/config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define BODY_LIMIT_MIN 1024
+#define BODY_LIMIT_MAX (64 * 1024 * 1024)
+#define WORKERS_MAX 1024
+
+static const char usage[] =
+	"Environment (all optional):\n"
+	"  CRM_DATABASE_URL   libpq conninfo or postgresql:// URI (default: libpq defaults and PG* variables)\n"
+	"  CRM_LISTEN         unix:/path/to.sock | HOST:PORT | fd:N  (default 127.0.0.1:9000)\n"
+	"                     fd:N adopts an already listening socket (spawn-fcgi: fd:0); with systemd\n"
+	"                     socket activation (LISTEN_FDS=1) the default is fd:3\n"
+	"  CRM_SOCKET_MODE    octal permissions of a unix socket (default 0660)\n"
+	"  CRM_WORKERS        worker processes, 1..1024 (default 4 x CPUs); each holds one database\n"
+	"                     connection and serves one request at a time, so throughput is at most\n"
+	"                     workers / transaction latency\n"
+	"  CRM_LOG_LEVEL      error | warn | info | debug (default info)\n"
+	"  CRM_BODY_LIMIT     largest request body in bytes, 1024..67108864 (default 1048576)\n"
+	"  CRM_AUTO_MIGRATE   on | off: serve applies pending migrations at start (default on)\n"
+	"  CRM_PID_FILE       serve writes the master's pid to this file (default: none)\n";
+
+const char *crm_config_usage(void)
+{
+	return usage;
+}
+
+static bool parse_long(const char *s, long min, long max, int base, long *out)
+{
+	char *end;
+	long v;
+
+	if (s[0] == '\0' || s[0] == ' ' || s[0] == '+' || s[0] == '-')
+		return false;
+	errno = 0;
+	v = strtol(s, &end, base);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+static bool parse_bool(const char *s, bool *out)
+{
+	static const char *const yes[] = {"on", "true", "1", "yes"};
+	static const char *const no[] = {"off", "false", "0", "no"};
+
+	for (size_t i = 0; i < 4; i++) {
+		if (strcmp(s, yes[i]) == 0)
+			return (*out = true), true;
+		if (strcmp(s, no[i]) == 0)
+			return (*out = false), true;
+	}
+	return false;
+}
+
+static bool parse_listen(struct crm_config *cfg, const char *v, struct crm_err *err)
+{
+	long fd;
+	const char *colon;
+
+	if (strncmp(v, "unix:", 5) == 0) {
+		if (v[5] != '/' || strlen(v + 5) >= 108)
+			return crm_err_set(err, CRM_E_INVALID, "CRM_LISTEN: unix socket path must be absolute and "
+				"shorter than 108 bytes");
+		cfg->listen_kind = CRM_LISTEN_UNIX;
+		snprintf(cfg->listen_addr, sizeof(cfg->listen_addr), "%s", v + 5);
+		return true;
+	}
+	if (strncmp(v, "fd:", 3) == 0) {
+		if (!parse_long(v + 3, 0, INT_MAX, 10, &fd))
+			return crm_err_set(err, CRM_E_INVALID, "CRM_LISTEN: fd:N needs a file descriptor number");
+		cfg->listen_kind = CRM_LISTEN_FD;
+		cfg->listen_fd = (int)fd;
+		return true;
+	}
+	colon = strrchr(v, ':');
+	if (colon == NULL || !parse_long(colon + 1, 1, 65535, 10, &fd) || strlen(v) >= sizeof(cfg->listen_addr))
+		return crm_err_set(err, CRM_E_INVALID, "CRM_LISTEN: expected unix:/path, HOST:PORT or fd:N, got \"%s\"",
+			v);
+	cfg->listen_kind = CRM_LISTEN_TCP;
+	snprintf(cfg->listen_addr, sizeof(cfg->listen_addr), "%s", v);
+	return true;
+}
+
+static int default_workers(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (n < 1)
+		n = 1;
+	if (n > WORKERS_MAX / 4)
+		n = WORKERS_MAX / 4;
+	return (int)(4 * n);
+}
+
+static bool load_numbers(struct crm_config *cfg, crm_getenv_fn get, struct crm_err *err)
+{
+	const char *v;
+	long n;
+
+	if ((v = get("CRM_SOCKET_MODE")) != NULL) {
+		if (!parse_long(v, 0, 0777, 8, &n))
+			return crm_err_set(err, CRM_E_INVALID, "CRM_SOCKET_MODE: expected octal permissions such as 0660");
+		cfg->socket_mode = (unsigned)n;
+	}
+	if ((v = get("CRM_WORKERS")) != NULL) {
+		if (!parse_long(v, 1, WORKERS_MAX, 10, &n))
+			return crm_err_set(err, CRM_E_INVALID, "CRM_WORKERS: expected an integer from 1 to %d", WORKERS_MAX);
+		cfg->workers = (int)n;
+	}
+	if ((v = get("CRM_BODY_LIMIT")) != NULL) {
+		if (!parse_long(v, BODY_LIMIT_MIN, BODY_LIMIT_MAX, 10, &n))
+			return crm_err_set(err, CRM_E_INVALID, "CRM_BODY_LIMIT: expected bytes from %d to %d", BODY_LIMIT_MIN,
+				BODY_LIMIT_MAX);
+		cfg->body_limit = (size_t)n;
+	}
+	return true;
+}
+
+bool crm_config_load(struct crm_config *cfg, crm_getenv_fn get, struct crm_err *err)
+{
+	const char *v;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->listen_kind = CRM_LISTEN_TCP;
+	snprintf(cfg->listen_addr, sizeof(cfg->listen_addr), "127.0.0.1:9000");
+	cfg->socket_mode = 0660;
+	cfg->workers = default_workers();
+	cfg->log_level = CRM_LOG_INFO;
+	cfg->body_limit = 1024 * 1024;
+	cfg->auto_migrate = true;
+
+	if ((v = get("CRM_DATABASE_URL")) != NULL) {
+		if (strlen(v) >= sizeof(cfg->database_url))
+			return crm_err_set(err, CRM_E_INVALID, "CRM_DATABASE_URL: longer than %zu bytes",
+				sizeof(cfg->database_url) - 1);
+		snprintf(cfg->database_url, sizeof(cfg->database_url), "%s", v);
+	}
+	v = get("CRM_LISTEN");
+	if (v == NULL && (v = get("LISTEN_FDS")) != NULL && strcmp(v, "1") == 0)
+		v = "fd:3";
+	if (v != NULL && !parse_listen(cfg, v, err))
+		return false;
+	if (!load_numbers(cfg, get, err))
+		return false;
+	if ((v = get("CRM_LOG_LEVEL")) != NULL && !crm_log_level_parse(v, &cfg->log_level))
+		return crm_err_set(err, CRM_E_INVALID, "CRM_LOG_LEVEL: expected error, warn, info or debug");
+	if ((v = get("CRM_AUTO_MIGRATE")) != NULL && !parse_bool(v, &cfg->auto_migrate))
+		return crm_err_set(err, CRM_E_INVALID, "CRM_AUTO_MIGRATE: expected on or off");
+	if ((v = get("CRM_PID_FILE")) != NULL) {
+		if (v[0] == '\0' || strlen(v) >= sizeof(cfg->pid_file))
+			return crm_err_set(err, CRM_E_INVALID, "CRM_PID_FILE: expected a path");
+		snprintf(cfg->pid_file, sizeof(cfg->pid_file), "%s", v);
+	}
+	return true;
+}

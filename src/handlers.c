@@ -1,0 +1,369 @@
+/* handlers.c -- HTTP handlers of operators and sources, and the helpers all handlers share
+ *
+ * A handler decodes its input with a static JSON schema, calls one service function and
+ * writes the answer. The HTTP status comes from the error table (err.h) or is 200/201.
+ */
+#include <stddef.h>
+#include <string.h>
+
+#include "crm/domain.h"
+#include "crm/service.h"
+#include "handlers.h"
+
+#define FLUSH_THRESHOLD (32 * 1024)
+
+/* --- shared helpers --- */
+
+void crm_h_fail(struct crm_ctx *ctx, const struct crm_err *err)
+{
+	crm_resp_error(ctx->resp, err);
+}
+
+bool crm_h_decode(struct crm_ctx *ctx, const struct crm_jschema *schema, void *out)
+{
+	struct crm_err err;
+
+	crm_err_init(&err);
+	if (crm_json_decode(ctx->req->body, ctx->req->body_len, schema, out, ctx->arena, &err))
+		return true;
+	crm_h_fail(ctx, &err);
+	return false;
+}
+
+void crm_h_created(struct crm_ctx *ctx, const char *prefix, int64_t id)
+{
+	ctx->resp->status = 201;
+	crm_resp_header(ctx->resp, "Location: %s/%lld", prefix, (long long)id);
+}
+
+void crm_list_begin(struct crm_list *l, struct crm_ctx *ctx, bool stream)
+{
+	l->ctx = ctx;
+	l->stream = stream;
+	l->count = 0;
+	crm_jw_init(&l->w, &ctx->resp->body);
+	crm_jw_arr_begin(&l->w);
+}
+
+bool crm_list_row_done(struct crm_list *l)
+{
+	struct crm_response *resp = l->ctx->resp;
+
+	l->count++;
+	if (!l->stream || resp->body.len < FLUSH_THRESHOLD)
+		return !resp->failed;
+	if (!resp->streaming)
+		crm_resp_stream_begin(resp, 200);
+	return crm_resp_flush(resp, FLUSH_THRESHOLD);
+}
+
+void crm_list_end(struct crm_list *l, bool ok, const struct crm_err *err)
+{
+	if (!ok) {
+		if (err->code != CRM_E_OK)
+			crm_h_fail(l->ctx, err);
+		else
+			l->ctx->resp->failed = true; /* the client went away */
+		return;
+	}
+	crm_jw_arr_end(&l->w);
+	l->ctx->resp->status = 200;
+}
+
+/* --- writers --- */
+
+static void write_operator(struct crm_jw *w, const struct crm_operator *op)
+{
+	crm_jw_obj_begin(w);
+	crm_jw_key(w, "id");
+	crm_jw_int(w, op->id);
+	crm_jw_key(w, "name");
+	crm_jw_str(w, op->name);
+	crm_jw_key(w, "is_active");
+	crm_jw_bool(w, op->is_active);
+	crm_jw_key(w, "max_load_limit");
+	crm_jw_int(w, op->max_load_limit);
+	crm_jw_key(w, "active_contacts");
+	crm_jw_int(w, op->active_contacts);
+	crm_jw_obj_end(w);
+}
+
+static void write_source(struct crm_jw *w, const struct crm_source *src)
+{
+	crm_jw_obj_begin(w);
+	crm_jw_key(w, "id");
+	crm_jw_int(w, src->id);
+	crm_jw_key(w, "name");
+	crm_jw_str(w, src->name);
+	crm_jw_key(w, "description");
+	crm_jw_str(w, src->description);
+	crm_jw_obj_end(w);
+}
+
+static void write_source_operator(struct crm_jw *w, const struct crm_source_operator *so)
+{
+	crm_jw_obj_begin(w);
+	crm_jw_key(w, "id");
+	crm_jw_int(w, so->id);
+	crm_jw_key(w, "operator_id");
+	crm_jw_int(w, so->operator_id);
+	crm_jw_key(w, "source_id");
+	crm_jw_int(w, so->source_id);
+	crm_jw_key(w, "weight");
+	crm_jw_int(w, so->weight);
+	crm_jw_obj_end(w);
+}
+
+static void answer_operator(struct crm_ctx *ctx, const struct crm_operator *op)
+{
+	struct crm_jw w;
+
+	crm_jw_init(&w, &ctx->resp->body);
+	write_operator(&w, op);
+}
+
+static void answer_source(struct crm_ctx *ctx, const struct crm_source *src)
+{
+	struct crm_jw w;
+
+	crm_jw_init(&w, &ctx->resp->body);
+	write_source(&w, src);
+}
+
+/* --- operators --- */
+
+struct operator_body {
+	const char *name;
+	bool is_active, has_name, has_is_active, has_max_load_limit;
+	int64_t max_load_limit;
+};
+
+#define OB(m) offsetof(struct operator_body, m)
+
+static const struct crm_jfield operator_create_fields[] = {
+	{"name", CRM_JT_STRING, CRM_JF_REQUIRED | CRM_JF_TRIM, 1, CRM_NAME_MAX, OB(name), CRM_JNOSEEN, NULL},
+	{"is_active", CRM_JT_BOOL, 0, 0, 0, OB(is_active), OB(has_is_active), NULL},
+	{"max_load_limit", CRM_JT_INT, CRM_JF_REQUIRED, 0, CRM_LIMIT_MAX, OB(max_load_limit), CRM_JNOSEEN, NULL},
+};
+static const struct crm_jschema operator_create_schema = {operator_create_fields, 3, sizeof(struct operator_body)};
+
+static const struct crm_jfield operator_patch_fields[] = {
+	{"name", CRM_JT_STRING, CRM_JF_TRIM, 1, CRM_NAME_MAX, OB(name), OB(has_name), NULL},
+	{"is_active", CRM_JT_BOOL, 0, 0, 0, OB(is_active), OB(has_is_active), NULL},
+	{"max_load_limit", CRM_JT_INT, 0, 0, CRM_LIMIT_MAX, OB(max_load_limit), OB(has_max_load_limit), NULL},
+};
+static const struct crm_jschema operator_patch_schema = {operator_patch_fields, 3, sizeof(struct operator_body)};
+
+void crm_h_operator_create(struct crm_ctx *ctx)
+{
+	struct operator_body b;
+	struct crm_operator op;
+	struct crm_err err;
+
+	crm_err_init(&err);
+	if (!crm_h_decode(ctx, &operator_create_schema, &b))
+		return;
+	if (!crm_service_operator_create(ctx->svc, ctx->arena, b.name, b.has_is_active ? b.is_active : true,
+		(int32_t)b.max_load_limit, &op, &err)) {
+		crm_h_fail(ctx, &err);
+		return;
+	}
+	crm_h_created(ctx, "/api/operators", op.id);
+	answer_operator(ctx, &op);
+}
+
+static bool operator_row(void *p, const struct crm_operator *op)
+{
+	struct crm_list *l = p;
+
+	write_operator(&l->w, op);
+	return crm_list_row_done(l);
+}
+
+void crm_h_operators_list(struct crm_ctx *ctx)
+{
+	struct crm_list l;
+	struct crm_err err;
+	bool ok;
+
+	crm_err_init(&err);
+	crm_list_begin(&l, ctx, true);
+	ok = crm_service_operators_list(ctx->svc, ctx->arena, operator_row, &l, &err);
+	crm_list_end(&l, ok, &err);
+}
+
+void crm_h_operator_get(struct crm_ctx *ctx)
+{
+	struct crm_operator op;
+	struct crm_err err;
+
+	crm_err_init(&err);
+	if (!crm_service_operator_get(ctx->svc, ctx->arena, ctx->req->params[0], &op, &err)) {
+		crm_h_fail(ctx, &err);
+		return;
+	}
+	answer_operator(ctx, &op);
+}
+
+void crm_h_operator_update(struct crm_ctx *ctx)
+{
+	struct crm_operator_patch patch;
+	struct operator_body b;
+	struct crm_operator op;
+	struct crm_err err;
+
+	crm_err_init(&err);
+	if (!crm_h_decode(ctx, &operator_patch_schema, &b))
+		return;
+	patch.has_name = b.has_name;
+	patch.has_is_active = b.has_is_active;
+	patch.has_max_load_limit = b.has_max_load_limit;
+	patch.name = b.name;
+	patch.is_active = b.is_active;
+	patch.max_load_limit = (int32_t)b.max_load_limit;
+	if (!crm_service_operator_update(ctx->svc, ctx->arena, ctx->req->params[0], &patch, &op, &err)) {
+		crm_h_fail(ctx, &err);
+		return;
+	}
+	answer_operator(ctx, &op);
+}
+
+/* --- sources --- */
+
+struct source_body {
+	const char *name;
+	const char *description;
+};
+
+static const struct crm_jfield source_create_fields[] = {
+	{"name", CRM_JT_STRING, CRM_JF_REQUIRED | CRM_JF_TRIM, 1, CRM_NAME_MAX, offsetof(struct source_body, name),
+		CRM_JNOSEEN, NULL},
+	{"description", CRM_JT_STRING, CRM_JF_NULLABLE, 0, CRM_DESCRIPTION_MAX,
+		offsetof(struct source_body, description), CRM_JNOSEEN, NULL},
+};
+static const struct crm_jschema source_create_schema = {source_create_fields, 2, sizeof(struct source_body)};
+
+void crm_h_source_create(struct crm_ctx *ctx)
+{
+	struct source_body b;
+	struct crm_source src;
+	struct crm_err err;
+
+	crm_err_init(&err);
+	if (!crm_h_decode(ctx, &source_create_schema, &b))
+		return;
+	if (!crm_service_source_create(ctx->svc, ctx->arena, b.name, b.description, &src, &err)) {
+		crm_h_fail(ctx, &err);
+		return;
+	}
+	crm_h_created(ctx, "/api/sources", src.id);
+	answer_source(ctx, &src);
+}
+
+static bool source_row(void *p, const struct crm_source *src)
+{
+	struct crm_list *l = p;
+
+	write_source(&l->w, src);
+	return crm_list_row_done(l);
+}
+
+void crm_h_sources_list(struct crm_ctx *ctx)
+{
+	struct crm_list l;
+	struct crm_err err;
+	bool ok;
+
+	crm_err_init(&err);
+	crm_list_begin(&l, ctx, true);
+	ok = crm_service_sources_list(ctx->svc, ctx->arena, source_row, &l, &err);
+	crm_list_end(&l, ok, &err);
+}
+
+void crm_h_source_get(struct crm_ctx *ctx)
+{
+	struct crm_source src;
+	struct crm_err err;
+
+	crm_err_init(&err);
+	if (!crm_service_source_get(ctx->svc, ctx->arena, ctx->req->params[0], &src, &err)) {
+		crm_h_fail(ctx, &err);
+		return;
+	}
+	answer_source(ctx, &src);
+}
+
+struct so_item {
+	int64_t operator_id;
+	int64_t weight;
+};
+
+struct so_body {
+	struct crm_jarray operators;
+};
+
+static const struct crm_jfield so_item_fields[] = {
+	{"operator_id", CRM_JT_INT, CRM_JF_REQUIRED, 1, CRM_ID_MAX, offsetof(struct so_item, operator_id),
+		CRM_JNOSEEN, NULL},
+	{"weight", CRM_JT_INT, CRM_JF_REQUIRED, 1, CRM_WEIGHT_MAX, offsetof(struct so_item, weight), CRM_JNOSEEN,
+		NULL},
+};
+static const struct crm_jschema so_item_schema = {so_item_fields, 2, sizeof(struct so_item)};
+
+static const struct crm_jfield so_body_fields[] = {
+	{"operators", CRM_JT_ARRAY, CRM_JF_REQUIRED, 0, CRM_SOURCE_OPERATORS_MAX, offsetof(struct so_body, operators),
+		CRM_JNOSEEN, &so_item_schema},
+};
+static const struct crm_jschema so_body_schema = {so_body_fields, 1, sizeof(struct so_body)};
+
+void crm_h_source_operators_set(struct crm_ctx *ctx)
+{
+	struct crm_source_operator *items, *out;
+	const struct so_item *in;
+	struct so_body b;
+	struct crm_err err;
+	struct crm_jw w;
+	size_t nout;
+
+	crm_err_init(&err);
+	if (!crm_h_decode(ctx, &so_body_schema, &b))
+		return;
+	in = b.operators.items;
+	items = crm_arena_calloc(ctx->arena, b.operators.n + 1, sizeof(*items));
+	for (size_t i = 0; i < b.operators.n; i++) {
+		items[i].source_id = ctx->req->params[0];
+		items[i].operator_id = in[i].operator_id;
+		items[i].weight = (int32_t)in[i].weight;
+	}
+	if (!crm_service_source_operators_set(ctx->svc, ctx->arena, ctx->req->params[0], items, b.operators.n, &out,
+		&nout, &err)) {
+		crm_h_fail(ctx, &err);
+		return;
+	}
+	crm_jw_init(&w, &ctx->resp->body);
+	crm_jw_arr_begin(&w);
+	for (size_t i = 0; i < nout; i++)
+		write_source_operator(&w, &out[i]);
+	crm_jw_arr_end(&w);
+}
+
+static bool source_operator_row(void *p, const struct crm_source_operator *so)
+{
+	struct crm_list *l = p;
+
+	write_source_operator(&l->w, so);
+	return crm_list_row_done(l);
+}
+
+void crm_h_source_operators_list(struct crm_ctx *ctx)
+{
+	struct crm_list l;
+	struct crm_err err;
+	bool ok;
+
+	crm_err_init(&err);
+	crm_list_begin(&l, ctx, true);
+	ok = crm_service_source_operators_list(ctx->svc, ctx->arena, ctx->req->params[0], source_operator_row, &l,
+		&err);
+	crm_list_end(&l, ok, &err);
+}

@@ -1,0 +1,138 @@
+/* main.c -- the `crm` command: serve, migrate, routes
+ *
+ * Reads the configuration once, then hands over to the master (serve) or the migration
+ * runner. Exit status: 0 success, 1 runtime failure, 2 usage or configuration error.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "crm/config.h"
+#include "crm/err.h"
+#include "crm/fcgi.h"
+#include "crm/http.h"
+#include "crm/log.h"
+#include "crm/master.h"
+#include "crm/pg.h"
+
+#define MIGRATE_WAIT_SECONDS 30
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: crm COMMAND\n"
+		"\n"
+		"mini-crm distributes incoming leads among operators (FastCGI behind nginx, PostgreSQL).\n"
+		"\n"
+		"Commands:\n"
+		"  serve     run the FastCGI master and its worker processes in the foreground\n"
+		"  migrate   apply pending database migrations and exit\n"
+		"  routes    print the route table (METHOD PATTERN per line)\n"
+		"  --help    show this text\n"
+		"\n"
+		"%s"
+		"\n"
+		"Signals to serve: SIGTERM/SIGINT drain and stop, SIGHUP replaces the workers.\n",
+		crm_config_usage());
+}
+
+static const char *env(const char *name)
+{
+	return getenv(name);
+}
+
+/* Applies migrations; with `wait`, keeps trying while the database is not reachable yet. */
+static bool migrate(const struct crm_config *cfg, bool wait)
+{
+	struct crm_pg *pg = crm_pg_create(cfg->database_url);
+	struct crm_err err;
+	int applied = 0;
+	bool ok = false;
+
+	for (int waited = 0;; waited++) {
+		crm_err_init(&err);
+		if (crm_pg_migrate(pg, &applied, &err)) {
+			ok = true;
+			break;
+		}
+		if (!wait || err.code != CRM_E_UNAVAILABLE || waited >= MIGRATE_WAIT_SECONDS)
+			break;
+		sleep(1);
+	}
+	if (ok)
+		crm_log_info("migrations: %d applied, schema at version %zu", applied, crm_migrations_count);
+	else
+		crm_log_error("migrations failed: %s", err.detail);
+	crm_pg_destroy(pg);
+	return ok;
+}
+
+static int write_pid_file(const char *path)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL) {
+		crm_log_error("could not write pid file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	fprintf(f, "%ld\n", (long)getpid());
+	fclose(f);
+	return 0;
+}
+
+static int serve(const struct crm_config *cfg)
+{
+	struct crm_err err;
+	int fd, rc;
+
+	if (cfg->auto_migrate && !migrate(cfg, true))
+		return 1;
+	crm_err_init(&err);
+	fd = crm_fcgi_listen(cfg, &err);
+	if (fd < 0) {
+		crm_log_error("%s", err.detail);
+		return 1;
+	}
+	if (cfg->pid_file[0] != '\0' && write_pid_file(cfg->pid_file) != 0)
+		return 1;
+	rc = crm_master_run(cfg, fd);
+	if (cfg->listen_kind == CRM_LISTEN_UNIX)
+		unlink(cfg->listen_addr);
+	if (cfg->pid_file[0] != '\0')
+		unlink(cfg->pid_file);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct crm_config cfg;
+	struct crm_err err;
+
+	if (argc != 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "routes") == 0) {
+		crm_http_routes_print(stdout);
+		return 0;
+	}
+	crm_err_init(&err);
+	if (!crm_config_load(&cfg, env, &err)) {
+		fprintf(stderr, "crm: configuration error: %s\n", err.detail);
+		return 2;
+	}
+	crm_log_set_level(cfg.log_level);
+	if (strcmp(argv[1], "serve") == 0)
+		return serve(&cfg);
+	if (strcmp(argv[1], "migrate") == 0)
+		return migrate(&cfg, false) ? 0 : 1;
+	fprintf(stderr, "crm: unknown command \"%s\"\n\n", argv[1]);
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,147 @@
+/* master.c -- `crm serve`'s supervisor: forks the workers, replaces dead ones, drains on stop
+ *
+ * The master never touches the database or a request. It waits for signals synchronously
+ * (sigtimedwait), so there is no async-signal-safety to reason about:
+ *   SIGCHLD          reap; restart the worker unless stopping (a worker that dies within a
+ *                    second of its start is restarted after a one-second pause, so a crash
+ *                    loop does not spin)
+ *   SIGHUP           replace every worker (each finishes its current request first)
+ *   SIGTERM/SIGINT   stop: workers finish their request and exit; after DRAIN_SECONDS the
+ *                    rest are killed
+ */
+#include "crm/master.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crm/arena.h"
+#include "crm/fcgi.h"
+#include "crm/log.h"
+
+#define DRAIN_SECONDS 15
+
+struct slot {
+	pid_t pid;            /* 0: not running */
+	time_t started;
+	time_t restart_after; /* when pid == 0 and not stopping */
+};
+
+static time_t now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+static void spawn(struct slot *s, const struct crm_config *cfg, int listen_fd)
+{
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		crm_log_error("fork failed: %s", strerror(errno));
+		s->restart_after = now() + 1;
+		return;
+	}
+	if (pid == 0) {
+		sigset_t none;
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		_exit(crm_fcgi_worker_run(cfg, listen_fd));
+	}
+	s->pid = pid;
+	s->started = now();
+}
+
+static void reap(struct slot *slots, int n, bool stopping)
+{
+	pid_t pid;
+	int status;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (int i = 0; i < n; i++) {
+			if (slots[i].pid != pid)
+				continue;
+			slots[i].pid = 0;
+			if (!stopping) {
+				if (WIFSIGNALED(status))
+					crm_log_warn("worker %d killed by signal %d; restarting", (int)pid, WTERMSIG(status));
+				else
+					crm_log_info("worker %d exited with status %d; restarting", (int)pid, WEXITSTATUS(status));
+				slots[i].restart_after = now() - slots[i].started < 1 ? now() + 1 : 0;
+			}
+		}
+	}
+}
+
+static int running(const struct slot *slots, int n)
+{
+	int r = 0;
+
+	for (int i = 0; i < n; i++)
+		r += slots[i].pid != 0;
+	return r;
+}
+
+static void signal_all(const struct slot *slots, int n, int sig)
+{
+	for (int i = 0; i < n; i++) {
+		if (slots[i].pid != 0)
+			kill(slots[i].pid, sig);
+	}
+}
+
+int crm_master_run(const struct crm_config *cfg, int listen_fd)
+{
+	struct slot *slots = calloc((size_t)cfg->workers, sizeof(*slots));
+	struct timespec tick = {0, 200 * 1000 * 1000};
+	bool stopping = false;
+	time_t deadline = 0;
+	sigset_t set;
+
+	if (slots == NULL)
+		return 1;
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	for (int i = 0; i < cfg->workers; i++)
+		spawn(&slots[i], cfg, listen_fd);
+	crm_log_info("serving with %d workers", cfg->workers);
+
+	while (!stopping || running(slots, cfg->workers) > 0) {
+		int sig = sigtimedwait(&set, NULL, &tick);
+
+		if (sig == SIGCHLD) {
+			reap(slots, cfg->workers, stopping);
+		} else if (sig == SIGHUP && !stopping) {
+			crm_log_info("SIGHUP: replacing workers");
+			signal_all(slots, cfg->workers, SIGTERM);
+		} else if ((sig == SIGTERM || sig == SIGINT) && !stopping) {
+			crm_log_info("stopping: draining %d workers", running(slots, cfg->workers));
+			stopping = true;
+			deadline = now() + DRAIN_SECONDS;
+			signal_all(slots, cfg->workers, SIGTERM);
+		}
+		if (stopping && now() >= deadline) {
+			crm_log_warn("drain timeout: killing %d workers", running(slots, cfg->workers));
+			signal_all(slots, cfg->workers, SIGKILL);
+			deadline = now() + DRAIN_SECONDS;
+		}
+		for (int i = 0; !stopping && i < cfg->workers; i++) {
+			if (slots[i].pid == 0 && now() >= slots[i].restart_after)
+				spawn(&slots[i], cfg, listen_fd);
+		}
+	}
+	free(slots);
+	crm_log_info("stopped");
+	return 0;
+}

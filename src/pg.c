@@ -1,0 +1,245 @@
+/* pg.c -- the worker's database connection: connect, prepare, run, stream, map errors
+ *
+ * Owns the PGconn and the mapping from SQLSTATE to crm_errcode (the only place that reads
+ * SQLSTATEs). PgBouncer's rule applies: a connection is never reused with a transaction left
+ * open, and a broken one is dropped and made again on the next request (503 meanwhile).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "crm/arena.h"
+#include "crm/log.h"
+#include "pg_internal.h"
+
+struct crm_pg *crm_pg_create(const char *conninfo)
+{
+	struct crm_pg *pg = crm_xmalloc(sizeof(*pg));
+
+	pg->conninfo = crm_xstrdup(conninfo);
+	pg->conn = NULL;
+	pg->prepared = false;
+	pg->down_logged = false;
+	return pg;
+}
+
+void crm_pg_destroy(struct crm_pg *pg)
+{
+	if (pg == NULL)
+		return;
+	if (pg->conn != NULL)
+		PQfinish(pg->conn);
+	free(pg->conninfo);
+	free(pg);
+}
+
+static void drop(struct crm_pg *pg)
+{
+	if (pg->conn != NULL) {
+		PQfinish(pg->conn);
+		pg->conn = NULL;
+	}
+	pg->prepared = false;
+}
+
+static bool prepare_all(struct crm_pg *pg, struct crm_err *err)
+{
+	for (int i = 0; i < PGS__COUNT; i++) {
+		const struct pg_statement *st = &crm_pg_statements[i];
+		PGresult *res = PQprepare(pg->conn, st->name, st->sql, st->nparams, NULL);
+
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			crm_log_error("could not prepare statement %s: %s", st->name,
+				res ? PQresultErrorMessage(res) : PQerrorMessage(pg->conn));
+			PQclear(res);
+			drop(pg);
+			return crm_err_set(err, CRM_E_UNAVAILABLE, NULL);
+		}
+		PQclear(res);
+	}
+	pg->prepared = true;
+	return true;
+}
+
+bool crm_pg_connect(struct crm_pg *pg, struct crm_err *err)
+{
+	/* Later keywords override earlier ones, so values in CRM_DATABASE_URL win. */
+	static const char *const keys[] = {"connect_timeout", "application_name", "options", "dbname", NULL};
+	const char *values[] = {"5", "crm", "-c TimeZone=UTC", pg->conninfo, NULL};
+
+	if (pg->conn != NULL && PQstatus(pg->conn) == CONNECTION_OK)
+		return true;
+	drop(pg);
+	pg->conn = PQconnectdbParams(keys, values, 1);
+	if (pg->conn == NULL || PQstatus(pg->conn) != CONNECTION_OK) {
+		if (!pg->down_logged)
+			crm_log_error("could not connect to database: %s",
+				pg->conn ? PQerrorMessage(pg->conn) : "out of memory");
+		pg->down_logged = true;
+		drop(pg);
+		return crm_err_set(err, CRM_E_UNAVAILABLE, NULL);
+	}
+	if (pg->down_logged)
+		crm_log_info("connected to database");
+	pg->down_logged = false;
+	return true;
+}
+
+bool crm_pg_ensure(struct crm_pg *pg, struct crm_err *err)
+{
+	if (pg->conn != NULL && pg->prepared && PQstatus(pg->conn) == CONNECTION_OK)
+		return true;
+	return crm_pg_connect(pg, err) && prepare_all(pg, err);
+}
+
+void crm_pg_after_request(struct crm_pg *pg)
+{
+	PGresult *res;
+
+	if (pg->conn == NULL)
+		return;
+	if (PQstatus(pg->conn) != CONNECTION_OK) {
+		drop(pg);
+		return;
+	}
+	switch (PQtransactionStatus(pg->conn)) {
+	case PQTRANS_IDLE:
+		return;
+	case PQTRANS_INTRANS:
+	case PQTRANS_INERROR:
+		res = PQexec(pg->conn, "ROLLBACK");
+		if (PQresultStatus(res) != PGRES_COMMAND_OK)
+			drop(pg);
+		PQclear(res);
+		return;
+	default: /* a query still running or an unknown state: start afresh */
+		crm_log_warn("dropping a database connection left busy");
+		drop(pg);
+	}
+}
+
+static bool sqlstate_is(const char *state, const char *prefix)
+{
+	return strncmp(state, prefix, strlen(prefix)) == 0;
+}
+
+bool crm_pg_error(struct crm_pg *pg, const PGresult *res, struct crm_err *err)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *msg = res ? PQresultErrorMessage(res) : "";
+
+	if (pg->conn == NULL || PQstatus(pg->conn) != CONNECTION_OK || state == NULL) {
+		crm_log_error("database connection lost: %s", pg->conn ? PQerrorMessage(pg->conn) : "no connection");
+		drop(pg);
+		return crm_err_set(err, CRM_E_UNAVAILABLE, NULL);
+	}
+	if (strcmp(state, "23505") == 0)
+		return crm_err_set(err, CRM_E_CONFLICT, "the value conflicts with an existing record");
+	if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0) {
+		crm_log_info("transaction must be retried (%s): %s", state, msg);
+		return crm_err_set(err, CRM_E_RETRY, NULL);
+	}
+	if (sqlstate_is(state, "08") || sqlstate_is(state, "57P") || sqlstate_is(state, "53")) {
+		crm_log_error("database unavailable (%s): %s", state, msg);
+		return crm_err_set(err, CRM_E_UNAVAILABLE, NULL);
+	}
+	if (strcmp(state, "23503") == 0 || strcmp(state, "23514") == 0 || strcmp(state, "23502") == 0 ||
+		sqlstate_is(state, "22")) {
+		crm_log_info("rejected by the database (%s): %s", state, msg);
+		return crm_err_set(err, CRM_E_INVALID, "the request violates a data rule");
+	}
+	crm_log_error("database error (%s): %s", state, msg);
+	return crm_err_set(err, CRM_E_INTERNAL, NULL);
+}
+
+static PGresult *check(struct crm_pg *pg, PGresult *res, struct crm_err *err)
+{
+	ExecStatusType st = PQresultStatus(res);
+
+	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+		return res;
+	(void)crm_pg_error(pg, res, err);
+	PQclear(res);
+	return NULL;
+}
+
+PGresult *crm_pg_exec(struct crm_pg *pg, enum pg_stmt stmt, const char *const *values, struct crm_err *err)
+{
+	const struct pg_statement *st = &crm_pg_statements[stmt];
+
+	if (!crm_pg_ensure(pg, err))
+		return NULL;
+	return check(pg, PQexecPrepared(pg->conn, st->name, st->nparams, values, NULL, NULL, 0), err);
+}
+
+PGresult *crm_pg_exec_params(struct crm_pg *pg, const char *sql, int n, const char *const *values,
+	struct crm_err *err)
+{
+	if (!crm_pg_ensure(pg, err))
+		return NULL;
+	return check(pg, PQexecParams(pg->conn, sql, n, NULL, values, NULL, NULL, 0), err);
+}
+
+/* Reads the remaining results of a query we stopped consuming: cancel, then drain. */
+static void abandon(struct crm_pg *pg)
+{
+	PGcancel *cancel = PQgetCancel(pg->conn);
+	char buf[256];
+	PGresult *res;
+
+	if (cancel != NULL) {
+		(void)PQcancel(cancel, buf, sizeof(buf));
+		PQfreeCancel(cancel);
+	}
+	while ((res = PQgetResult(pg->conn)) != NULL)
+		PQclear(res);
+}
+
+static bool stream_results(struct crm_pg *pg, pg_row_fn fn, void *ctx, struct crm_err *err)
+{
+	PGresult *res;
+	bool ok = true;
+
+	if (!PQsetSingleRowMode(pg->conn))
+		return crm_pg_error(pg, NULL, err);
+	while ((res = PQgetResult(pg->conn)) != NULL) {
+		ExecStatusType st = PQresultStatus(res);
+
+		if (st == PGRES_SINGLE_TUPLE) {
+			if (!fn(ctx, res)) {
+				PQclear(res);
+				abandon(pg);
+				return false; /* err stays OK: the consumer stopped */
+			}
+		} else if (st != PGRES_TUPLES_OK) {
+			ok = crm_pg_error(pg, res, err);
+			if (pg->conn == NULL) {
+				PQclear(res);
+				return false;
+			}
+		}
+		PQclear(res);
+	}
+	return ok;
+}
+
+bool crm_pg_stream(struct crm_pg *pg, const char *sql, int n, const char *const *values, pg_row_fn fn,
+	void *ctx, struct crm_err *err)
+{
+	if (!crm_pg_ensure(pg, err))
+		return false;
+	if (!PQsendQueryParams(pg->conn, sql, n, NULL, values, NULL, NULL, 0))
+		return crm_pg_error(pg, NULL, err);
+	return stream_results(pg, fn, ctx, err);
+}
+
+bool crm_pg_stream_prepared(struct crm_pg *pg, enum pg_stmt stmt, const char *const *values, pg_row_fn fn,
+	void *ctx, struct crm_err *err)
+{
+	const struct pg_statement *st = &crm_pg_statements[stmt];
+
+	if (!crm_pg_ensure(pg, err))
+		return false;
+	if (!PQsendQueryPrepared(pg->conn, st->name, st->nparams, values, NULL, NULL, 0))
+		return crm_pg_error(pg, NULL, err);
+	return stream_results(pg, fn, ctx, err);
+}

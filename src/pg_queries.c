@@ -1,0 +1,561 @@
+/* pg_queries.c -- every SQL statement of the service and the row -> struct mapping
+ *
+ * Statements are prepared once per connection (crm_pg_statements). The list queries whose
+ * WHERE clause depends on the filters given are built here from fixed fragments, with every
+ * value passed as a parameter, and stream in single-row mode.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crm/buf.h"
+#include "crm/log.h"
+#include "pg_internal.h"
+
+#define OPERATOR_COLS "id, name, is_active, max_load_limit, active_contacts"
+#define SOURCE_COLS "id, name, description"
+#define SO_COLS "id, operator_id, source_id, weight"
+#define CREATED_AT(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+#define CONTACT_COLS "c.id, c.lead_id, c.source_id, c.operator_id, c.status, " CREATED_AT("c.created_at")
+
+const struct pg_statement crm_pg_statements[PGS__COUNT] = {
+	[PGS_OPERATOR_CREATE] = {"operator_create",
+		"INSERT INTO operators (name, is_active, max_load_limit) VALUES ($1, $2, $3) RETURNING " OPERATOR_COLS, 3},
+	[PGS_OPERATOR_GET] = {"operator_get", "SELECT " OPERATOR_COLS " FROM operators WHERE id = $1", 1},
+	[PGS_OPERATOR_UPDATE] = {"operator_update",
+		"UPDATE operators SET name = COALESCE($2, name), is_active = COALESCE($3::boolean, is_active),"
+		" max_load_limit = COALESCE($4::integer, max_load_limit) WHERE id = $1 RETURNING " OPERATOR_COLS, 4},
+	[PGS_OPERATORS_LIST] = {"operators_list", "SELECT " OPERATOR_COLS " FROM operators ORDER BY id", 0},
+	[PGS_SOURCE_CREATE] = {"source_create",
+		"INSERT INTO sources (name, description) VALUES ($1, $2) RETURNING " SOURCE_COLS, 2},
+	[PGS_SOURCE_GET] = {"source_get", "SELECT " SOURCE_COLS " FROM sources WHERE id = $1", 1},
+	[PGS_SOURCE_LOCK] = {"source_lock", "SELECT id FROM sources WHERE id = $1 FOR NO KEY UPDATE", 1},
+	[PGS_SOURCES_LIST] = {"sources_list", "SELECT " SOURCE_COLS " FROM sources ORDER BY id", 0},
+	[PGS_OPERATORS_MISSING] = {"operators_missing",
+		"SELECT t.i - 1 FROM unnest($1::bigint[]) WITH ORDINALITY AS t(x, i)"
+		" WHERE NOT EXISTS (SELECT 1 FROM operators o WHERE o.id = t.x) ORDER BY t.i", 1},
+	[PGS_SOURCE_OPERATORS_DELETE] = {"source_operators_delete",
+		"DELETE FROM source_operators WHERE source_id = $1 AND operator_id <> ALL ($2::bigint[])", 2},
+	[PGS_SOURCE_OPERATORS_UPSERT] = {"source_operators_upsert",
+		"WITH up AS (INSERT INTO source_operators (source_id, operator_id, weight)"
+		" SELECT $1, t.op, t.w FROM unnest($2::bigint[], $3::integer[]) AS t(op, w)"
+		" ON CONFLICT (source_id, operator_id) DO UPDATE SET weight = EXCLUDED.weight"
+		" RETURNING " SO_COLS ") SELECT " SO_COLS " FROM up ORDER BY operator_id", 3},
+	[PGS_SOURCE_OPERATORS_LIST] = {"source_operators_list",
+		"SELECT " SO_COLS " FROM source_operators WHERE source_id = $1 ORDER BY operator_id", 1},
+	[PGS_CANDIDATES] = {"candidates",
+		"SELECT so.operator_id, so.weight, o.is_active AND o.active_contacts < o.max_load_limit"
+		" FROM sources s LEFT JOIN source_operators so ON so.source_id = s.id"
+		" LEFT JOIN operators o ON o.id = so.operator_id WHERE s.id = $1", 1},
+#ifndef CRM_BROKEN_LOCKS
+	[PGS_INTAKE] = {"intake",
+		"SELECT id, lead_id, source_id, operator_id, status, created_at FROM crm_intake($1, $2, $3::bigint[])", 3},
+#else
+	/* TEST ONLY (meson -Dbroken_locks=true): trusts the snapshot read by PGS_CANDIDATES and
+	 * increments without re-checking the limit under the row lock. */
+	[PGS_INTAKE] = {"intake",
+		"WITH lead AS (INSERT INTO leads (email) VALUES ($1) ON CONFLICT (email)"
+		" DO UPDATE SET email = EXCLUDED.email RETURNING id),"
+		" op AS (SELECT ($3::bigint[])[1] AS id),"
+		" bump AS (UPDATE operators o SET active_contacts = o.active_contacts + 1 FROM op WHERE o.id = op.id"
+		" RETURNING o.id)"
+		" INSERT INTO contacts AS c (lead_id, source_id, operator_id)"
+		" SELECT lead.id, $2, (SELECT id FROM bump) FROM lead RETURNING " CONTACT_COLS, 3},
+#endif
+	[PGS_CONTACT_GET] = {"contact_get", "SELECT " CONTACT_COLS " FROM contacts c WHERE c.id = $1", 1},
+};
+
+/* --- small helpers --- */
+
+static int64_t col_i64(const PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col) ? 0 : strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+static const char *col_str(struct crm_arena *a, const PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		return NULL;
+	return crm_arena_strndup(a, PQgetvalue(res, row, col), (size_t)PQgetlength(res, row, col));
+}
+
+static bool col_bool(const PGresult *res, int row, int col)
+{
+	return PQgetvalue(res, row, col)[0] == 't';
+}
+
+struct num {
+	char s[24];
+};
+
+static const char *num(struct num *n, int64_t v)
+{
+	snprintf(n->s, sizeof(n->s), "%" PRId64, v);
+	return n->s;
+}
+
+static void read_operator(struct crm_arena *a, const PGresult *res, int row, struct crm_operator *op)
+{
+	op->id = col_i64(res, row, 0);
+	op->name = col_str(a, res, row, 1);
+	op->is_active = col_bool(res, row, 2);
+	op->max_load_limit = (int32_t)col_i64(res, row, 3);
+	op->active_contacts = (int32_t)col_i64(res, row, 4);
+}
+
+static void read_source(struct crm_arena *a, const PGresult *res, int row, struct crm_source *src)
+{
+	src->id = col_i64(res, row, 0);
+	src->name = col_str(a, res, row, 1);
+	src->description = col_str(a, res, row, 2);
+}
+
+static void read_source_operator(const PGresult *res, int row, struct crm_source_operator *so)
+{
+	so->id = col_i64(res, row, 0);
+	so->operator_id = col_i64(res, row, 1);
+	so->source_id = col_i64(res, row, 2);
+	so->weight = (int32_t)col_i64(res, row, 3);
+}
+
+/* Contact columns start at `col`; strings point into res (valid until it is cleared) unless an
+ * arena is given. */
+static void read_contact(struct crm_arena *a, const PGresult *res, int row, int col, struct crm_contact *c)
+{
+	c->id = col_i64(res, row, col);
+	c->lead_id = col_i64(res, row, col + 1);
+	c->source_id = col_i64(res, row, col + 2);
+	c->operator_id = col_i64(res, row, col + 3);
+	c->status = a ? col_str(a, res, row, col + 4) : PQgetvalue(res, row, col + 4);
+	c->created_at = a ? col_str(a, res, row, col + 5) : PQgetvalue(res, row, col + 5);
+}
+
+/* Runs a statement expected to return at most one row; NOT_FOUND (with `what`) when none. */
+static PGresult *one_row(struct crm_pg *pg, enum pg_stmt stmt, const char *const *values, const char *what,
+	struct crm_err *err)
+{
+	PGresult *res = crm_pg_exec(pg, stmt, values, err);
+
+	if (res != NULL && PQntuples(res) == 0) {
+		PQclear(res);
+		crm_err_set(err, CRM_E_NOT_FOUND, "%s not found", what);
+		return NULL;
+	}
+	return res;
+}
+
+static bool simple(struct crm_pg *pg, const char *sql, struct crm_err *err)
+{
+	PGresult *res = crm_pg_exec_params(pg, sql, 0, NULL, err);
+
+	PQclear(res);
+	return res != NULL;
+}
+
+/* "{1,2,3}" for a bigint[] parameter. */
+static const char *id_array(struct crm_buf *b, const int64_t *ids, size_t n, size_t stride)
+{
+	crm_buf_clear(b);
+	crm_buf_putc(b, '{');
+	for (size_t i = 0; i < n; i++) {
+		int64_t v = *(const int64_t *)((const char *)ids + i * stride);
+
+		crm_buf_printf(b, "%s%" PRId64, i ? "," : "", v);
+	}
+	crm_buf_putc(b, '}');
+	return b->data;
+}
+
+/* --- operators --- */
+
+bool crm_pg_operator_create(struct crm_pg *pg, struct crm_arena *a, const char *name, bool is_active,
+	int32_t max_load_limit, struct crm_operator *out, struct crm_err *err)
+{
+	struct num lim;
+	const char *values[] = {name, is_active ? "t" : "f", num(&lim, max_load_limit)};
+	PGresult *res = crm_pg_exec(pg, PGS_OPERATOR_CREATE, values, err);
+
+	if (res == NULL)
+		return false;
+	read_operator(a, res, 0, out);
+	PQclear(res);
+	return true;
+}
+
+bool crm_pg_operator_get(struct crm_pg *pg, struct crm_arena *a, int64_t id, struct crm_operator *out,
+	struct crm_err *err)
+{
+	struct num n;
+	const char *values[] = {num(&n, id)};
+	PGresult *res = one_row(pg, PGS_OPERATOR_GET, values, "operator", err);
+
+	if (res == NULL)
+		return false;
+	read_operator(a, res, 0, out);
+	PQclear(res);
+	return true;
+}
+
+bool crm_pg_operator_update(struct crm_pg *pg, struct crm_arena *a, int64_t id,
+	const struct crm_operator_patch *patch, struct crm_operator *out, struct crm_err *err)
+{
+	struct num n, lim;
+	const char *values[] = {
+		num(&n, id),
+		patch->has_name ? patch->name : NULL,
+		patch->has_is_active ? (patch->is_active ? "t" : "f") : NULL,
+		patch->has_max_load_limit ? num(&lim, patch->max_load_limit) : NULL,
+	};
+	PGresult *res = one_row(pg, PGS_OPERATOR_UPDATE, values, "operator", err);
+
+	if (res == NULL)
+		return false;
+	read_operator(a, res, 0, out);
+	PQclear(res);
+	return true;
+}
+
+struct list_ctx {
+	struct crm_arena *arena;
+	void *fn;
+	void *ctx;
+	size_t rows;
+};
+
+static bool operator_row(void *p, const PGresult *res)
+{
+	struct list_ctx *lc = p;
+	struct crm_operator op;
+
+	read_operator(lc->arena, res, 0, &op);
+	return ((crm_operator_fn)lc->fn)(lc->ctx, &op);
+}
+
+bool crm_pg_operators_list(struct crm_pg *pg, struct crm_arena *a, crm_operator_fn fn, void *ctx,
+	struct crm_err *err)
+{
+	struct list_ctx lc = {a, (void *)fn, ctx, 0};
+
+	return crm_pg_stream_prepared(pg, PGS_OPERATORS_LIST, NULL, operator_row, &lc, err);
+}
+
+/* --- sources --- */
+
+bool crm_pg_source_create(struct crm_pg *pg, struct crm_arena *a, const char *name, const char *description,
+	struct crm_source *out, struct crm_err *err)
+{
+	const char *values[] = {name, description};
+	PGresult *res = crm_pg_exec(pg, PGS_SOURCE_CREATE, values, err);
+
+	if (res == NULL) {
+		if (err->code == CRM_E_CONFLICT)
+			crm_err_set(err, CRM_E_CONFLICT, "a source named \"%.100s\" already exists", name);
+		return false;
+	}
+	read_source(a, res, 0, out);
+	PQclear(res);
+	return true;
+}
+
+bool crm_pg_source_get(struct crm_pg *pg, struct crm_arena *a, int64_t id, struct crm_source *out,
+	struct crm_err *err)
+{
+	struct num n;
+	const char *values[] = {num(&n, id)};
+	PGresult *res = one_row(pg, PGS_SOURCE_GET, values, "source", err);
+
+	if (res == NULL)
+		return false;
+	read_source(a, res, 0, out);
+	PQclear(res);
+	return true;
+}
+
+static bool source_row(void *p, const PGresult *res)
+{
+	struct list_ctx *lc = p;
+	struct crm_source src;
+
+	read_source(lc->arena, res, 0, &src);
+	return ((crm_source_fn)lc->fn)(lc->ctx, &src);
+}
+
+bool crm_pg_sources_list(struct crm_pg *pg, struct crm_arena *a, crm_source_fn fn, void *ctx,
+	struct crm_err *err)
+{
+	struct list_ctx lc = {a, (void *)fn, ctx, 0};
+
+	return crm_pg_stream_prepared(pg, PGS_SOURCES_LIST, NULL, source_row, &lc, err);
+}
+
+/* Inside the open transaction: field errors for operator ids that do not exist. */
+static bool check_operators_exist(struct crm_pg *pg, const char *ids, struct crm_err *err)
+{
+	const char *values[] = {ids};
+	PGresult *res = crm_pg_exec(pg, PGS_OPERATORS_MISSING, values, err);
+	int n;
+
+	if (res == NULL)
+		return false;
+	n = PQntuples(res);
+	for (int i = 0; i < n; i++) {
+		char field[64];
+		int64_t idx = col_i64(res, i, 0);
+
+		snprintf(field, sizeof(field), "operators[%" PRId64 "].operator_id", idx);
+		crm_err_field(err, field, "operator does not exist");
+	}
+	PQclear(res);
+	return n == 0;
+}
+
+static bool source_operators_upsert(struct crm_pg *pg, struct crm_arena *a, const char *sid, const char *ids,
+	const struct crm_source_operator *items, size_t n, struct crm_source_operator **out, size_t *nout,
+	struct crm_err *err)
+{
+	struct crm_buf weights;
+	PGresult *res;
+
+	crm_buf_init(&weights);
+	crm_buf_putc(&weights, '{');
+	for (size_t i = 0; i < n; i++)
+		crm_buf_printf(&weights, "%s%" PRId32, i ? "," : "", items[i].weight);
+	crm_buf_putc(&weights, '}');
+	{
+		const char *values[] = {sid, ids, weights.data};
+
+		res = crm_pg_exec(pg, PGS_SOURCE_OPERATORS_UPSERT, values, err);
+	}
+	crm_buf_finish(&weights);
+	if (res == NULL)
+		return false;
+	*nout = (size_t)PQntuples(res);
+	*out = crm_arena_calloc(a, *nout ? *nout : 1, sizeof(**out));
+	for (size_t i = 0; i < *nout; i++)
+		read_source_operator(res, (int)i, &(*out)[i]);
+	PQclear(res);
+	return true;
+}
+
+bool crm_pg_source_operators_set(struct crm_pg *pg, struct crm_arena *a, int64_t source_id,
+	const struct crm_source_operator *items, size_t n, struct crm_source_operator **out, size_t *nout,
+	struct crm_err *err)
+{
+	struct num sid;
+	struct crm_buf ids;
+	const char *values[2];
+	PGresult *res;
+	bool ok = false;
+
+	crm_buf_init(&ids);
+	values[0] = num(&sid, source_id);
+	values[1] = id_array(&ids, &items[0].operator_id, n, sizeof(items[0]));
+	if (!simple(pg, "BEGIN", err))
+		goto out;
+	if ((res = one_row(pg, PGS_SOURCE_LOCK, values, "source", err)) == NULL)
+		goto out;
+	PQclear(res);
+	if (!check_operators_exist(pg, values[1], err))
+		goto out;
+	if ((res = crm_pg_exec(pg, PGS_SOURCE_OPERATORS_DELETE, values, err)) == NULL)
+		goto out;
+	PQclear(res);
+	if (!source_operators_upsert(pg, a, values[0], values[1], items, n, out, nout, err))
+		goto out;
+	ok = simple(pg, "COMMIT", err);
+out:
+	crm_buf_finish(&ids);
+	if (!ok)
+		crm_pg_after_request(pg); /* rolls the transaction back */
+	return ok;
+}
+
+static bool source_operator_row(void *p, const PGresult *res)
+{
+	struct list_ctx *lc = p;
+	struct crm_source_operator so;
+
+	read_source_operator(res, 0, &so);
+	return ((crm_source_operator_fn)lc->fn)(lc->ctx, &so);
+}
+
+bool crm_pg_source_operators_list(struct crm_pg *pg, struct crm_arena *a, int64_t source_id,
+	crm_source_operator_fn fn, void *ctx, struct crm_err *err)
+{
+	struct num sid;
+	const char *values[] = {num(&sid, source_id)};
+	struct list_ctx lc = {a, (void *)fn, ctx, 0};
+
+	return crm_pg_stream_prepared(pg, PGS_SOURCE_OPERATORS_LIST, values, source_operator_row, &lc, err);
+}
+
+/* --- contacts and leads --- */
+
+bool crm_pg_candidates(struct crm_pg *pg, struct crm_arena *a, int64_t source_id, struct crm_candidate **out,
+	size_t *n, struct crm_err *err)
+{
+	struct num sid;
+	const char *values[] = {num(&sid, source_id)};
+	PGresult *res = one_row(pg, PGS_CANDIDATES, values, "source", err);
+	int rows;
+
+	if (res == NULL)
+		return false;
+	rows = PQntuples(res);
+	*out = crm_arena_calloc(a, (size_t)rows, sizeof(**out));
+	*n = 0;
+	for (int i = 0; i < rows; i++) {
+		struct crm_candidate *c;
+
+		if (PQgetisnull(res, i, 0))
+			continue; /* the source exists but has no operators configured */
+		c = &(*out)[(*n)++];
+		c->operator_id = col_i64(res, i, 0);
+		c->weight = (uint32_t)col_i64(res, i, 1);
+		c->eligible = col_bool(res, i, 2);
+	}
+	PQclear(res);
+	return true;
+}
+
+bool crm_pg_intake(struct crm_pg *pg, struct crm_arena *a, const char *email, int64_t source_id,
+	const struct crm_candidate *order, size_t n, struct crm_contact *out, struct crm_err *err)
+{
+	struct num sid;
+	struct crm_buf ids;
+	PGresult *res;
+
+#ifdef CRM_BROKEN_LOCKS
+	if (n > 0 && !order[0].eligible)
+		n = 0;
+#endif
+	crm_buf_init(&ids);
+	{
+		const char *values[] = {email, num(&sid, source_id), id_array(&ids, &order[0].operator_id, n,
+			sizeof(order[0]))};
+
+		res = crm_pg_exec(pg, PGS_INTAKE, values, err);
+	}
+	crm_buf_finish(&ids);
+	if (res == NULL) {
+		if (err->code == CRM_E_INVALID) /* the source vanished: foreign key */
+			crm_err_set(err, CRM_E_NOT_FOUND, "source not found");
+		return false;
+	}
+	read_contact(a, res, 0, 0, out);
+	PQclear(res);
+	return true;
+}
+
+bool crm_pg_contact_get(struct crm_pg *pg, struct crm_arena *a, int64_t id, struct crm_contact *out,
+	struct crm_err *err)
+{
+	struct num n;
+	const char *values[] = {num(&n, id)};
+	PGresult *res = one_row(pg, PGS_CONTACT_GET, values, "contact", err);
+
+	if (res == NULL)
+		return false;
+	read_contact(a, res, 0, 0, out);
+	PQclear(res);
+	return true;
+}
+
+static bool contact_row(void *p, const PGresult *res)
+{
+	struct list_ctx *lc = p;
+	struct crm_contact c;
+
+	read_contact(NULL, res, 0, 0, &c);
+	return ((crm_contact_fn)lc->fn)(lc->ctx, &c);
+}
+
+/* Appends "AND <cond>" with the next parameter number. */
+static void where_param(struct crm_buf *sql, const char *cond, int *nparams, const char **values,
+	const char *value)
+{
+	(*nparams)++;
+	crm_buf_printf(sql, " AND %s $%d", cond, *nparams);
+	values[*nparams - 1] = value;
+}
+
+bool crm_pg_contacts_list(struct crm_pg *pg, struct crm_arena *a, const struct crm_contact_filter *f,
+	crm_contact_fn fn, void *ctx, struct crm_err *err)
+{
+	struct list_ctx lc = {a, (void *)fn, ctx, 0};
+	struct num src, op, lead, after, lim;
+	const char *values[6];
+	struct crm_buf sql;
+	int n = 0;
+	bool ok;
+
+	crm_buf_init(&sql);
+	crm_buf_puts(&sql, "SELECT " CONTACT_COLS " FROM contacts c WHERE true");
+	if (f->source_id)
+		where_param(&sql, "c.source_id =", &n, values, num(&src, f->source_id));
+	if (f->operator_id)
+		where_param(&sql, "c.operator_id =", &n, values, num(&op, f->operator_id));
+	if (f->lead_id)
+		where_param(&sql, "c.lead_id =", &n, values, num(&lead, f->lead_id));
+	if (f->status)
+		where_param(&sql, "c.status =", &n, values, f->status);
+	if (f->has_unassigned)
+		crm_buf_puts(&sql, f->unassigned ? " AND c.operator_id IS NULL" : " AND c.operator_id IS NOT NULL");
+	if (f->after_id)
+		where_param(&sql, "c.id >", &n, values, num(&after, f->after_id));
+	crm_buf_puts(&sql, " ORDER BY c.id");
+	if (f->limit > 0) {
+		n++;
+		crm_buf_printf(&sql, " LIMIT $%d", n);
+		values[n - 1] = num(&lim, f->limit);
+	}
+	ok = crm_pg_stream(pg, sql.data, n, values, contact_row, &lc, err);
+	crm_buf_finish(&sql);
+	return ok;
+}
+
+static bool lead_row(void *p, const PGresult *res)
+{
+	struct list_ctx *lc = p;
+	struct crm_lead lead;
+	struct crm_contact c;
+
+	lc->rows++;
+	lead.id = col_i64(res, 0, 0);
+	lead.email = PQgetvalue(res, 0, 1);
+	if (PQgetisnull(res, 0, 2))
+		return ((crm_lead_contact_fn)lc->fn)(lc->ctx, &lead, NULL);
+	read_contact(NULL, res, 0, 2, &c);
+	return ((crm_lead_contact_fn)lc->fn)(lc->ctx, &lead, &c);
+}
+
+bool crm_pg_leads_list(struct crm_pg *pg, struct crm_arena *a, int64_t only_id, int64_t after_id, int32_t limit,
+	crm_lead_contact_fn fn, void *ctx, struct crm_err *err)
+{
+	struct list_ctx lc = {a, (void *)fn, ctx, 0};
+	struct num id, after, lim;
+	const char *values[2];
+	struct crm_buf sql;
+	int n = 0;
+	bool ok;
+
+	crm_buf_init(&sql);
+	crm_buf_puts(&sql, "SELECT l.id, l.email, " CONTACT_COLS " FROM (SELECT id, email FROM leads WHERE true");
+	if (only_id)
+		where_param(&sql, "id =", &n, values, num(&id, only_id));
+	if (after_id)
+		where_param(&sql, "id >", &n, values, num(&after, after_id));
+	crm_buf_puts(&sql, " ORDER BY id");
+	if (limit > 0) {
+		n++;
+		crm_buf_printf(&sql, " LIMIT $%d", n);
+		values[n - 1] = num(&lim, limit);
+	}
+	crm_buf_puts(&sql, ") l LEFT JOIN contacts c ON c.lead_id = l.id ORDER BY l.id, c.id");
+	ok = crm_pg_stream(pg, sql.data, n, values, lead_row, &lc, err);
+	crm_buf_finish(&sql);
+	if (ok && only_id && lc.rows == 0)
+		return crm_err_set(err, CRM_E_NOT_FOUND, "lead not found");
+	return ok;
+}

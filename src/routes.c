@@ -1,0 +1,22 @@
+/* routes.c -- the route table: every method and path the service answers */
+#include "crm/http.h"
+#include "handlers.h"
+
+const struct crm_route crm_routes[] = {
+	{"POST", "/api/operators", crm_h_operator_create},
+	{"GET", "/api/operators", crm_h_operators_list},
+	{"GET", "/api/operators/{id}", crm_h_operator_get},
+	{"PATCH", "/api/operators/{id}", crm_h_operator_update},
+	{"POST", "/api/sources", crm_h_source_create},
+	{"GET", "/api/sources", crm_h_sources_list},
+	{"GET", "/api/sources/{id}", crm_h_source_get},
+	{"POST", "/api/sources/{id}/operators", crm_h_source_operators_set},
+	{"GET", "/api/sources/{id}/operators", crm_h_source_operators_list},
+	{"POST", "/api/contacts", crm_h_contact_create},
+	{"GET", "/api/contacts", crm_h_contacts_list},
+	{"GET", "/api/contacts/{id}", crm_h_contact_get},
+	{"GET", "/api/leads", crm_h_leads_list},
+	{"GET", "/api/leads/{id}", crm_h_lead_get},
+};
+
+const size_t crm_routes_count = sizeof(crm_routes) / sizeof(crm_routes[0]);

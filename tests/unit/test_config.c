@@ -1,0 +1,101 @@
+/* test_config.c -- configuration from the environment: defaults and every validation rule */
+#include <stddef.h>
+
+#include "check.h"
+#include "crm/config.h"
+
+static const char *const *vars;
+
+static const char *fake_getenv(const char *name)
+{
+	for (size_t i = 0; vars[i] != NULL; i += 2) {
+		if (strcmp(vars[i], name) == 0)
+			return vars[i + 1];
+	}
+	return NULL;
+}
+
+static bool load(const char *const *env, struct crm_config *cfg, struct crm_err *err)
+{
+	vars = env;
+	crm_err_init(err);
+	return crm_config_load(cfg, fake_getenv, err);
+}
+
+static void test_defaults(void)
+{
+	static const char *const env[] = {NULL};
+	struct crm_config cfg;
+	struct crm_err err;
+
+	CHECK(load(env, &cfg, &err));
+	CHECK(cfg.listen_kind == CRM_LISTEN_TCP);
+	CHECK_STR(cfg.listen_addr, "127.0.0.1:9000");
+	CHECK(cfg.workers >= 4);
+	CHECK(cfg.body_limit == 1048576);
+	CHECK(cfg.auto_migrate);
+	CHECK(cfg.socket_mode == 0660);
+	CHECK(cfg.log_level == CRM_LOG_INFO);
+	CHECK(cfg.pid_file[0] == '\0');
+}
+
+static void test_valid(void)
+{
+	static const char *const env[] = {"CRM_LISTEN", "unix:/run/crm/crm.sock", "CRM_WORKERS", "16",
+		"CRM_BODY_LIMIT", "65536", "CRM_AUTO_MIGRATE", "off", "CRM_LOG_LEVEL", "debug", "CRM_SOCKET_MODE", "0666",
+		"CRM_DATABASE_URL", "host=/tmp dbname=crm", "CRM_PID_FILE", "/run/crm.pid", NULL};
+	static const char *const fd_env[] = {"CRM_LISTEN", "fd:0", NULL};
+	static const char *const systemd_env[] = {"LISTEN_FDS", "1", NULL};
+	struct crm_config cfg;
+	struct crm_err err;
+
+	CHECK(load(env, &cfg, &err));
+	CHECK(cfg.listen_kind == CRM_LISTEN_UNIX);
+	CHECK_STR(cfg.listen_addr, "/run/crm/crm.sock");
+	CHECK(cfg.workers == 16 && cfg.body_limit == 65536 && !cfg.auto_migrate);
+	CHECK(cfg.log_level == CRM_LOG_DEBUG && cfg.socket_mode == 0666);
+	CHECK_STR(cfg.database_url, "host=/tmp dbname=crm");
+	CHECK_STR(cfg.pid_file, "/run/crm.pid");
+	CHECK(load(fd_env, &cfg, &err) && cfg.listen_kind == CRM_LISTEN_FD && cfg.listen_fd == 0);
+	CHECK(load(systemd_env, &cfg, &err) && cfg.listen_kind == CRM_LISTEN_FD && cfg.listen_fd == 3);
+}
+
+static void test_invalid(void)
+{
+	static const char *const cases[][3] = {
+		{"CRM_WORKERS", "0", "CRM_WORKERS"},
+		{"CRM_WORKERS", "1025", "CRM_WORKERS"},
+		{"CRM_WORKERS", "4x", "CRM_WORKERS"},
+		{"CRM_WORKERS", "", "CRM_WORKERS"},
+		{"CRM_WORKERS", "-3", "CRM_WORKERS"},
+		{"CRM_BODY_LIMIT", "10", "CRM_BODY_LIMIT"},
+		{"CRM_BODY_LIMIT", "99999999999", "CRM_BODY_LIMIT"},
+		{"CRM_LISTEN", "nowhere", "CRM_LISTEN"},
+		{"CRM_LISTEN", "127.0.0.1:0", "CRM_LISTEN"},
+		{"CRM_LISTEN", "127.0.0.1:70000", "CRM_LISTEN"},
+		{"CRM_LISTEN", "unix:relative.sock", "CRM_LISTEN"},
+		{"CRM_LISTEN", "fd:x", "CRM_LISTEN"},
+		{"CRM_LOG_LEVEL", "loud", "CRM_LOG_LEVEL"},
+		{"CRM_AUTO_MIGRATE", "maybe", "CRM_AUTO_MIGRATE"},
+		{"CRM_SOCKET_MODE", "999", "CRM_SOCKET_MODE"},
+		{"CRM_PID_FILE", "", "CRM_PID_FILE"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *env[] = {cases[i][0], cases[i][1], NULL};
+		struct crm_config cfg;
+		struct crm_err err;
+
+		CHECK(!load(env, &cfg, &err));
+		CHECK(err.code == CRM_E_INVALID);
+		CHECK(strstr(err.detail, cases[i][2]) != NULL);
+	}
+}
+
+int main(void)
+{
+	test_defaults();
+	test_valid();
+	test_invalid();
+	return check_done("config");
+}

@@ -1,0 +1,171 @@
+/* test_router.c -- route matching, 404/405 with Allow, request checks, query strings */
+#include <stddef.h>
+
+#include "check.h"
+#include "crm/http.h"
+
+static void h_dummy(struct crm_ctx *ctx)
+{
+	(void)ctx;
+}
+
+static const struct crm_route table[] = {
+	{"GET", "/api/things", h_dummy},
+	{"POST", "/api/things", h_dummy},
+	{"GET", "/api/things/{id}", h_dummy},
+	{"PATCH", "/api/things/{id}", h_dummy},
+	{"POST", "/api/things/{id}/parts/{id}", h_dummy},
+};
+
+static enum crm_match match(const char *method, const char *path, const struct crm_route **r, int64_t *params,
+	char *allow)
+{
+	return crm_http_match(table, 5, method, path, r, params, allow, 128);
+}
+
+static void test_match(void)
+{
+	const struct crm_route *r = NULL;
+	int64_t p[CRM_ROUTE_PARAMS_MAX];
+	char allow[128];
+
+	CHECK(match("GET", "/api/things", &r, p, allow) == CRM_MATCH_OK && r == &table[0]);
+	CHECK(match("POST", "/api/things", &r, p, allow) == CRM_MATCH_OK && r == &table[1]);
+	CHECK(match("GET", "/api/things/42", &r, p, allow) == CRM_MATCH_OK && r == &table[2] && p[0] == 42);
+	CHECK(match("POST", "/api/things/7/parts/9", &r, p, allow) == CRM_MATCH_OK && p[0] == 7 && p[1] == 9);
+	CHECK(match("GET", "/api/things/999999999999999999", &r, p, allow) == CRM_MATCH_OK &&
+		p[0] == 999999999999999999LL);
+}
+
+static void test_no_path(void)
+{
+	const struct crm_route *r;
+	int64_t p[CRM_ROUTE_PARAMS_MAX];
+	char allow[128];
+	static const char *const paths[] = {"/", "", "/api", "/api/things/", "/api/things/abc", "/api/things/-1",
+		"/api/things/1x", "/api/things/1/", "/api/things//", "/api/thing", "/api/thingss",
+		"/api/things/1234567890123456789", "/api/things/1/parts", "api/things", "/api/things/1/parts/x"};
+
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+		CHECK(match("GET", paths[i], &r, p, allow) == CRM_MATCH_NO_PATH);
+}
+
+static void test_no_method(void)
+{
+	const struct crm_route *r;
+	int64_t p[CRM_ROUTE_PARAMS_MAX];
+	char allow[128];
+
+	CHECK(match("DELETE", "/api/things", &r, p, allow) == CRM_MATCH_NO_METHOD);
+	CHECK_STR(allow, "GET, POST");
+	CHECK(match("POST", "/api/things/3", &r, p, allow) == CRM_MATCH_NO_METHOD);
+	CHECK_STR(allow, "GET, PATCH");
+	CHECK(match("get", "/api/things", &r, p, allow) == CRM_MATCH_NO_METHOD);
+}
+
+static void test_real_table(void)
+{
+	const struct crm_route *r;
+	int64_t p[CRM_ROUTE_PARAMS_MAX];
+	char allow[128];
+
+	CHECK(crm_routes_count >= 14);
+	CHECK(crm_http_match(crm_routes, crm_routes_count, "POST", "/api/contacts", &r, p, allow, 128) == CRM_MATCH_OK);
+	CHECK(crm_http_match(crm_routes, crm_routes_count, "POST", "/api/sources/5/operators", &r, p, allow, 128) ==
+		CRM_MATCH_OK && p[0] == 5);
+	CHECK(crm_http_match(crm_routes, crm_routes_count, "DELETE", "/api/operators", &r, p, allow, 128) ==
+		CRM_MATCH_NO_METHOD);
+	CHECK_STR(allow, "POST, GET");
+	/* no two routes share method and pattern */
+	for (size_t i = 0; i < crm_routes_count; i++) {
+		for (size_t j = i + 1; j < crm_routes_count; j++)
+			CHECK(strcmp(crm_routes[i].method, crm_routes[j].method) != 0 ||
+				strcmp(crm_routes[i].pattern, crm_routes[j].pattern) != 0);
+	}
+}
+
+struct capture {
+	struct crm_buf out;
+};
+
+static bool capture_write(void *ctx, const char *data, size_t len)
+{
+	crm_buf_append(&((struct capture *)ctx)->out, data, len);
+	return true;
+}
+
+/* Requests rejected before any handler runs need no service. */
+static const char *handle(const char *method, const char *path, const char *ct, bool too_large,
+	struct capture *cap)
+{
+	struct crm_request req = {0};
+	struct crm_response resp;
+	struct crm_arena *a = crm_arena_create(1024);
+	struct crm_sink sink = {capture_write, cap};
+
+	crm_buf_clear(&cap->out);
+	req.method = method;
+	req.path = path;
+	req.query = "";
+	req.content_type = ct;
+	req.body = "{}";
+	req.body_len = 2;
+	req.body_too_large = too_large;
+	crm_resp_init(&resp, sink);
+	crm_http_handle(NULL, a, &req, &resp);
+	crm_resp_finish(&resp);
+	crm_arena_destroy(a);
+	return cap->out.data;
+}
+
+static void test_handle_rejections(void)
+{
+	struct capture cap;
+	const char *out;
+
+	crm_buf_init(&cap.out);
+	out = handle("GET", "/nope", NULL, false, &cap);
+	CHECK(strncmp(out, "Status: 404 Not Found\r\n", 23) == 0);
+	CHECK(strstr(out, "Content-Type: application/problem+json\r\n") != NULL);
+	CHECK(strstr(out, "\"status\":404") != NULL);
+	out = handle("DELETE", "/api/operators/1", NULL, false, &cap);
+	CHECK(strncmp(out, "Status: 405", 11) == 0);
+	CHECK(strstr(out, "\r\nAllow: GET, PATCH\r\n") != NULL);
+	out = handle("POST", "/api/operators", "text/plain", false, &cap);
+	CHECK(strncmp(out, "Status: 415", 11) == 0);
+	out = handle("POST", "/api/operators", NULL, false, &cap);
+	CHECK(strncmp(out, "Status: 415", 11) == 0);
+	out = handle("PATCH", "/api/operators/1", "application/json", true, &cap);
+	CHECK(strncmp(out, "Status: 413", 11) == 0);
+	crm_buf_finish(&cap.out);
+}
+
+static void test_query(void)
+{
+	struct crm_arena *a = crm_arena_create(1024);
+
+	CHECK_STR(crm_http_query_get(a, "a=1&b=two&c=", "b"), "two");
+	CHECK_STR(crm_http_query_get(a, "a=1&b=two&c=", "c"), "");
+	CHECK_STR(crm_http_query_get(a, "ab=1&b=2", "b"), "2");
+	CHECK_STR(crm_http_query_get(a, "x=a%20b+c%2", "x"), "a b c%2");
+	CHECK(crm_http_query_get(a, "a=1", "b") == NULL);
+	CHECK(crm_http_query_get(a, "", "a") == NULL);
+	CHECK(crm_http_is_json("application/json"));
+	CHECK(crm_http_is_json("application/json; charset=utf-8"));
+	CHECK(crm_http_is_json("Application/JSON"));
+	CHECK(!crm_http_is_json("application/jsonx"));
+	CHECK(!crm_http_is_json("text/plain"));
+	CHECK(!crm_http_is_json(NULL));
+	crm_arena_destroy(a);
+}
+
+int main(void)
+{
+	test_match();
+	test_no_path();
+	test_no_method();
+	test_real_table();
+	test_handle_rejections();
+	test_query();
+	return check_done("router");
+}
