@@ -10,8 +10,6 @@
 
 #include "crm/domain.h"
 
-#define LOCAL_MAX 64
-
 static bool is_space(char c)
 {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
@@ -44,8 +42,6 @@ static bool check(const char *s, size_t len, const char **why)
 	domain_len = len - local_len - 1;
 	if (local_len == 0)
 		return (*why = "must have a non-empty part before @"), false;
-	if (local_len > LOCAL_MAX)
-		return (*why = "must have at most 64 characters before @"), false;
 	if (domain_len == 0)
 		return (*why = "must have a domain after @"), false;
 	if (memchr(domain, '.', domain_len) == NULL || domain[0] == '.' || domain[domain_len - 1] == '.')

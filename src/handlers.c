@@ -324,16 +324,29 @@ void crm_h_source_operators_set(struct crm_ctx *ctx)
 	struct crm_err err;
 	struct crm_jw w;
 	size_t nout;
+	bool decoded;
 
 	crm_err_init(&err);
-	if (!crm_h_decode(ctx, &so_body_schema, &b))
+	decoded = crm_json_decode(ctx->req->body, ctx->req->body_len, &so_body_schema, &b, ctx->arena, &err);
+	if (!decoded && b.operators.items == NULL) {
+		crm_h_fail(ctx, &err);
 		return;
+	}
 	in = b.operators.items;
 	items = crm_arena_calloc(ctx->arena, b.operators.n + 1, sizeof(*items));
 	for (size_t i = 0; i < b.operators.n; i++) {
 		items[i].source_id = ctx->req->params[0];
 		items[i].operator_id = in[i].operator_id;
 		items[i].weight = (int32_t)in[i].weight;
+	}
+	if (!decoded) {
+		/* report unknown and repeated operators together with the shape errors */
+		if (err.code == CRM_E_INVALID && !crm_service_source_operators_check(ctx->svc, items, b.operators.n, &err) &&
+			err.code != CRM_E_INVALID) {
+			/* the check itself failed (database): that error wins */
+		}
+		crm_h_fail(ctx, &err);
+		return;
 	}
 	if (!crm_service_source_operators_set(ctx->svc, ctx->arena, ctx->req->params[0], items, b.operators.n, &out,
 		&nout, &err)) {

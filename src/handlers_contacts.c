@@ -128,7 +128,8 @@ struct contact_body {
 
 static const struct crm_jfield contact_create_fields[] = {
 	{"email", CRM_JT_STRING, CRM_JF_REQUIRED, 0, 1000, offsetof(struct contact_body, email), CRM_JNOSEEN, NULL},
-	{"source_id", CRM_JT_INT, CRM_JF_REQUIRED, 1, CRM_ID_MAX, offsetof(struct contact_body, source_id),
+	/* any integer: an id that names no source is 404, like any unknown source */
+	{"source_id", CRM_JT_INT, CRM_JF_REQUIRED, -CRM_ID_MAX, CRM_ID_MAX, offsetof(struct contact_body, source_id),
 		CRM_JNOSEEN, NULL},
 };
 static const struct crm_jschema contact_create_schema = {contact_create_fields, 2, sizeof(struct contact_body)};

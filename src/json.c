@@ -176,6 +176,31 @@ static bool decode_object(json_object *obj, const struct crm_jschema *schema, vo
 	return err->nfields == 0 && err->code == CRM_E_OK;
 }
 
+/* What json-c lets through even in strict mode: NaN/Infinity literals and raw control
+ * characters inside strings. RFC 8259 allows neither. */
+static bool lexically_strict(const char *text, size_t len)
+{
+	bool in_string = false;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)text[i];
+
+		if (in_string) {
+			if (c < 0x20)
+				return false;
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_string = false;
+		} else if (c == '"') {
+			in_string = true;
+		} else if (c == 'N' || c == 'I' || (c == 'n' && i + 1 < len && text[i + 1] == 'a')) {
+			return false; /* NaN, Infinity, -Infinity, nan */
+		}
+	}
+	return true;
+}
+
 bool crm_json_decode(const char *text, size_t len, const struct crm_jschema *schema, void *out,
 	struct crm_arena *arena, struct crm_err *err)
 {
@@ -186,6 +211,8 @@ bool crm_json_decode(const char *text, size_t len, const struct crm_jschema *sch
 	bool ok;
 
 	memset(out, 0, schema->size);
+	if (!lexically_strict(text, len))
+		return crm_err_set(err, CRM_E_BAD_JSON, "request body is not valid JSON");
 	tok = json_tokener_new_ex(CRM_JSON_MAX_DEPTH);
 	if (tok == NULL)
 		return crm_err_set(err, CRM_E_INTERNAL, NULL);

@@ -289,25 +289,35 @@ bool crm_pg_sources_list(struct crm_pg *pg, struct crm_arena *a, crm_source_fn f
 	return crm_pg_stream_prepared(pg, PGS_SOURCES_LIST, NULL, source_row, &lc, err);
 }
 
-/* Inside the open transaction: field errors for operator ids that do not exist. */
-static bool check_operators_exist(struct crm_pg *pg, const char *ids, struct crm_err *err)
+bool crm_pg_operators_check(struct crm_pg *pg, const struct crm_source_operator *items, size_t n,
+	struct crm_err *err)
 {
-	const char *values[] = {ids};
-	PGresult *res = crm_pg_exec(pg, PGS_OPERATORS_MISSING, values, err);
-	int n;
+	struct crm_buf ids;
+	PGresult *res;
+	int missing;
 
+	crm_buf_init(&ids);
+	{
+		const char *values[] = {id_array(&ids, &items[0].operator_id, n, sizeof(items[0]))};
+
+		res = crm_pg_exec(pg, PGS_OPERATORS_MISSING, values, err);
+	}
+	crm_buf_finish(&ids);
 	if (res == NULL)
 		return false;
-	n = PQntuples(res);
-	for (int i = 0; i < n; i++) {
+	missing = 0;
+	for (int i = 0; i < PQntuples(res); i++) {
 		char field[64];
 		int64_t idx = col_i64(res, i, 0);
 
+		if (idx < 0 || (size_t)idx >= n || items[idx].operator_id <= 0)
+			continue; /* an id the JSON layer already rejected */
 		snprintf(field, sizeof(field), "operators[%" PRId64 "].operator_id", idx);
 		crm_err_field(err, field, "operator does not exist");
+		missing++;
 	}
 	PQclear(res);
-	return n == 0;
+	return missing == 0;
 }
 
 static bool source_operators_upsert(struct crm_pg *pg, struct crm_arena *a, const char *sid, const char *ids,
@@ -356,7 +366,7 @@ bool crm_pg_source_operators_set(struct crm_pg *pg, struct crm_arena *a, int64_t
 	if ((res = one_row(pg, PGS_SOURCE_LOCK, values, "source", err)) == NULL)
 		goto out;
 	PQclear(res);
-	if (!check_operators_exist(pg, values[1], err))
+	if (!crm_pg_operators_check(pg, items, n, err))
 		goto out;
 	if ((res = crm_pg_exec(pg, PGS_SOURCE_OPERATORS_DELETE, values, err)) == NULL)
 		goto out;

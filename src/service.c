@@ -78,7 +78,7 @@ bool crm_service_source_operators_set(struct crm_service *s, struct crm_arena *a
 	const struct crm_source_operator *items, size_t n, struct crm_source_operator **out, size_t *nout,
 	struct crm_err *err)
 {
-	if (!check_unique(items, n, err))
+	if (!crm_service_source_operators_check(s, items, n, err))
 		return false;
 	for (int attempt = 0;; attempt++) {
 		if (crm_pg_source_operators_set(s->pg, a, source_id, items, n, out, nout, err))
@@ -87,6 +87,18 @@ bool crm_service_source_operators_set(struct crm_service *s, struct crm_arena *a
 			return false;
 		crm_err_init(err);
 	}
+}
+
+bool crm_service_source_operators_check(struct crm_service *s, const struct crm_source_operator *items, size_t n,
+	struct crm_err *err)
+{
+	bool unique = check_unique(items, n, err);
+
+	if (n == 0)
+		return unique;
+	if (!crm_pg_operators_check(s->pg, items, n, err))
+		return false;
+	return unique && err->code == CRM_E_OK;
 }
 
 bool crm_service_source_operators_list(struct crm_service *s, struct crm_arena *a, int64_t source_id,

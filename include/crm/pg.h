@@ -74,6 +74,10 @@ bool crm_pg_sources_list(struct crm_pg *pg, struct crm_arena *a, crm_source_fn f
 bool crm_pg_source_operators_set(struct crm_pg *pg, struct crm_arena *a, int64_t source_id,
 	const struct crm_source_operator *items, size_t n, struct crm_source_operator **out, size_t *nout,
 	struct crm_err *err) CRM_MUSTCHECK;
+/* Adds a field error "operators[i].operator_id" for every items[i] (with operator_id > 0) that
+ * names no operator. Returns false if any is missing or on a database error. */
+bool crm_pg_operators_check(struct crm_pg *pg, const struct crm_source_operator *items, size_t n,
+	struct crm_err *err) CRM_MUSTCHECK;
 bool crm_pg_source_operators_list(struct crm_pg *pg, struct crm_arena *a, int64_t source_id,
 	crm_source_operator_fn fn, void *ctx, struct crm_err *err) CRM_MUSTCHECK;
 

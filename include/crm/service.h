@@ -42,6 +42,10 @@ bool crm_service_sources_list(struct crm_service *s, struct crm_arena *a, crm_so
 bool crm_service_source_operators_set(struct crm_service *s, struct crm_arena *a, int64_t source_id,
 	const struct crm_source_operator *items, size_t n, struct crm_source_operator **out, size_t *nout,
 	struct crm_err *err) CRM_MUSTCHECK;
+/* Reports every repeated and every unknown operator of a configuration as field errors, added
+ * to err (which may already hold errors of the same body). Returns true if none. */
+bool crm_service_source_operators_check(struct crm_service *s, const struct crm_source_operator *items, size_t n,
+	struct crm_err *err) CRM_MUSTCHECK;
 bool crm_service_source_operators_list(struct crm_service *s, struct crm_arena *a, int64_t source_id,
 	crm_source_operator_fn fn, void *ctx, struct crm_err *err) CRM_MUSTCHECK;
 

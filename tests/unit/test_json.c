@@ -138,6 +138,11 @@ static void test_malformed(void)
 	expect_bad_json("{\"name\":\"x\"} {}");
 	expect_bad_json("{\"name\":\"x\"} garbage");
 	expect_bad_json("{\"name\":\"\xff\xfe\"}");
+	expect_bad_json("{\"name\":\"x\",\"limit\":NaN}");
+	expect_bad_json("{\"name\":\"x\",\"limit\":-Infinity}");
+	expect_bad_json("{\"name\":\"x\",\"limit\":nan}");
+	expect_bad_json("{\"name\":\"a\tb\"}");
+	expect_bad_json("{\"name\":\"a\nb\"}");
 	memset(deep, '[', sizeof(deep) - 1);
 	deep[sizeof(deep) - 1] = '\0';
 	expect_bad_json(deep);

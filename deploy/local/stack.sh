@@ -1,0 +1,451 @@
+#!/usr/bin/env bash
+# stack.sh -- local mini-crm stack (PostgreSQL + crm workers + nginx) for development and tests
+#
+# Sourced by deploy/local/up, deploy/local/down and tests/run; also a driver on its own:
+#   deploy/local/stack.sh up|down|status
+# A "stack" is a named set of ports and a state directory .local/<stack>/ in the checkout:
+#   pg/      PostgreSQL cluster (data/, sock/, log/); a symlink into /var/tmp when user postgres
+#            cannot reach the checkout (e.g. a clone under /root)
+#   nginx/   rendered nginx.conf, pid, logs, temp dirs
+#   run/     crm.sock, crm.pid
+#   log/     crm.log
+# Parameters (environment, with defaults):
+#   CRM_STACK=dev CRM_HTTP_PORT=8000 CRM_PG_PORT=5433 CRM_WORKERS=8
+#   CRM_BUILD_DIR=build CRM_BIN=$CRM_BUILD_DIR/crm (relative paths are relative to the repo root)
+#   CRM_MESON_ARGS=""     extra `meson setup` arguments for a new build dir (CI: --werror)
+#   CRM_FRESH_DB=1        drop and recreate database crm before crm starts (tests/run)
+#   CRM_SKIP_BUILD=1      do not run meson (use an existing CRM_BIN)
+# Runs as root (Debian 12). Must work from any cwd.
+
+set -euo pipefail
+
+STACK_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)"
+PG_BIN=/usr/lib/postgresql/15/bin
+
+# Debian packages needed to build and run the stack (tests/run adds the Python ones).
+STACK_PACKAGES=(meson ninja-build pkg-config gcc libc6-dev libfcgi-dev libjson-c-dev libpq-dev
+	postgresql-15 postgresql-client-15 nginx curl procps python3 ca-certificates)
+# shellcheck disable=SC2034 # used by tests/run
+TEST_PACKAGES=(python3-pytest python3-requests python3-psycopg2)
+
+log() { printf '[%s] %s\n' "${CRM_STACK:-stack}" "$*"; }
+warn() { printf '[%s] warning: %s\n' "${CRM_STACK:-stack}" "$*" >&2; }
+die() {
+	printf '[%s] error: %s\n' "${CRM_STACK:-stack}" "$*" >&2
+	exit 1
+}
+
+# abspath PATH -- PATH made absolute against the repo root (not the cwd).
+abspath() {
+	case "$1" in
+	/*) printf '%s\n' "$1" ;;
+	*) printf '%s\n' "$STACK_ROOT/$1" ;;
+	esac
+}
+
+stack_init() {
+	CRM_STACK="${CRM_STACK:-dev}"
+	case "$CRM_STACK" in
+	*[!A-Za-z0-9_-]* | '') die "CRM_STACK must be [A-Za-z0-9_-]+, got '$CRM_STACK'" ;;
+	esac
+	CRM_HTTP_PORT="${CRM_HTTP_PORT:-8000}"
+	CRM_PG_PORT="${CRM_PG_PORT:-5433}"
+	CRM_WORKERS="${CRM_WORKERS:-8}"
+	CRM_BUILD_DIR="$(abspath "${CRM_BUILD_DIR:-build}")"
+	CRM_BIN="$(abspath "${CRM_BIN:-$CRM_BUILD_DIR/crm}")"
+	CRM_MESON_ARGS="${CRM_MESON_ARGS:-}"
+
+	STACK_DIR="$STACK_ROOT/.local/$CRM_STACK"
+	PG_LINK="$STACK_DIR/pg"
+	NGINX_DIR="$STACK_DIR/nginx"
+	NGINX_CONF="$NGINX_DIR/nginx.conf"
+	RUN_DIR="$STACK_DIR/run"
+	LOG_DIR="$STACK_DIR/log"
+	CRM_SOCK="$RUN_DIR/crm.sock"
+	CRM_PID="$RUN_DIR/crm.pid"
+	CRM_LOG="$LOG_DIR/crm.log"
+	NPM_DIR="$STACK_ROOT/.local/npm"
+	HTTP_URL="http://127.0.0.1:$CRM_HTTP_PORT"
+	APP_DSN="host=127.0.0.1 port=$CRM_PG_PORT dbname=crm user=crm"
+	# shellcheck disable=SC2034 # used by tests/run
+	SUPER_DSN="host=127.0.0.1 port=$CRM_PG_PORT dbname=crm user=postgres"
+	export CRM_STACK CRM_HTTP_PORT CRM_PG_PORT CRM_WORKERS CRM_BUILD_DIR CRM_BIN
+	pg_paths
+}
+
+# pg_paths -- where the cluster really lives (through the symlink if there is one).
+pg_paths() {
+	if [[ -e "$PG_LINK" ]]; then
+		PG_REAL="$(cd "$PG_LINK" && pwd -P)"
+	else
+		PG_REAL="$PG_LINK"
+	fi
+	PG_DATA="$PG_REAL/data"
+	PG_SOCK="$PG_REAL/sock"
+	PG_LOG="$PG_REAL/log/postgresql.log"
+}
+
+as_postgres() { runuser -u postgres -- "$@"; }
+
+# ---------------------------------------------------------------------------------------------
+# packages and build
+
+# missing_packages PKG... -- print those not installed.
+missing_packages() {
+	local p
+	for p in "$@"; do
+		if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+			printf '%s\n' "$p"
+		fi
+	done
+}
+
+# install_packages PKG... -- apt-get install what is missing; apt-get update only if needed.
+install_packages() {
+	local missing
+	mapfile -t missing < <(missing_packages "$@")
+	((${#missing[@]} == 0)) && return 0
+	log "installing: ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq || warn "apt-get update failed; trying the install anyway"
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+		die "apt-get install ${missing[*]} failed"
+}
+
+stack_packages() {
+	local pkgs=("${STACK_PACKAGES[@]}")
+	# nodejs from another source may already bring npm; Debian's npm only when there is none.
+	command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm)
+	install_packages "${pkgs[@]}"
+}
+
+stack_build() {
+	if [[ "${CRM_SKIP_BUILD:-0}" == 1 ]]; then
+		log "build skipped (CRM_SKIP_BUILD=1)"
+	elif [[ ! -f "$STACK_ROOT/meson.build" ]]; then
+		log "no meson.build: build skipped"
+	else
+		if [[ ! -f "$CRM_BUILD_DIR/meson-private/coredata.dat" ]]; then
+			log "meson setup $CRM_BUILD_DIR"
+			# shellcheck disable=SC2086 # CRM_MESON_ARGS is a word list on purpose
+			meson setup "$CRM_BUILD_DIR" "$STACK_ROOT" --buildtype=release $CRM_MESON_ARGS
+		fi
+		log "meson compile -C $CRM_BUILD_DIR"
+		meson compile -C "$CRM_BUILD_DIR" >"$STACK_ROOT/.local/build.log" 2>&1 || {
+			tail -n 60 "$STACK_ROOT/.local/build.log" >&2
+			die "build failed (full log: .local/build.log)"
+		}
+	fi
+	[[ -x "$CRM_BIN" ]] || die "no executable at $CRM_BIN"
+}
+
+# ---------------------------------------------------------------------------------------------
+# PostgreSQL
+
+# pg_prepare_dir -- create .local/<stack>/pg owned by postgres, or a symlink to /var/tmp when
+# postgres cannot use a directory inside the checkout.
+pg_prepare_dir() {
+	if [[ -L "$PG_LINK" && ! -e "$PG_LINK" ]]; then
+		warn "dangling $PG_LINK (its /var/tmp target is gone): recreating the cluster"
+		rm -f "$PG_LINK"
+	fi
+	if [[ ! -e "$PG_LINK" ]]; then
+		mkdir -p "$PG_LINK"
+		chown postgres:postgres "$PG_LINK"
+		chmod 700 "$PG_LINK"
+		if ! as_postgres test -w "$PG_LINK"; then
+			local hash real
+			hash="$(printf '%s' "$STACK_ROOT" | sha1sum | cut -c1-12)"
+			real="/var/tmp/crm-$CRM_STACK-$hash"
+			log "user postgres cannot reach $STACK_ROOT: cluster lives in $real"
+			rmdir "$PG_LINK"
+			mkdir -p "$real"
+			chown postgres:postgres "$real"
+			chmod 700 "$real"
+			ln -s "$real" "$PG_LINK"
+		fi
+	fi
+	pg_paths
+	chown postgres:postgres "$PG_REAL"
+	as_postgres mkdir -p "$PG_SOCK" "$(dirname "$PG_LOG")"
+}
+
+pg_running() {
+	[[ -f "$PG_DATA/PG_VERSION" ]] && as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1
+}
+
+# pg_write_conf -- stack settings (port, sockets) and the project's tuning, included from
+# postgresql.conf. The files are copied into the data dir: postgres may not read the checkout.
+pg_write_conf() {
+	install -o postgres -g postgres -m 600 "$STACK_ROOT/deploy/postgresql.conf.sample" "$PG_DATA/crm.conf"
+	cat >"$PG_DATA/crm-stack.conf" <<-EOF
+		# crm-stack.conf -- written by deploy/local/stack.sh for stack '$CRM_STACK'; do not edit
+		listen_addresses = '127.0.0.1'
+		port = $CRM_PG_PORT
+		unix_socket_directories = '$PG_SOCK'
+	EOF
+	chown postgres:postgres "$PG_DATA/crm-stack.conf"
+	if ! grep -q "^include_if_exists 'crm.conf'" "$PG_DATA/postgresql.conf"; then
+		printf "\n# mini-crm local stack\ninclude_if_exists 'crm.conf'\ninclude_if_exists 'crm-stack.conf'\n" \
+			>>"$PG_DATA/postgresql.conf"
+	fi
+}
+
+pg_up() {
+	pg_prepare_dir
+	if [[ ! -f "$PG_DATA/PG_VERSION" ]]; then
+		log "initdb $PG_DATA"
+		as_postgres "$PG_BIN/initdb" -D "$PG_DATA" -U postgres -E UTF8 --locale=C.UTF-8 \
+			--auth-local=trust --auth-host=trust >"$PG_REAL/log/initdb.log" 2>&1 || {
+			cat "$PG_REAL/log/initdb.log" >&2
+			die "initdb failed"
+		}
+	fi
+	pg_write_conf
+	if pg_running; then
+		log "PostgreSQL already running on 127.0.0.1:$CRM_PG_PORT"
+		as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" reload >/dev/null
+	else
+		log "starting PostgreSQL on 127.0.0.1:$CRM_PG_PORT"
+		as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t 60 start >/dev/null || {
+			tail -n 30 "$PG_LOG" >&2
+			die "PostgreSQL did not start (log: $PG_LOG)"
+		}
+	fi
+}
+
+pg_down() {
+	pg_paths
+	if pg_running; then
+		log "stopping PostgreSQL"
+		as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w -t 60 stop >/dev/null ||
+			warn "pg_ctl stop failed"
+	fi
+}
+
+# psql_super SQL... -- run statements as the superuser in database postgres.
+psql_super() {
+	psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$CRM_PG_PORT" -U postgres -d postgres "$@"
+}
+
+# db_setup -- role crm (login, not superuser) and database crm owned by it; idempotent.
+# With CRM_FRESH_DB=1 the database is dropped first, so migrations run from scratch.
+db_setup() {
+	if [[ "${CRM_FRESH_DB:-0}" == 1 ]]; then
+		log "recreating database crm (CRM_FRESH_DB=1)"
+		psql_super -c 'DROP DATABASE IF EXISTS crm WITH (FORCE)'
+	fi
+	psql_super <<-'EOF'
+		SELECT 'CREATE ROLE crm LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE'
+		WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'crm') \gexec
+		SELECT 'CREATE DATABASE crm OWNER crm ENCODING ''UTF8'' TEMPLATE template0'
+		WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'crm') \gexec
+	EOF
+}
+
+# ---------------------------------------------------------------------------------------------
+# Swagger UI assets
+
+npm_up() {
+	if [[ -f "$NPM_DIR/node_modules/swagger-ui-dist/swagger-ui-bundle.js" ]]; then
+		return 0
+	fi
+	log "npm install swagger-ui-dist@5"
+	mkdir -p "$NPM_DIR"
+	npm install --no-audit --no-fund --loglevel=error --prefix "$NPM_DIR" swagger-ui-dist@5 >/dev/null ||
+		die "npm install swagger-ui-dist failed"
+}
+
+# ---------------------------------------------------------------------------------------------
+# nginx
+
+# sed_escape TEXT -- TEXT safe as a sed replacement with '|' as the delimiter.
+sed_escape() { printf '%s' "$1" | sed -e 's/[\\&|]/\\&/g'; }
+
+nginx_render() {
+	local listen6=''
+	if [[ -f /proc/net/if_inet6 ]] && grep -q '^0\{31\}1 ' /proc/net/if_inet6; then
+		listen6="listen [::1]:$CRM_HTTP_PORT;"
+	fi
+	mkdir -p "$NGINX_DIR/tmp"
+	sed -e "s|@NGINX_DIR@|$(sed_escape "$NGINX_DIR")|g" \
+		-e "s|@ROOT@|$(sed_escape "$STACK_ROOT")|g" \
+		-e "s|@NPM_DIR@|$(sed_escape "$NPM_DIR")|g" \
+		-e "s|@CRM_SOCK@|$(sed_escape "$CRM_SOCK")|g" \
+		-e "s|@HTTP_PORT@|$CRM_HTTP_PORT|g" \
+		-e "s|@LISTEN6@|$listen6|g" \
+		"$STACK_ROOT/deploy/nginx/local.conf.in" >"$NGINX_CONF.new"
+	mv "$NGINX_CONF.new" "$NGINX_CONF"
+}
+
+nginx_cmd() { nginx -p "$NGINX_DIR/" -c "$NGINX_CONF" -e "$NGINX_DIR/error.log" "$@"; }
+
+# pid_alive FILE -- print the pid in FILE if that process is alive.
+pid_alive() {
+	local pid
+	[[ -f "$1" ]] || return 1
+	pid="$(tr -dc '0-9' <"$1")"
+	if [[ -z "$pid" ]] || ! kill -0 "$pid" 2>/dev/null; then
+		return 1
+	fi
+	printf '%s\n' "$pid"
+}
+
+nginx_up() {
+	nginx_render
+	nginx_cmd -t -q 2>"$NGINX_DIR/configtest.log" || {
+		cat "$NGINX_DIR/configtest.log" >&2
+		die "nginx config test failed"
+	}
+	if pid_alive "$NGINX_DIR/nginx.pid" >/dev/null; then
+		log "reloading nginx on $HTTP_URL"
+		nginx_cmd -s reload
+	else
+		log "starting nginx on $HTTP_URL"
+		nginx_cmd </dev/null >"$NGINX_DIR/start.log" 2>&1 || {
+			cat "$NGINX_DIR/start.log" >&2
+			tail -n 20 "$NGINX_DIR/error.log" >&2 || true
+			die "nginx did not start"
+		}
+	fi
+}
+
+nginx_down() {
+	local pid i
+	pid="$(pid_alive "$NGINX_DIR/nginx.pid")" || return 0
+	log "stopping nginx"
+	nginx_cmd -s quit 2>/dev/null || kill -QUIT "$pid" 2>/dev/null || true
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	warn "nginx did not quit in 10s: terminating"
+	kill -TERM "$pid" 2>/dev/null || true
+}
+
+# ---------------------------------------------------------------------------------------------
+# crm workers
+
+# crm_master_pid -- pid of a live `crm serve` master from the pid file (guards against reuse).
+crm_master_pid() {
+	local pid
+	pid="$(pid_alive "$CRM_PID")" || return 1
+	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qw serve || return 1
+	printf '%s\n' "$pid"
+}
+
+crm_stop() {
+	local pid kids i
+	if ! pid="$(crm_master_pid)"; then
+		rm -f "$CRM_PID"
+		return 0
+	fi
+	log "stopping crm master $pid"
+	kids="$(pgrep -P "$pid" || true)"
+	kill -TERM "$pid" 2>/dev/null || true
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		warn "crm master $pid did not exit in 10s: killing it"
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	# Workers of a killed master would otherwise linger on the socket.
+	for pid in $kids; do
+		kill -KILL "$pid" 2>/dev/null || true
+	done
+	rm -f "$CRM_PID"
+}
+
+crm_start() {
+	local pid
+	mkdir -p "$RUN_DIR" "$LOG_DIR"
+	rm -f "$CRM_SOCK" "$CRM_PID"
+	log "starting $CRM_BIN serve ($CRM_WORKERS workers, log: $CRM_LOG)"
+	printf '\n==== %s crm serve (stack %s)\n' "$(date -Is)" "$CRM_STACK" >>"$CRM_LOG"
+	CRM_DATABASE_URL="$APP_DSN" \
+		CRM_LISTEN="unix:$CRM_SOCK" \
+		CRM_SOCKET_MODE=0666 \
+		CRM_PID_FILE="$CRM_PID" \
+		CRM_WORKERS="$CRM_WORKERS" \
+		setsid "$CRM_BIN" serve </dev/null >>"$CRM_LOG" 2>&1 &
+	CRM_STARTED_PID=$!
+	disown "$CRM_STARTED_PID" 2>/dev/null || true
+}
+
+# wait_ready -- until GET /api/operators answers 2xx through nginx (20 s at most).
+wait_ready() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		if curl -fsS -o /dev/null --max-time 2 "$HTTP_URL/api/operators" 2>/dev/null; then
+			return 0
+		fi
+		if ! kill -0 "$CRM_STARTED_PID" 2>/dev/null; then
+			tail -n 30 "$CRM_LOG" >&2
+			die "crm exited during startup (log: $CRM_LOG)"
+		fi
+		sleep 0.2
+	done
+	tail -n 30 "$CRM_LOG" >&2
+	curl -sS "$HTTP_URL/api/operators" >&2 || true
+	die "no answer from $HTTP_URL/api/operators after 20s (log: $CRM_LOG)"
+}
+
+# ---------------------------------------------------------------------------------------------
+# whole stack
+
+stack_up() {
+	stack_init
+	mkdir -p "$STACK_DIR" "$RUN_DIR" "$LOG_DIR"
+	stack_packages
+	stack_build
+	pg_up
+	crm_stop
+	db_setup
+	npm_up
+	nginx_up
+	crm_start
+	wait_ready
+	log "up: API     $HTTP_URL/api/operators"
+	log "    docs    http://localhost:$CRM_HTTP_PORT/docs/"
+	log "    openapi http://localhost:$CRM_HTTP_PORT/openapi.json"
+	log "    db      psql \"$APP_DSN\""
+	log "    logs    $CRM_LOG"
+}
+
+stack_down() {
+	stack_init
+	crm_stop
+	nginx_down
+	pg_down
+	log "down"
+}
+
+stack_status() {
+	local pid
+	stack_init
+	if pid="$(crm_master_pid)"; then
+		log "crm     running (master $pid, workers: $(pgrep -P "$pid" | xargs echo))"
+	else
+		log "crm     stopped"
+	fi
+	if pid="$(pid_alive "$NGINX_DIR/nginx.pid")"; then
+		log "nginx   running (pid $pid) on $HTTP_URL"
+	else
+		log "nginx   stopped"
+	fi
+	if pg_running; then log "pg      running on 127.0.0.1:$CRM_PG_PORT ($PG_DATA)"; else log "pg      stopped"; fi
+}
+
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+	case "${1:-}" in
+	up) stack_up ;;
+	down) stack_down ;;
+	status) stack_status ;;
+	*)
+		echo "usage: $0 up|down|status" >&2
+		exit 2
+		;;
+	esac
+fi

@@ -1,0 +1,359 @@
+"""Distribution of a new contact to an operator (POST /api/contacts).
+
+Candidates are the operators configured for the contact's source that are active and whose load
+(their contacts with status 'active') is below max_load_limit; one is drawn with probability
+weight / (sum of the candidates' weights); with no candidate the contact is stored with
+operator_id null. GET /api/operators/{id} reports the load as active_contacts, which must always
+equal SELECT count(*) FROM contacts WHERE operator_id = X AND status = 'active'.
+
+Every scenario uses fresh operators and sources, so other tests' data does not interfere.
+"""
+
+import os
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from fractions import Fraction
+from math import comb
+
+import pytest
+import requests
+
+_missing = [v for v in ("CRM_TEST_URL", "CRM_TEST_DSN") if not os.environ.get(v)]
+if _missing:
+    pytest.skip(
+        "needs " + ", ".join(_missing) + " (run through tests/run)",
+        allow_module_level=True,
+    )
+
+HUGE = 1000000  # the largest max_load_limit (and weight) the contract allows
+
+
+# ---------------------------------------------------------------- local helpers
+
+
+def new_email(tag="d"):
+    return f"{tag}-{uuid.uuid4().hex}@example.com"
+
+
+def configure(api, assert_json, source_id, pairs):
+    body = {"operators": [{"operator_id": o, "weight": w} for o, w in pairs]}
+    return assert_json(api.post(f"/api/sources/{source_id}/operators", json=body), 200)
+
+
+def set_operator(api, assert_json, op_id, **fields):
+    return assert_json(api.patch(f"/api/operators/{op_id}", json=fields), 200)
+
+
+def post(api, assert_json, source_id, email=None):
+    resp = api.post("/api/contacts", json={"email": email or new_email(), "source_id": source_id})
+    body = assert_json(resp, 201)
+    assert body["source_id"] == source_id and body["status"] == "active", body
+    return body
+
+
+def post_many(api, assert_json, source_id, n):
+    return [post(api, assert_json, source_id)["operator_id"] for _ in range(n)]
+
+
+def real_load(db_rows, op_id):
+    return db_rows(
+        "SELECT count(*) FROM contacts WHERE operator_id = %s AND status = 'active'", (op_id,)
+    )[0][0]
+
+
+def assert_loads(api, assert_json, db_rows, expected):
+    """expected: {operator_id: load}; checks the API, the stored counter and the real count."""
+    for op_id, load in expected.items():
+        api_load = assert_json(api.get(f"/api/operators/{op_id}"), 200)["active_contacts"]
+        stored = db_rows("SELECT active_contacts FROM operators WHERE id = %s", (op_id,))[0][0]
+        real = real_load(db_rows, op_id)
+        assert (api_load, stored, real) == (load, load, load), (
+            f"operator {op_id}: API {api_load}, column {stored}, real {real}, expected {load}"
+        )
+
+
+def binomial_interval(n, p, alpha_per_tail):
+    """Exact two-sided acceptance interval [lo, hi] of Binomial(n, p), p a Fraction.
+
+    lo is the largest value with P(X < lo) <= alpha_per_tail, hi the smallest with
+    P(X > hi) <= alpha_per_tail; the terms comb(n, k) p^k (1-p)^(n-k) are summed as exact
+    rationals (integers over the common denominator), so there is no rounding at all.
+    """
+    num, den = p.numerator, p.denominator
+    total = den ** n
+    term = [comb(n, k) * num ** k * (den - num) ** (n - k) for k in range(n + 1)]
+    limit = alpha_per_tail * total
+    lo, tail = 0, 0
+    while tail + term[lo] <= limit:
+        tail += term[lo]
+        lo += 1
+    low_tail = Fraction(tail, total)
+    hi, tail = n, 0
+    while tail + term[hi] <= limit:
+        tail += term[hi]
+        hi -= 1
+    return lo, hi, low_tail + Fraction(tail, total)
+
+
+# ---------------------------------------------------------------- weighted choice
+
+N_WEIGHTED = 4000
+THREADS = 8
+
+
+def test_weighted_choice_10_30(api, base_url, assert_json, make_source, make_operator, db_rows):
+    """Weights 10 and 30: operator A must get about N/4 of N = 4000 contacts.
+
+    count(A) ~ Binomial(N = 4000, p = 10/40 = 1/4): mean 1000, sd = sqrt(4000 * 1/4 * 3/4) = 27.39.
+    Acceptance interval computed exactly (binomial_interval, integer arithmetic with math.comb)
+    for a false-failure chance of at most 5e-8 in each tail:
+        [857, 1148]   P(X < 857) = 4.99e-8, P(X > 1148) = 4.59e-8, together 9.6e-8 < 1e-6.
+    (Cross-check with the normal bound: 1000 -/+ 5.33 * 27.39 = [854.0, 1146.0].)
+    A server that ignored the weights (p = 1/2, mean 2000) or swapped them (p = 3/4, mean 3000)
+    is rejected with certainty for all practical purposes.
+    """
+    lo, hi, false_fail = binomial_interval(N_WEIGHTED, Fraction(10, 40), Fraction(5, 10 ** 8))
+    assert (lo, hi) == (857, 1148)  # the interval quoted above
+    assert false_fail < Fraction(1, 10 ** 6)
+
+    src = make_source()
+    a = make_operator(max_load_limit=HUGE)
+    b = make_operator(max_load_limit=HUGE)
+    configure(api, assert_json, src["id"], [(a["id"], 10), (b["id"], 30)])
+
+    local = threading.local()
+    tag = uuid.uuid4().hex
+
+    def one(i):
+        if not hasattr(local, "session"):
+            local.session = requests.Session()
+        resp = local.session.post(base_url + "/api/contacts", timeout=60,
+                                  json={"email": f"w{i}-{tag}@example.com", "source_id": src["id"]})
+        return resp.status_code, (resp.json().get("operator_id") if resp.status_code == 201
+                                  else resp.text[:200])
+
+    with ThreadPoolExecutor(max_workers=THREADS) as pool:
+        results = list(pool.map(one, range(N_WEIGHTED)))
+    failures = [r for r in results if r[0] != 201]
+    assert not failures, f"{len(failures)} failed posts, e.g. {failures[:3]}"
+    got = [op for _, op in results]
+    count_a = got.count(a["id"])
+    count_b = got.count(b["id"])
+    assert count_a + count_b == N_WEIGHTED, f"unexpected operators: {set(got)}"
+    assert lo <= count_a <= hi, f"operator A (weight 10 of 40) got {count_a} of {N_WEIGHTED}"
+    assert_loads(api, assert_json, db_rows, {a["id"]: count_a, b["id"]: count_b})
+    per_op = dict(db_rows("SELECT operator_id, count(*) FROM contacts WHERE source_id = %s"
+                          " GROUP BY operator_id", (src["id"],)))
+    assert per_op == {a["id"]: count_a, b["id"]: count_b}
+
+
+def test_single_candidate_gets_everything(api, assert_json, make_source, make_operator, db_rows):
+    src = make_source()
+    a = make_operator(max_load_limit=HUGE)
+    configure(api, assert_json, src["id"], [(a["id"], 1)])
+    assert post_many(api, assert_json, src["id"], 20) == [a["id"]] * 20
+    assert_loads(api, assert_json, db_rows, {a["id"]: 20})
+
+
+# ---------------------------------------------------------------- who is not a candidate
+
+
+def test_inactive_operator_gets_nothing(api, assert_json, make_source, make_operator, db_rows):
+    src = make_source()
+    a = make_operator(max_load_limit=HUGE)
+    off = make_operator(max_load_limit=HUGE, is_active=False)
+    configure(api, assert_json, src["id"], [(a["id"], 1), (off["id"], HUGE)])
+    assert post_many(api, assert_json, src["id"], 40) == [a["id"]] * 40
+    assert_loads(api, assert_json, db_rows, {a["id"]: 40, off["id"]: 0})
+
+
+def test_operator_with_limit_0_gets_nothing(api, assert_json, make_source, make_operator, db_rows):
+    src = make_source()
+    a = make_operator(max_load_limit=HUGE)
+    zero = make_operator(max_load_limit=0)
+    configure(api, assert_json, src["id"], [(zero["id"], HUGE), (a["id"], 1)])
+    assert post_many(api, assert_json, src["id"], 40) == [a["id"]] * 40
+    assert_loads(api, assert_json, db_rows, {a["id"]: 40, zero["id"]: 0})
+
+
+def test_operator_filled_to_limit_elsewhere_gets_nothing(api, assert_json, make_source,
+                                                         make_operator, db_rows):
+    """The load counts the operator's active contacts from every source."""
+    s1, s2 = make_source(), make_source()
+    full = make_operator(max_load_limit=2)
+    a = make_operator(max_load_limit=HUGE)
+    configure(api, assert_json, s1["id"], [(full["id"], 1)])
+    assert post_many(api, assert_json, s1["id"], 2) == [full["id"]] * 2
+    configure(api, assert_json, s2["id"], [(full["id"], HUGE), (a["id"], 1)])
+    assert post_many(api, assert_json, s2["id"], 30) == [a["id"]] * 30
+    assert_loads(api, assert_json, db_rows, {full["id"]: 2, a["id"]: 30})
+
+
+def test_limit_3_fills_exactly_then_unassigned_then_others(api, assert_json, make_source,
+                                                            make_operator, db_rows):
+    src = make_source()
+    three = make_operator(max_load_limit=3)
+    configure(api, assert_json, src["id"], [(three["id"], 5)])
+    got = post_many(api, assert_json, src["id"], 6)
+    assert got == [three["id"]] * 3 + [None] * 3
+    assert_loads(api, assert_json, db_rows, {three["id"]: 3})
+    other = make_operator(max_load_limit=HUGE)
+    configure(api, assert_json, src["id"], [(three["id"], HUGE), (other["id"], 1)])
+    assert post_many(api, assert_json, src["id"], 10) == [other["id"]] * 10
+    assert_loads(api, assert_json, db_rows, {three["id"]: 3, other["id"]: 10})
+    unassigned = db_rows("SELECT count(*) FROM contacts WHERE source_id = %s"
+                         " AND operator_id IS NULL", (src["id"],))[0][0]
+    assert unassigned == 3
+
+
+def test_limit_holds_under_concurrency(api, base_url, assert_json, make_source, make_operator,
+                                       db_rows):
+    """40 simultaneous contacts for one operator with limit 5: exactly 5 get it."""
+    src = make_source()
+    five = make_operator(max_load_limit=5)
+    configure(api, assert_json, src["id"], [(five["id"], 1)])
+    barrier = threading.Barrier(40)
+
+    def one(_):
+        with requests.Session() as s:
+            barrier.wait(timeout=30)
+            r = s.post(base_url + "/api/contacts", timeout=60,
+                       json={"email": new_email("lim"), "source_id": src["id"]})
+            return r.status_code, r.json().get("operator_id")
+
+    with ThreadPoolExecutor(max_workers=40) as pool:
+        results = list(pool.map(one, range(40)))
+    assert [st for st, _ in results] == [201] * 40
+    ops = [op for _, op in results]
+    assert ops.count(five["id"]) == 5 and ops.count(None) == 35, ops
+    assert_loads(api, assert_json, db_rows, {five["id"]: 5})
+
+
+def test_nobody_eligible_stays_unassigned(api, assert_json, make_source, make_operator, db_rows):
+    src = make_source()
+    off = make_operator(max_load_limit=HUGE, is_active=False)
+    zero = make_operator(max_load_limit=0)
+    full = make_operator(max_load_limit=1)
+    other_src = make_source()
+    configure(api, assert_json, other_src["id"], [(full["id"], 1)])
+    assert post(api, assert_json, other_src["id"])["operator_id"] == full["id"]
+    configure(api, assert_json, src["id"], [(off["id"], 3), (zero["id"], 2), (full["id"], 1)])
+    made = [post(api, assert_json, src["id"]) for _ in range(5)]
+    assert [c["operator_id"] for c in made] == [None] * 5
+    for c in made:
+        assert db_rows("SELECT operator_id, status FROM contacts WHERE id = %s",
+                       (c["id"],)) == [(None, "active")]
+    assert_loads(api, assert_json, db_rows, {off["id"]: 0, zero["id"]: 0, full["id"]: 1})
+
+
+def test_source_without_operators_unassigned(api, assert_json, make_source, make_operator, db_rows):
+    src = make_source()
+    bystander = make_operator(max_load_limit=HUGE)  # active, free, but not configured for src
+    made = [post(api, assert_json, src["id"]) for _ in range(3)]
+    assert [c["operator_id"] for c in made] == [None] * 3
+    assert db_rows("SELECT count(*) FROM contacts WHERE source_id = %s AND operator_id IS NULL",
+                   (src["id"],))[0][0] == 3
+    assert_loads(api, assert_json, db_rows, {bystander["id"]: 0})
+
+
+def test_cleared_configuration_unassigned(api, assert_json, make_source, make_operator, db_rows):
+    src = make_source()
+    a = make_operator(max_load_limit=HUGE)
+    configure(api, assert_json, src["id"], [(a["id"], 1)])
+    assert post(api, assert_json, src["id"])["operator_id"] == a["id"]
+    configure(api, assert_json, src["id"], [])
+    assert post_many(api, assert_json, src["id"], 3) == [None] * 3
+    assert_loads(api, assert_json, db_rows, {a["id"]: 1})
+
+
+def test_operator_removed_from_source_gets_nothing(api, assert_json, make_source, make_operator,
+                                                   db_rows):
+    src = make_source()
+    a = make_operator(max_load_limit=HUGE)
+    b = make_operator(max_load_limit=HUGE)
+    configure(api, assert_json, src["id"], [(a["id"], HUGE), (b["id"], 1)])
+    configure(api, assert_json, src["id"], [(b["id"], 1)])
+    assert post_many(api, assert_json, src["id"], 20) == [b["id"]] * 20
+    assert_loads(api, assert_json, db_rows, {a["id"]: 0, b["id"]: 20})
+
+
+# ---------------------------------------------------------------- changes over time
+
+
+def test_deactivated_then_reactivated_receives_again(api, assert_json, make_source, make_operator,
+                                                     db_rows):
+    src = make_source()
+    r = make_operator(max_load_limit=HUGE)
+    configure(api, assert_json, src["id"], [(r["id"], 1)])
+    assert post(api, assert_json, src["id"])["operator_id"] == r["id"]
+    set_operator(api, assert_json, r["id"], is_active=False)
+    assert post_many(api, assert_json, src["id"], 3) == [None] * 3
+    assert_loads(api, assert_json, db_rows, {r["id"]: 1})
+    set_operator(api, assert_json, r["id"], is_active=True)
+    assert post_many(api, assert_json, src["id"], 2) == [r["id"]] * 2
+    assert_loads(api, assert_json, db_rows, {r["id"]: 3})
+
+
+def test_deactivated_operator_shares_again_with_weights(api, assert_json, make_source,
+                                                        make_operator, db_rows):
+    """A configured operator that was inactive from the start receives once activated.
+
+    While big (weight 10^6) is inactive every contact goes to small; then big is activated and
+    small deactivated (so the check does not depend on chance) and every contact goes to big.
+    """
+    src = make_source()
+    big = make_operator(max_load_limit=HUGE, is_active=False)
+    small = make_operator(max_load_limit=HUGE)
+    configure(api, assert_json, src["id"], [(big["id"], HUGE), (small["id"], 1)])
+    assert post_many(api, assert_json, src["id"], 10) == [small["id"]] * 10
+    set_operator(api, assert_json, big["id"], is_active=True)
+    set_operator(api, assert_json, small["id"], is_active=False)
+    assert post_many(api, assert_json, src["id"], 10) == [big["id"]] * 10
+    assert_loads(api, assert_json, db_rows, {big["id"]: 10, small["id"]: 10})
+
+
+def test_limit_lowered_then_raised(api, assert_json, make_source, make_operator, db_rows):
+    src = make_source()
+    op = make_operator(max_load_limit=10)
+    configure(api, assert_json, src["id"], [(op["id"], 1)])
+    assert post_many(api, assert_json, src["id"], 4) == [op["id"]] * 4
+    set_operator(api, assert_json, op["id"], max_load_limit=2)  # below the current load
+    assert post_many(api, assert_json, src["id"], 2) == [None] * 2
+    set_operator(api, assert_json, op["id"], max_load_limit=4)  # equal to the load: still full
+    assert post(api, assert_json, src["id"])["operator_id"] is None
+    set_operator(api, assert_json, op["id"], max_load_limit=6)
+    assert post_many(api, assert_json, src["id"], 3) == [op["id"]] * 2 + [None]
+    assert_loads(api, assert_json, db_rows, {op["id"]: 6})
+
+
+def test_closing_contact_frees_a_slot(api, assert_json, make_source, make_operator, db_rows, db):
+    """The load is the number of *active* contacts: closing one (done in the database, there is
+    no API for it, together with the counter as the schema documents) lets the operator receive
+    one more."""
+    src = make_source()
+    op = make_operator(max_load_limit=2)
+    configure(api, assert_json, src["id"], [(op["id"], 1)])
+    first, _second = (post(api, assert_json, src["id"]) for _ in range(2))
+    assert post(api, assert_json, src["id"])["operator_id"] is None
+    with db.cursor() as cur:
+        cur.execute("BEGIN")
+        cur.execute("UPDATE contacts SET status = 'closed' WHERE id = %s", (first["id"],))
+        cur.execute("UPDATE operators SET active_contacts = active_contacts - 1 WHERE id = %s",
+                    (op["id"],))
+        cur.execute("COMMIT")
+    assert_loads(api, assert_json, db_rows, {op["id"]: 1})
+    assert post(api, assert_json, src["id"])["operator_id"] == op["id"]
+    assert post(api, assert_json, src["id"])["operator_id"] is None
+    assert_loads(api, assert_json, db_rows, {op["id"]: 2})
+
+
+def test_same_lead_counts_per_contact(api, assert_json, make_source, make_operator, db_rows):
+    """One lead posting many times fills the operator's limit like different leads would."""
+    src = make_source()
+    op = make_operator(max_load_limit=3)
+    configure(api, assert_json, src["id"], [(op["id"], 1)])
+    email = new_email("same")
+    got = [post(api, assert_json, src["id"], email)["operator_id"] for _ in range(5)]
+    assert got == [op["id"]] * 3 + [None] * 2
+    assert_loads(api, assert_json, db_rows, {op["id"]: 3})
