@@ -95,6 +95,10 @@ static int serve(const struct crm_config *cfg)
 		crm_log_error("%s", err.detail);
 		return 1;
 	}
+	/* the socket is adopted: workers must not take systemd's variables as their own */
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDNAMES");
 	if (cfg->pid_file[0] != '\0' && write_pid_file(cfg->pid_file) != 0)
 		return 1;
 	rc = crm_master_run(cfg, fd);
