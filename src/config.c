@@ -29,7 +29,10 @@ static const char usage[] =
 	"  CRM_LOG_LEVEL      error | warn | info | debug (default info)\n"
 	"  CRM_BODY_LIMIT     largest request body in bytes, 1024..67108864 (default 1048576)\n"
 	"  CRM_AUTO_MIGRATE   on | off: serve applies pending migrations at start (default on)\n"
-	"  CRM_PID_FILE       serve writes the master's pid to this file (default: none)\n";
+	"  CRM_PID_FILE       serve writes the master's pid to this file (default: none)\n"
+	"  CRM_DRAIN_BATCH    waiting contacts that a request freeing capacity assigns itself before\n"
+	"                     waking the drainer, 1..10000 (default 32)\n"
+	"  CRM_SWEEP_SECONDS  the drainer's safety sweep interval, 1..3600 (default 10)\n";
 
 const char *crm_config_usage(void)
 {
@@ -120,6 +123,16 @@ static bool load_numbers(struct crm_config *cfg, crm_getenv_fn get, struct crm_e
 			return crm_err_set(err, CRM_E_INVALID, "CRM_WORKERS: expected an integer from 1 to %d", WORKERS_MAX);
 		cfg->workers = (int)n;
 	}
+	if ((v = get("CRM_DRAIN_BATCH")) != NULL) {
+		if (!parse_long(v, 1, 10000, 10, &n))
+			return crm_err_set(err, CRM_E_INVALID, "CRM_DRAIN_BATCH: expected an integer from 1 to 10000");
+		cfg->drain_batch = (int)n;
+	}
+	if ((v = get("CRM_SWEEP_SECONDS")) != NULL) {
+		if (!parse_long(v, 1, 3600, 10, &n))
+			return crm_err_set(err, CRM_E_INVALID, "CRM_SWEEP_SECONDS: expected an integer from 1 to 3600");
+		cfg->sweep_seconds = (int)n;
+	}
 	if ((v = get("CRM_BODY_LIMIT")) != NULL) {
 		if (!parse_long(v, BODY_LIMIT_MIN, BODY_LIMIT_MAX, 10, &n))
 			return crm_err_set(err, CRM_E_INVALID, "CRM_BODY_LIMIT: expected bytes from %d to %d", BODY_LIMIT_MIN,
@@ -141,6 +154,8 @@ bool crm_config_load(struct crm_config *cfg, crm_getenv_fn get, struct crm_err *
 	cfg->log_level = CRM_LOG_INFO;
 	cfg->body_limit = 1024 * 1024;
 	cfg->auto_migrate = true;
+	cfg->drain_batch = 32;
+	cfg->sweep_seconds = 10;
 
 	if ((v = get("CRM_DATABASE_URL")) != NULL) {
 		if (strlen(v) >= sizeof(cfg->database_url))

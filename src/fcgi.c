@@ -190,6 +190,7 @@ int crm_fcgi_worker_run(const struct crm_config *cfg, int listen_fd)
 	struct crm_err err;
 
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	prctl(PR_SET_NAME, "crm-worker");
 	install_signals(&stopset);
 	sigprocmask(SIG_BLOCK, &stopset, NULL);
 	if (!crm_rng_seed(&svc.rng)) {
@@ -197,6 +198,7 @@ int crm_fcgi_worker_run(const struct crm_config *cfg, int listen_fd)
 		return 1;
 	}
 	svc.pg = crm_pg_create(cfg->database_url);
+	crm_pg_set_drain_batch(svc.pg, cfg->drain_batch);
 	arena = crm_arena_create(ARENA_BLOCK);
 	crm_err_init(&err);
 	if (!crm_pg_ensure(svc.pg, &err)) {

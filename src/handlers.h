@@ -19,6 +19,9 @@ void crm_h_contacts_list(struct crm_ctx *ctx);
 void crm_h_contact_get(struct crm_ctx *ctx);
 void crm_h_leads_list(struct crm_ctx *ctx);
 void crm_h_lead_get(struct crm_ctx *ctx);
+void crm_h_contact_update(struct crm_ctx *ctx);
+void crm_h_assignments_list(struct crm_ctx *ctx);
+void crm_h_source_stats(struct crm_ctx *ctx);
 
 /* Shared by the handler files. */
 
@@ -41,6 +44,8 @@ void crm_list_end(struct crm_list *l, bool ok, const struct crm_err *err);
 bool crm_h_decode(struct crm_ctx *ctx, const struct crm_jschema *schema, void *out);
 /* Answers err as problem+json. */
 void crm_h_fail(struct crm_ctx *ctx, const struct crm_err *err);
+/* The contact object, shared by contact and lead answers. */
+void crm_h_write_contact(struct crm_jw *w, const struct crm_contact *c);
 /* 201 with Location: <prefix>/<id>. */
 void crm_h_created(struct crm_ctx *ctx, const char *prefix, int64_t id);
 

@@ -13,7 +13,7 @@
 #include "crm/service.h"
 #include "handlers.h"
 
-static void write_contact(struct crm_jw *w, const struct crm_contact *c)
+void crm_h_write_contact(struct crm_jw *w, const struct crm_contact *c)
 {
 	crm_jw_obj_begin(w);
 	crm_jw_key(w, "id");
@@ -150,7 +150,7 @@ void crm_h_contact_create(struct crm_ctx *ctx)
 	}
 	crm_h_created(ctx, "/api/contacts", c.id);
 	crm_jw_init(&w, &ctx->resp->body);
-	write_contact(&w, &c);
+	crm_h_write_contact(&w, &c);
 }
 
 struct contact_list {
@@ -162,7 +162,7 @@ static bool contact_row(void *p, const struct crm_contact *c)
 {
 	struct contact_list *cl = p;
 
-	write_contact(&cl->list.w, c);
+	crm_h_write_contact(&cl->list.w, c);
 	cl->last_id = c->id;
 	return crm_list_row_done(&cl->list);
 }
@@ -198,7 +198,7 @@ void crm_h_contact_get(struct crm_ctx *ctx)
 		return;
 	}
 	crm_jw_init(&w, &ctx->resp->body);
-	write_contact(&w, &c);
+	crm_h_write_contact(&w, &c);
 }
 
 /* --- leads: rows arrive as (lead, contact) pairs ordered by lead, then contact --- */
@@ -232,7 +232,7 @@ static bool lead_row(void *p, const struct crm_lead *lead, const struct crm_cont
 		crm_jw_arr_begin(w);
 	}
 	if (c != NULL)
-		write_contact(w, c);
+		crm_h_write_contact(w, c);
 	return true;
 }
 

@@ -371,6 +371,25 @@ void crm_jw_null(struct crm_jw *w)
 	crm_buf_puts(w->buf, "null");
 }
 
+void crm_jw_double(struct crm_jw *w, double v)
+{
+	char tmp[64];
+	int n = snprintf(tmp, sizeof(tmp), "%.4f", v);
+
+	before_value(w);
+	if (n <= 0 || (size_t)n >= sizeof(tmp) || v != v) {
+		crm_buf_puts(w->buf, "null");
+		return;
+	}
+	crm_buf_append(w->buf, tmp, (size_t)n);
+}
+
+void crm_jw_raw(struct crm_jw *w, const char *json)
+{
+	before_value(w);
+	crm_buf_puts(w->buf, json);
+}
+
 void crm_json_problem(struct crm_buf *buf, const struct crm_err *err)
 {
 	struct crm_jw w;

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "crm/arena.h"
+#include "crm/drainer.h"
 #include "crm/fcgi.h"
 #include "crm/log.h"
 
@@ -39,7 +40,8 @@ static time_t now(void)
 	return ts.tv_sec;
 }
 
-static void spawn(struct slot *s, const struct crm_config *cfg, int listen_fd)
+/* Slot i < cfg->workers is a worker; the last slot is the backlog drainer. */
+static void spawn(struct slot *s, int i, const struct crm_config *cfg, int listen_fd)
 {
 	pid_t pid = fork();
 
@@ -53,6 +55,10 @@ static void spawn(struct slot *s, const struct crm_config *cfg, int listen_fd)
 
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (i == cfg->workers) {
+			close(listen_fd);
+			_exit(crm_drainer_run(cfg));
+		}
 		_exit(crm_fcgi_worker_run(cfg, listen_fd));
 	}
 	s->pid = pid;
@@ -99,7 +105,8 @@ static void signal_all(const struct slot *slots, int n, int sig)
 
 int crm_master_run(const struct crm_config *cfg, int listen_fd)
 {
-	struct slot *slots = calloc((size_t)cfg->workers, sizeof(*slots));
+	int nslots = cfg->workers + 1;
+	struct slot *slots = calloc((size_t)nslots, sizeof(*slots));
 	struct timespec tick = {0, 200 * 1000 * 1000};
 	bool stopping = false;
 	time_t deadline = 0;
@@ -113,32 +120,32 @@ int crm_master_run(const struct crm_config *cfg, int listen_fd)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	sigprocmask(SIG_BLOCK, &set, NULL);
-	for (int i = 0; i < cfg->workers; i++)
-		spawn(&slots[i], cfg, listen_fd);
-	crm_log_info("serving with %d workers", cfg->workers);
+	for (int i = 0; i < nslots; i++)
+		spawn(&slots[i], i, cfg, listen_fd);
+	crm_log_info("serving with %d workers and a backlog drainer", cfg->workers);
 
-	while (!stopping || running(slots, cfg->workers) > 0) {
+	while (!stopping || running(slots, nslots) > 0) {
 		int sig = sigtimedwait(&set, NULL, &tick);
 
 		if (sig == SIGCHLD) {
-			reap(slots, cfg->workers, stopping);
+			reap(slots, nslots, stopping);
 		} else if (sig == SIGHUP && !stopping) {
-			crm_log_info("SIGHUP: replacing workers");
-			signal_all(slots, cfg->workers, SIGTERM);
+			crm_log_info("SIGHUP: replacing workers and drainer");
+			signal_all(slots, nslots, SIGTERM);
 		} else if ((sig == SIGTERM || sig == SIGINT) && !stopping) {
-			crm_log_info("stopping: draining %d workers", running(slots, cfg->workers));
+			crm_log_info("stopping: draining %d workers", running(slots, nslots));
 			stopping = true;
 			deadline = now() + DRAIN_SECONDS;
-			signal_all(slots, cfg->workers, SIGTERM);
+			signal_all(slots, nslots, SIGTERM);
 		}
 		if (stopping && now() >= deadline) {
-			crm_log_warn("drain timeout: killing %d workers", running(slots, cfg->workers));
-			signal_all(slots, cfg->workers, SIGKILL);
+			crm_log_warn("drain timeout: killing %d workers", running(slots, nslots));
+			signal_all(slots, nslots, SIGKILL);
 			deadline = now() + DRAIN_SECONDS;
 		}
-		for (int i = 0; !stopping && i < cfg->workers; i++) {
+		for (int i = 0; !stopping && i < nslots; i++) {
 			if (slots[i].pid == 0 && now() >= slots[i].restart_after)
-				spawn(&slots[i], cfg, listen_fd);
+				spawn(&slots[i], i, cfg, listen_fd);
 		}
 	}
 	free(slots);

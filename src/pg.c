@@ -4,6 +4,8 @@
  * SQLSTATEs). PgBouncer's rule applies: a connection is never reused with a transaction left
  * open, and a broken one is dropped and made again on the next request (503 meanwhile).
  */
+#include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +21,8 @@ struct crm_pg *crm_pg_create(const char *conninfo)
 	pg->conn = NULL;
 	pg->prepared = false;
 	pg->down_logged = false;
+	pg->listening = false;
+	pg->drain_batch = 32;
 	return pg;
 }
 
@@ -39,6 +43,12 @@ static void drop(struct crm_pg *pg)
 		pg->conn = NULL;
 	}
 	pg->prepared = false;
+	pg->listening = false;
+}
+
+void crm_pg_set_drain_batch(struct crm_pg *pg, int batch)
+{
+	pg->drain_batch = batch;
 }
 
 static bool prepare_all(struct crm_pg *pg, struct crm_err *err)
@@ -242,4 +252,44 @@ bool crm_pg_stream_prepared(struct crm_pg *pg, enum pg_stmt stmt, const char *co
 	if (!PQsendQueryPrepared(pg->conn, st->name, st->nparams, values, NULL, NULL, 0))
 		return crm_pg_error(pg, NULL, err);
 	return stream_results(pg, fn, ctx, err);
+}
+
+bool crm_pg_backlog_listen(struct crm_pg *pg, struct crm_err *err)
+{
+	PGresult *res;
+
+	if (pg->listening && pg->conn != NULL && PQstatus(pg->conn) == CONNECTION_OK)
+		return true;
+	if (!crm_pg_ensure(pg, err))
+		return false;
+	res = check(pg, PQexec(pg->conn, "LISTEN crm_backlog"), err);
+	if (res == NULL)
+		return false;
+	PQclear(res);
+	pg->listening = true;
+	return true;
+}
+
+bool crm_pg_backlog_wait(struct crm_pg *pg, int timeout_ms)
+{
+	struct pollfd pfd;
+	PGnotify *n;
+	bool got = false;
+
+	if (pg->conn == NULL)
+		return false;
+	pfd.fd = PQsocket(pg->conn);
+	pfd.events = POLLIN;
+	if (poll(&pfd, 1, timeout_ms) <= 0)
+		return false; /* timeout, or a signal: the caller decides */
+	if (!PQconsumeInput(pg->conn)) {
+		crm_log_warn("backlog listener lost its connection: %s", PQerrorMessage(pg->conn));
+		drop(pg);
+		return false;
+	}
+	while ((n = PQnotifies(pg->conn)) != NULL) {
+		got = true;
+		PQfreemem(n);
+	}
+	return got;
 }

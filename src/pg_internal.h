@@ -10,7 +10,9 @@ struct crm_pg {
 	char *conninfo;
 	PGconn *conn;   /* NULL until connected; dropped when broken */
 	bool prepared;  /* the statements exist on this connection */
-	bool down_logged; /* "could not connect" was logged and not yet followed by a success */
+	bool down_logged;
+	bool listening;  /* LISTEN crm_backlog was sent on this connection */
+	int drain_batch; /* "could not connect" was logged and not yet followed by a success */
 };
 
 /* Prepared statements, made once per connection. */
@@ -30,6 +32,13 @@ enum pg_stmt {
 	PGS_CANDIDATES,
 	PGS_INTAKE,
 	PGS_CONTACT_GET,
+	PGS_CONTACT_UPDATE,
+	PGS_DRAIN_SOURCES,
+	PGS_DRAIN_ALL,
+	PGS_CONTACT_EXISTS,
+	PGS_ASSIGNMENTS_LIST,
+	PGS_SOURCE_STATS,
+	PGS_SOURCE_COUNTS,
 	PGS__COUNT
 };
 

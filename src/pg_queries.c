@@ -24,8 +24,7 @@ const struct pg_statement crm_pg_statements[PGS__COUNT] = {
 		"INSERT INTO operators (name, is_active, max_load_limit) VALUES ($1, $2, $3) RETURNING " OPERATOR_COLS, 3},
 	[PGS_OPERATOR_GET] = {"operator_get", "SELECT " OPERATOR_COLS " FROM operators WHERE id = $1", 1},
 	[PGS_OPERATOR_UPDATE] = {"operator_update",
-		"UPDATE operators SET name = COALESCE($2, name), is_active = COALESCE($3::boolean, is_active),"
-		" max_load_limit = COALESCE($4::integer, max_load_limit) WHERE id = $1 RETURNING " OPERATOR_COLS, 4},
+		"SELECT " OPERATOR_COLS " FROM crm_operator_update($1, $2, $3::boolean, $4::integer, $5)", 5},
 	[PGS_OPERATORS_LIST] = {"operators_list", "SELECT " OPERATOR_COLS " FROM operators ORDER BY id", 0},
 	[PGS_SOURCE_CREATE] = {"source_create",
 		"INSERT INTO sources (name, description) VALUES ($1, $2) RETURNING " SOURCE_COLS, 2},
@@ -59,11 +58,32 @@ const struct pg_statement crm_pg_statements[PGS__COUNT] = {
 		" DO UPDATE SET email = EXCLUDED.email RETURNING id),"
 		" op AS (SELECT ($3::bigint[])[1] AS id),"
 		" bump AS (UPDATE operators o SET active_contacts = o.active_contacts + 1 FROM op WHERE o.id = op.id"
-		" RETURNING o.id)"
-		" INSERT INTO contacts AS c (lead_id, source_id, operator_id)"
-		" SELECT lead.id, $2, (SELECT id FROM bump) FROM lead RETURNING " CONTACT_COLS, 3},
+		" RETURNING o.id, o.active_contacts - 1 AS load_before, o.max_load_limit),"
+		" ins AS (INSERT INTO contacts AS c (lead_id, source_id, operator_id)"
+		" SELECT lead.id, $2, (SELECT id FROM bump) FROM lead RETURNING c.*),"
+		" hist AS (INSERT INTO assignments (contact_id, operator_id, reason, load_before, load_limit, candidates)"
+		" SELECT ins.id, ins.operator_id, 'intake', (SELECT load_before FROM bump),"
+		" (SELECT max_load_limit FROM bump), crm_candidates_snapshot($2) FROM ins)"
+		" SELECT " CONTACT_COLS " FROM ins c", 3},
 #endif
 	[PGS_CONTACT_GET] = {"contact_get", "SELECT " CONTACT_COLS " FROM contacts c WHERE c.id = $1", 1},
+	[PGS_CONTACT_UPDATE] = {"contact_update",
+		"SELECT u.o_error, " CONTACT_COLS " FROM crm_contact_update($1, $2, $3::boolean, $4::bigint, $5) u"
+		" LEFT JOIN LATERAL (SELECT (u.o_contact).*) c ON true", 5},
+	[PGS_DRAIN_SOURCES] = {"drain_sources", "SELECT crm_drain_sources(ARRAY[$1::bigint], $2)", 2},
+	[PGS_DRAIN_ALL] = {"drain_all", "SELECT crm_drain_all($1)", 1},
+	[PGS_CONTACT_EXISTS] = {"contact_exists", "SELECT 1 FROM contacts WHERE id = $1", 1},
+	[PGS_ASSIGNMENTS_LIST] = {"assignments_list",
+		"SELECT id, contact_id, operator_id, reason, note, load_before, load_limit, candidates::text, "
+		CREATED_AT("created_at") " FROM assignments WHERE contact_id = $1 ORDER BY id", 1},
+	[PGS_SOURCE_STATS] = {"source_stats",
+		"SELECT so.operator_id, o.name, so.weight, o.active_contacts, o.max_load_limit, o.is_active,"
+		" (SELECT count(*) FROM contacts c WHERE c.source_id = so.source_id AND c.operator_id = so.operator_id)"
+		" FROM source_operators so JOIN operators o ON o.id = so.operator_id"
+		" WHERE so.source_id = $1 ORDER BY so.operator_id", 1},
+	[PGS_SOURCE_COUNTS] = {"source_counts",
+		"SELECT count(*) FILTER (WHERE c.operator_id IS NULL AND c.status = 'active'),"
+		" count(*) FILTER (WHERE c.operator_id IS NOT NULL) FROM contacts c WHERE c.source_id = $1", 1},
 };
 
 /* --- small helpers --- */
@@ -200,12 +220,13 @@ bool crm_pg_operator_get(struct crm_pg *pg, struct crm_arena *a, int64_t id, str
 bool crm_pg_operator_update(struct crm_pg *pg, struct crm_arena *a, int64_t id,
 	const struct crm_operator_patch *patch, struct crm_operator *out, struct crm_err *err)
 {
-	struct num n, lim;
+	struct num n, lim, batch;
 	const char *values[] = {
 		num(&n, id),
 		patch->has_name ? patch->name : NULL,
 		patch->has_is_active ? (patch->is_active ? "t" : "f") : NULL,
 		patch->has_max_load_limit ? num(&lim, patch->max_load_limit) : NULL,
+		num(&batch, pg->drain_batch),
 	};
 	PGresult *res = one_row(pg, PGS_OPERATOR_UPDATE, values, "operator", err);
 
@@ -373,6 +394,14 @@ bool crm_pg_source_operators_set(struct crm_pg *pg, struct crm_arena *a, int64_t
 	PQclear(res);
 	if (!source_operators_upsert(pg, a, values[0], values[1], items, n, out, nout, err))
 		goto out;
+	{
+		struct num batch;
+		const char *dv[] = {values[0], num(&batch, pg->drain_batch)};
+
+		if ((res = crm_pg_exec(pg, PGS_DRAIN_SOURCES, dv, err)) == NULL)
+			goto out;
+		PQclear(res);
+	}
 	ok = simple(pg, "COMMIT", err);
 out:
 	crm_buf_finish(&ids);
@@ -568,4 +597,137 @@ bool crm_pg_leads_list(struct crm_pg *pg, struct crm_arena *a, int64_t only_id, 
 	if (ok && only_id && lc.rows == 0)
 		return crm_err_set(err, CRM_E_NOT_FOUND, "lead not found");
 	return ok;
+}
+
+/* --- lifecycle, history, stats, backlog --- */
+
+static bool contact_update_error(const char *code, const struct crm_contact_patch *patch, struct crm_err *err)
+{
+	if (strcmp(code, "not_found") == 0)
+		return crm_err_set(err, CRM_E_NOT_FOUND, "contact not found");
+	if (strcmp(code, "unknown_operator") == 0) {
+		crm_err_field(err, "operator_id", "operator does not exist");
+		return false;
+	}
+	if (strcmp(code, "not_configured") == 0)
+		return crm_err_set(err, CRM_E_CONFLICT, "operator %" PRId64 " is not configured for the contact's source",
+			patch->operator_id);
+	if (strcmp(code, "inactive") == 0)
+		return crm_err_set(err, CRM_E_CONFLICT, "operator %" PRId64 " is not active", patch->operator_id);
+	if (strcmp(code, "at_limit") == 0)
+		return crm_err_set(err, CRM_E_CONFLICT, "the operator is at its max_load_limit of active contacts");
+	crm_log_error("unexpected contact update result: %s", code);
+	return crm_err_set(err, CRM_E_INTERNAL, NULL);
+}
+
+bool crm_pg_contact_update(struct crm_pg *pg, struct crm_arena *a, int64_t id, const struct crm_contact_patch *patch,
+	struct crm_contact *out, struct crm_err *err)
+{
+	struct num n, op, batch;
+	const char *values[] = {
+		num(&n, id),
+		patch->has_status ? patch->status : NULL,
+		patch->has_operator ? "t" : "f",
+		patch->has_operator && patch->operator_id ? num(&op, patch->operator_id) : NULL,
+		num(&batch, pg->drain_batch),
+	};
+	PGresult *res = crm_pg_exec(pg, PGS_CONTACT_UPDATE, values, err);
+	bool ok;
+
+	if (res == NULL)
+		return false;
+	ok = PQgetisnull(res, 0, 0);
+	if (ok)
+		read_contact(a, res, 0, 1, out);
+	else
+		contact_update_error(PQgetvalue(res, 0, 0), patch, err);
+	PQclear(res);
+	return ok;
+}
+
+static bool assignment_row(void *p, const PGresult *res)
+{
+	struct list_ctx *lc = p;
+	struct crm_assignment as;
+
+	lc->rows++;
+	as.id = col_i64(res, 0, 0);
+	as.contact_id = col_i64(res, 0, 1);
+	as.operator_id = col_i64(res, 0, 2);
+	as.reason = PQgetvalue(res, 0, 3);
+	as.note = PQgetisnull(res, 0, 4) ? NULL : PQgetvalue(res, 0, 4);
+	as.has_load = !PQgetisnull(res, 0, 5);
+	as.load_before = (int32_t)col_i64(res, 0, 5);
+	as.load_limit = (int32_t)col_i64(res, 0, 6);
+	as.candidates = PQgetvalue(res, 0, 7);
+	as.created_at = PQgetvalue(res, 0, 8);
+	return ((crm_assignment_fn)lc->fn)(lc->ctx, &as);
+}
+
+bool crm_pg_assignments_list(struct crm_pg *pg, struct crm_arena *a, int64_t contact_id, crm_assignment_fn fn,
+	void *ctx, struct crm_err *err)
+{
+	struct num n;
+	const char *values[] = {num(&n, contact_id)};
+	struct list_ctx lc = {a, (void *)fn, ctx, 0};
+	PGresult *res = one_row(pg, PGS_CONTACT_EXISTS, values, "contact", err);
+
+	if (res == NULL)
+		return false;
+	PQclear(res);
+	return crm_pg_stream_prepared(pg, PGS_ASSIGNMENTS_LIST, values, assignment_row, &lc, err);
+}
+
+bool crm_pg_source_stats(struct crm_pg *pg, struct crm_arena *a, int64_t source_id, struct crm_source_stats *out,
+	struct crm_err *err)
+{
+	struct num n;
+	const char *values[] = {num(&n, source_id)};
+	struct crm_source src;
+	PGresult *res;
+
+	/* one snapshot for the three reads, so the figures agree with each other */
+	if (!simple(pg, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err))
+		return false;
+	if (!crm_pg_source_get(pg, a, source_id, &src, err))
+		goto fail;
+	if ((res = crm_pg_exec(pg, PGS_SOURCE_COUNTS, values, err)) == NULL)
+		goto fail;
+	out->source_id = source_id;
+	out->waiting = col_i64(res, 0, 0);
+	out->assigned_total = col_i64(res, 0, 1);
+	PQclear(res);
+	if ((res = crm_pg_exec(pg, PGS_SOURCE_STATS, values, err)) == NULL)
+		goto fail;
+	out->noperators = (size_t)PQntuples(res);
+	out->operators = crm_arena_calloc(a, out->noperators + 1, sizeof(*out->operators));
+	for (size_t i = 0; i < out->noperators; i++) {
+		struct crm_operator_stats *os = &out->operators[i];
+
+		os->operator_id = col_i64(res, (int)i, 0);
+		os->name = col_str(a, res, (int)i, 1);
+		os->weight = (int32_t)col_i64(res, (int)i, 2);
+		os->active_contacts = (int32_t)col_i64(res, (int)i, 3);
+		os->max_load_limit = (int32_t)col_i64(res, (int)i, 4);
+		os->is_active = col_bool(res, (int)i, 5);
+		os->assigned = col_i64(res, (int)i, 6);
+	}
+	PQclear(res);
+	return simple(pg, "COMMIT", err);
+fail:
+	crm_pg_after_request(pg);
+	return false;
+}
+
+bool crm_pg_backlog_drain(struct crm_pg *pg, int per_source, int *assigned, struct crm_err *err)
+{
+	struct num n;
+	const char *values[] = {num(&n, per_source)};
+	PGresult *res = crm_pg_exec(pg, PGS_DRAIN_ALL, values, err);
+
+	if (res == NULL)
+		return false;
+	*assigned = (int)col_i64(res, 0, 0);
+	PQclear(res);
+	return true;
 }

@@ -12,9 +12,12 @@ const struct crm_route crm_routes[] = {
 	{"GET", "/api/sources/{id}", crm_h_source_get},
 	{"POST", "/api/sources/{id}/operators", crm_h_source_operators_set},
 	{"GET", "/api/sources/{id}/operators", crm_h_source_operators_list},
+	{"GET", "/api/sources/{id}/stats", crm_h_source_stats},
 	{"POST", "/api/contacts", crm_h_contact_create},
 	{"GET", "/api/contacts", crm_h_contacts_list},
 	{"GET", "/api/contacts/{id}", crm_h_contact_get},
+	{"PATCH", "/api/contacts/{id}", crm_h_contact_update},
+	{"GET", "/api/contacts/{id}/assignments", crm_h_assignments_list},
 	{"GET", "/api/leads", crm_h_leads_list},
 	{"GET", "/api/leads/{id}", crm_h_lead_get},
 };

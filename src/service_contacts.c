@@ -12,9 +12,11 @@
 #include <string.h>
 
 #include "crm/email.h"
+#include "crm/log.h"
 #include "crm/pick.h"
 
 #define INTAKE_ATTEMPTS 3
+#define DRAIN_PER_SOURCE 500
 
 bool crm_service_contact_create(struct crm_service *s, struct crm_arena *a, const char *email,
 	int64_t source_id, struct crm_contact *out, struct crm_err *err)
@@ -65,4 +67,50 @@ bool crm_service_leads_list(struct crm_service *s, struct crm_arena *a, int64_t 
 	crm_lead_contact_fn fn, void *ctx, struct crm_err *err)
 {
 	return crm_pg_leads_list(s->pg, a, 0, after_id, limit, fn, ctx, err);
+}
+
+bool crm_service_contact_update(struct crm_service *s, struct crm_arena *a, int64_t id,
+	const struct crm_contact_patch *patch, struct crm_contact *out, struct crm_err *err)
+{
+	if (!patch->has_status && !patch->has_operator) {
+		crm_err_field(err, "body", "must contain status or operator_id");
+		return false;
+	}
+	for (int attempt = 1;; attempt++) {
+		if (crm_pg_contact_update(s->pg, a, id, patch, out, err))
+			return true;
+		if (err->code != CRM_E_RETRY || attempt == INTAKE_ATTEMPTS)
+			return false;
+		crm_err_init(err);
+	}
+}
+
+bool crm_service_assignments_list(struct crm_service *s, struct crm_arena *a, int64_t contact_id,
+	crm_assignment_fn fn, void *ctx, struct crm_err *err)
+{
+	return crm_pg_assignments_list(s->pg, a, contact_id, fn, ctx, err);
+}
+
+bool crm_service_source_stats(struct crm_service *s, struct crm_arena *a, int64_t source_id,
+	struct crm_source_stats *out, struct crm_err *err)
+{
+	return crm_pg_source_stats(s->pg, a, source_id, out, err);
+}
+
+bool crm_service_backlog_run_once(struct crm_service *s, int sweep_ms, struct crm_err *err)
+{
+	int assigned, total = 0;
+
+	if (!crm_pg_backlog_listen(s->pg, err))
+		return false;
+	/* drain first: a wake-up may have been sent before we listened */
+	do {
+		if (!crm_pg_backlog_drain(s->pg, DRAIN_PER_SOURCE, &assigned, err))
+			return false;
+		total += assigned;
+	} while (assigned > 0);
+	if (total > 0)
+		crm_log_info("backlog: assigned %d waiting contacts", total);
+	(void)crm_pg_backlog_wait(s->pg, sweep_ms);
+	return true;
 }

@@ -20,6 +20,8 @@ struct crm_config {
 	enum crm_log_level log_level;
 	size_t body_limit;
 	bool auto_migrate;
+	int drain_batch;   /* waiting contacts a freeing transaction assigns itself */
+	int sweep_seconds; /* the drainer's safety sweep interval */
 	char pid_file[512];
 };
 

@@ -7,6 +7,7 @@
 #define CRM_DOMAIN_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define CRM_NAME_MAX 200
@@ -70,6 +71,46 @@ struct crm_contact_filter {
 	bool unassigned;
 	int64_t after_id;
 	int32_t limit; /* 0 = whole list */
+};
+
+/* PATCH of a contact: a new status and/or a new operator (0 = unassign). */
+struct crm_contact_patch {
+	bool has_status, has_operator;
+	const char *status;  /* "active" or "closed" */
+	int64_t operator_id; /* 0 returns the contact to the unassigned queue */
+};
+
+/* One assignment decision, as recorded (append-only). */
+struct crm_assignment {
+	int64_t id;
+	int64_t contact_id;
+	int64_t operator_id;     /* 0: nobody was chosen (or unassigned by hand) */
+	const char *reason;      /* intake, backlog, manual, unassigned */
+	const char *note;        /* why nobody was chosen, or NULL */
+	bool has_load;
+	int32_t load_before;     /* chosen operator's load just before, read under its lock */
+	int32_t load_limit;
+	const char *candidates;  /* JSON array text made by the database */
+	const char *created_at;
+};
+
+/* Per operator of a source: configuration, the share it actually got, its load. */
+struct crm_operator_stats {
+	int64_t operator_id;
+	const char *name;
+	int32_t weight;
+	int64_t assigned; /* contacts of this source currently assigned to it */
+	int32_t active_contacts;
+	int32_t max_load_limit;
+	bool is_active;
+};
+
+struct crm_source_stats {
+	int64_t source_id;
+	int64_t waiting;        /* active contacts without an operator */
+	int64_t assigned_total; /* contacts of the source with an operator */
+	struct crm_operator_stats *operators; /* arena array, by operator id */
+	size_t noperators;
 };
 
 /* One operator configured for a source, as seen by the distribution. */

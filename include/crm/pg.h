@@ -41,11 +41,16 @@ void crm_pg_after_request(struct crm_pg *pg);
  * the number applied by this call. */
 bool crm_pg_migrate(struct crm_pg *pg, int *applied, struct crm_err *err) CRM_MUSTCHECK;
 
+/* After a change that may free capacity, the transaction itself assigns at most this many
+ * waiting contacts; the drainer process does the rest. Set once at start. */
+void crm_pg_set_drain_batch(struct crm_pg *pg, int batch);
+
 /* --- operators --- */
 bool crm_pg_operator_create(struct crm_pg *pg, struct crm_arena *a, const char *name, bool is_active,
 	int32_t max_load_limit, struct crm_operator *out, struct crm_err *err) CRM_MUSTCHECK;
 bool crm_pg_operator_get(struct crm_pg *pg, struct crm_arena *a, int64_t id, struct crm_operator *out,
 	struct crm_err *err) CRM_MUSTCHECK;
+/* Also assigns waiting contacts of the operator's sources if capacity appeared. */
 bool crm_pg_operator_update(struct crm_pg *pg, struct crm_arena *a, int64_t id,
 	const struct crm_operator_patch *patch, struct crm_operator *out, struct crm_err *err) CRM_MUSTCHECK;
 
@@ -100,5 +105,26 @@ bool crm_pg_contacts_list(struct crm_pg *pg, struct crm_arena *a, const struct c
  * else the leads after after_id, at most limit of them (0 = all). */
 bool crm_pg_leads_list(struct crm_pg *pg, struct crm_arena *a, int64_t only_id, int64_t after_id, int32_t limit,
 	crm_lead_contact_fn fn, void *ctx, struct crm_err *err) CRM_MUSTCHECK;
+
+/* Status and/or operator of a contact in one transaction, keeping the loads exact; then the
+ * waiting contacts of the affected sources are assigned. NOT_FOUND; CONFLICT with the reason
+ * (not configured, inactive, at its limit); field error operator_id for an unknown operator. */
+bool crm_pg_contact_update(struct crm_pg *pg, struct crm_arena *a, int64_t id, const struct crm_contact_patch *patch,
+	struct crm_contact *out, struct crm_err *err) CRM_MUSTCHECK;
+
+typedef bool (*crm_assignment_fn)(void *ctx, const struct crm_assignment *as);
+/* The contact's assignment history, oldest first; NOT_FOUND if the contact does not exist. */
+bool crm_pg_assignments_list(struct crm_pg *pg, struct crm_arena *a, int64_t contact_id, crm_assignment_fn fn,
+	void *ctx, struct crm_err *err) CRM_MUSTCHECK;
+bool crm_pg_source_stats(struct crm_pg *pg, struct crm_arena *a, int64_t source_id, struct crm_source_stats *out,
+	struct crm_err *err) CRM_MUSTCHECK;
+
+/* --- backlog drainer --- */
+/* Connects if needed and LISTENs on the backlog channel. */
+bool crm_pg_backlog_listen(struct crm_pg *pg, struct crm_err *err) CRM_MUSTCHECK;
+/* Waits up to timeout_ms for a backlog notification; true if one came. */
+bool crm_pg_backlog_wait(struct crm_pg *pg, int timeout_ms);
+/* One pass over every source with waiting contacts; *assigned says how many were assigned. */
+bool crm_pg_backlog_drain(struct crm_pg *pg, int per_source, int *assigned, struct crm_err *err) CRM_MUSTCHECK;
 
 #endif

@@ -62,4 +62,15 @@ bool crm_service_lead_get(struct crm_service *s, struct crm_arena *a, int64_t id
 bool crm_service_leads_list(struct crm_service *s, struct crm_arena *a, int64_t after_id, int32_t limit,
 	crm_lead_contact_fn fn, void *ctx, struct crm_err *err) CRM_MUSTCHECK;
 
+bool crm_service_contact_update(struct crm_service *s, struct crm_arena *a, int64_t id,
+	const struct crm_contact_patch *patch, struct crm_contact *out, struct crm_err *err) CRM_MUSTCHECK;
+bool crm_service_assignments_list(struct crm_service *s, struct crm_arena *a, int64_t contact_id,
+	crm_assignment_fn fn, void *ctx, struct crm_err *err) CRM_MUSTCHECK;
+bool crm_service_source_stats(struct crm_service *s, struct crm_arena *a, int64_t source_id,
+	struct crm_source_stats *out, struct crm_err *err) CRM_MUSTCHECK;
+
+/* The drainer: waits for a backlog wake-up (or the sweep interval), then assigns waiting
+ * contacts until a pass assigns none. Returns false when the database is unreachable. */
+bool crm_service_backlog_run_once(struct crm_service *s, int sweep_ms, struct crm_err *err) CRM_MUSTCHECK;
+
 #endif

@@ -208,9 +208,18 @@ def master_pid():
     return pid
 
 
-def children(pid):
+def children(pid, comm="crm-worker"):
+    """Children of the master named `comm` (workers; the backlog drainer is "crm-drainer")."""
     out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
-    return sorted(int(x) for x in out.stdout.split())
+    kids = []
+    for x in out.stdout.split():
+        try:
+            with open(f"/proc/{x}/comm") as f:
+                if f.read().strip() == comm:
+                    kids.append(int(x))
+        except OSError:  # exited meanwhile
+            pass
+    return sorted(kids)
 
 
 def wait_for_workers(pid, n, timeout, exclude=()):

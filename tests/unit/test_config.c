@@ -37,6 +37,7 @@ static void test_defaults(void)
 	CHECK(cfg.socket_mode == 0660);
 	CHECK(cfg.log_level == CRM_LOG_INFO);
 	CHECK(cfg.pid_file[0] == '\0');
+	CHECK(cfg.drain_batch == 32 && cfg.sweep_seconds == 10);
 }
 
 static void test_valid(void)
@@ -79,6 +80,8 @@ static void test_invalid(void)
 		{"CRM_AUTO_MIGRATE", "maybe", "CRM_AUTO_MIGRATE"},
 		{"CRM_SOCKET_MODE", "999", "CRM_SOCKET_MODE"},
 		{"CRM_PID_FILE", "", "CRM_PID_FILE"},
+		{"CRM_DRAIN_BATCH", "0", "CRM_DRAIN_BATCH"},
+		{"CRM_SWEEP_SECONDS", "3601", "CRM_SWEEP_SECONDS"},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
