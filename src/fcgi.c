@@ -13,7 +13,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -24,6 +23,7 @@
 #include "crm/arena.h"
 #include "crm/http.h"
 #include "crm/log.h"
+#include "crm/proc.h"
 #include "crm/service.h"
 
 #define LISTEN_BACKLOG 1024
@@ -164,23 +164,6 @@ static void serve_one(FCGX_Request *fr, const struct crm_config *cfg, struct crm
 	}
 }
 
-static void install_signals(sigset_t *stopset)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_stop; /* no SA_RESTART needed: it either exits or is blocked */
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	sigemptyset(stopset);
-	sigaddset(stopset, SIGTERM);
-	sigaddset(stopset, SIGINT);
-}
-
 int crm_fcgi_worker_run(const struct crm_config *cfg, int listen_fd)
 {
 	struct crm_service svc;
@@ -189,18 +172,17 @@ int crm_fcgi_worker_run(const struct crm_config *cfg, int listen_fd)
 	sigset_t stopset;
 	struct crm_err err;
 
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	prctl(PR_SET_NAME, "crm-worker");
-	install_signals(&stopset);
+	crm_proc_child_init("crm-worker", on_stop);
+	sigemptyset(&stopset);
+	sigaddset(&stopset, SIGTERM);
+	sigaddset(&stopset, SIGINT);
 	sigprocmask(SIG_BLOCK, &stopset, NULL);
-	if (!crm_rng_seed(&svc.rng)) {
-		crm_log_error("could not seed the random generator: %s", strerror(errno));
+	crm_err_init(&err);
+	if (!crm_service_init(&svc, cfg->database_url, cfg->drain_batch, &err)) {
+		crm_log_error("%s", err.detail);
 		return 1;
 	}
-	svc.pg = crm_pg_create(cfg->database_url);
-	crm_pg_set_drain_batch(svc.pg, cfg->drain_batch);
 	arena = crm_arena_create(ARENA_BLOCK);
-	crm_err_init(&err);
 	if (!crm_pg_ensure(svc.pg, &err)) {
 		/* logged; every request retries the connection and answers 503 until it works */
 	}
@@ -228,6 +210,6 @@ int crm_fcgi_worker_run(const struct crm_config *cfg, int listen_fd)
 	}
 	FCGX_Free(&fr, 1);
 	crm_arena_destroy(arena);
-	crm_pg_destroy(svc.pg);
+	crm_service_finish(&svc);
 	return 0;
 }

@@ -5,8 +5,25 @@
  */
 #include "crm/service.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
+
+bool crm_service_init(struct crm_service *s, const char *database_url, int drain_batch, struct crm_err *err)
+{
+	if (!crm_rng_seed(&s->rng))
+		return crm_err_set(err, CRM_E_INTERNAL, "could not seed the random generator: %s", strerror(errno));
+	s->pg = crm_pg_create(database_url);
+	crm_pg_set_drain_batch(s->pg, drain_batch);
+	return true;
+}
+
+void crm_service_finish(struct crm_service *s)
+{
+	crm_pg_destroy(s->pg);
+	s->pg = NULL;
+}
 
 bool crm_service_operator_create(struct crm_service *s, struct crm_arena *a, const char *name, bool is_active,
 	int32_t max_load_limit, struct crm_operator *out, struct crm_err *err)

@@ -26,7 +26,7 @@ PG_BIN=/usr/lib/postgresql/15/bin
 STACK_PACKAGES=(meson ninja-build pkg-config gcc libc6-dev libfcgi-dev libjson-c-dev libpq-dev
 	postgresql-15 postgresql-client-15 nginx curl procps python3 ca-certificates)
 # shellcheck disable=SC2034 # used by tests/run
-TEST_PACKAGES=(python3-pytest python3-requests python3-psycopg2)
+TEST_PACKAGES=(python3-pytest python3-requests python3-psycopg2 valgrind)
 
 log() { printf '[%s] %s\n' "${CRM_STACK:-stack}" "$*"; }
 warn() { printf '[%s] warning: %s\n' "${CRM_STACK:-stack}" "$*" >&2; }

@@ -23,6 +23,12 @@ struct crm_service {
 	struct crm_rng rng;
 };
 
+/* Seeds the process's random generator and creates the (not yet connected) database handle;
+ * call in each process after fork. */
+bool crm_service_init(struct crm_service *s, const char *database_url, int drain_batch,
+	struct crm_err *err) CRM_MUSTCHECK;
+void crm_service_finish(struct crm_service *s);
+
 bool crm_service_operator_create(struct crm_service *s, struct crm_arena *a, const char *name, bool is_active,
 	int32_t max_load_limit, struct crm_operator *out, struct crm_err *err) CRM_MUSTCHECK;
 bool crm_service_operator_get(struct crm_service *s, struct crm_arena *a, int64_t id, struct crm_operator *out,
