@@ -40,35 +40,43 @@ CREATE TRIGGER assignments_append_only BEFORE UPDATE OR DELETE ON assignments
 CREATE TRIGGER assignments_no_truncate BEFORE TRUNCATE ON assignments
     FOR EACH STATEMENT EXECUTE FUNCTION crm_assignments_append_only();
 
--- Every operator configured for the source, as seen now.
+-- Every operator configured for the source, as seen now. (plpgsql rather than sql: PostgreSQL
+-- caches the plans of plpgsql statements, while it plans a non-inlined sql function on every
+-- call, which tripled the cost of an intake.)
 CREATE FUNCTION crm_candidates_snapshot(p_source bigint) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
-    SELECT coalesce(jsonb_agg(jsonb_build_object(
-               'operator_id', o.id, 'weight', so.weight, 'load', o.active_contacts,
-               'max_load_limit', o.max_load_limit, 'is_active', o.is_active) ORDER BY o.id), '[]')
-      FROM source_operators so JOIN operators o ON o.id = so.operator_id
-     WHERE so.source_id = p_source
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                   'operator_id', o.id, 'weight', so.weight, 'load', o.active_contacts,
+                   'max_load_limit', o.max_load_limit, 'is_active', o.is_active) ORDER BY o.id), '[]')
+              FROM source_operators so JOIN operators o ON o.id = so.operator_id
+             WHERE so.source_id = p_source);
+END
 $$;
 
 CREATE FUNCTION crm_no_choice_reason(p_candidates jsonb) RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT CASE
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    RETURN CASE
         WHEN jsonb_array_length(p_candidates) = 0 THEN 'no operators configured'
         WHEN NOT EXISTS (SELECT 1 FROM jsonb_array_elements(p_candidates) e
                           WHERE (e ->> 'is_active')::boolean) THEN 'all inactive'
         ELSE 'all at limit'
-    END
+    END;
+END
 $$;
 
 -- The source's operators, snapshot-eligible first, each group in weighted random order
 -- (exponential clocks: the same distribution as successive sampling in src/pick.c).
 CREATE FUNCTION crm_weighted_order(p_source bigint) RETURNS bigint[]
-LANGUAGE sql VOLATILE AS $$
-    SELECT coalesce(array_agg(so.operator_id
-               ORDER BY NOT (o.is_active AND o.active_contacts < o.max_load_limit),
-                        -ln(1.0 - random()) / so.weight), '{}')
-      FROM source_operators so JOIN operators o ON o.id = so.operator_id
-     WHERE so.source_id = p_source
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    RETURN (SELECT coalesce(array_agg(so.operator_id
+                   ORDER BY NOT (o.is_active AND o.active_contacts < o.max_load_limit),
+                            -ln(1.0 - random()) / so.weight), '{}')
+              FROM source_operators so JOIN operators o ON o.id = so.operator_id
+             WHERE so.source_id = p_source);
+END
 $$;
 
 -- Takes one slot of the first operator of p_order that is configured for the source, active
@@ -97,8 +105,11 @@ BEGIN
 END
 $$;
 
+-- p_candidates: the operators the worker drew p_order from, with the weights and loads it read
+-- a moment before (the same shape as crm_candidates_snapshot), recorded as the candidates
+-- considered; reading them again here would double the reads of every intake.
 DROP FUNCTION crm_intake(text, bigint, bigint[]);
-CREATE FUNCTION crm_intake(p_email text, p_source bigint, p_order bigint[])
+CREATE FUNCTION crm_intake(p_email text, p_source bigint, p_order bigint[], p_candidates jsonb)
 RETURNS TABLE (id bigint, lead_id bigint, source_id bigint, operator_id bigint, status text,
                created_at text)
 LANGUAGE plpgsql AS $$
@@ -106,7 +117,6 @@ DECLARE
     v_lead    bigint;
     v_take    record;
     v_contact contacts;
-    v_cands   jsonb;
 BEGIN
     LOOP
         SELECT l.id INTO v_lead FROM leads l WHERE l.email = p_email;
@@ -117,14 +127,15 @@ BEGIN
         EXIT WHEN FOUND;
     END LOOP;
 
-    v_cands := crm_candidates_snapshot(p_source);
     SELECT * INTO v_take FROM crm_take_operator(p_source, p_order, false);
     INSERT INTO contacts AS c (lead_id, source_id, operator_id)
         VALUES (v_lead, p_source, v_take.o_operator)
         RETURNING c.* INTO v_contact;
     INSERT INTO assignments (contact_id, operator_id, reason, load_before, load_limit, note, candidates)
         VALUES (v_contact.id, v_take.o_operator, 'intake', v_take.o_load, v_take.o_limit,
-                CASE WHEN v_take.o_operator IS NULL THEN crm_no_choice_reason(v_cands) END, v_cands);
+                CASE WHEN v_take.o_operator IS NULL
+                     THEN crm_no_choice_reason(crm_candidates_snapshot(p_source)) END,
+                p_candidates);
 
     RETURN QUERY SELECT v_contact.id, v_contact.lead_id, v_contact.source_id, v_contact.operator_id,
         v_contact.status,
@@ -179,9 +190,11 @@ END
 $$;
 
 CREATE FUNCTION crm_operator_sources(p_operator bigint) RETURNS bigint[]
-LANGUAGE sql STABLE AS $$
-    SELECT coalesce(array_agg(so.source_id ORDER BY so.source_id), '{}')
-      FROM source_operators so WHERE so.operator_id = p_operator
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT coalesce(array_agg(so.source_id ORDER BY so.source_id), '{}')
+              FROM source_operators so WHERE so.operator_id = p_operator);
+END
 $$;
 
 -- The drainer's pass: every source with waiting contacts, p_max_per_source each.
@@ -228,6 +241,8 @@ $$;
 
 -- PATCH of a contact: status and/or operator. o_error is NULL on success, else one of
 -- not_found, unknown_operator, not_configured, inactive, at_limit; nothing is written then.
+-- A hand-picked operator must be configured for the source, active and below its limit, even
+-- for a closed contact (which then takes no slot).
 CREATE FUNCTION crm_contact_update(p_id bigint, p_status text, p_set_operator boolean,
                                    p_operator bigint, p_batch integer,
                                    OUT o_error text, OUT o_contact contacts)
@@ -236,10 +251,11 @@ DECLARE
     v_old        contacts;
     v_status     text;
     v_op         bigint;
+    v_moves      boolean;
     v_old_counts boolean;
     v_new_counts boolean;
     v_target     operators;
-    v_load       integer;
+    v_cands      jsonb;
 BEGIN
     SELECT * INTO v_old FROM contacts c WHERE c.id = p_id FOR UPDATE;
     IF NOT FOUND THEN
@@ -248,18 +264,24 @@ BEGIN
     END IF;
     v_status := coalesce(p_status, v_old.status);
     v_op := CASE WHEN p_set_operator THEN p_operator ELSE v_old.operator_id END;
+    v_moves := p_set_operator AND v_op IS DISTINCT FROM v_old.operator_id;
     v_old_counts := v_old.status = 'active' AND v_old.operator_id IS NOT NULL;
     v_new_counts := v_status = 'active' AND v_op IS NOT NULL;
 
     -- both operators, in id order, so two updates cannot wait on each other
     PERFORM 1 FROM operators o WHERE o.id IN (v_old.operator_id, v_op) ORDER BY o.id FOR NO KEY UPDATE;
+    IF v_moves THEN
+        v_cands := crm_candidates_snapshot(v_old.source_id);  -- before anything changes
+    END IF;
 
-    IF p_set_operator AND v_op IS NOT NULL AND v_op IS DISTINCT FROM v_old.operator_id THEN
+    IF v_op IS NOT NULL THEN
         SELECT * INTO v_target FROM operators o WHERE o.id = v_op;
         IF NOT FOUND THEN
             o_error := 'unknown_operator';
             RETURN;
         END IF;
+    END IF;
+    IF v_moves AND v_op IS NOT NULL THEN
         IF NOT EXISTS (SELECT 1 FROM source_operators so
                         WHERE so.source_id = v_old.source_id AND so.operator_id = v_op) THEN
             o_error := 'not_configured';
@@ -269,13 +291,16 @@ BEGIN
             o_error := 'inactive';
             RETURN;
         END IF;
+        IF v_target.active_contacts >= v_target.max_load_limit THEN
+            o_error := 'at_limit';
+            RETURN;
+        END IF;
     END IF;
 
     IF v_new_counts AND NOT (v_old_counts AND v_op = v_old.operator_id) THEN
         UPDATE operators o SET active_contacts = o.active_contacts + 1
-         WHERE o.id = v_op AND o.active_contacts < o.max_load_limit
-        RETURNING o.active_contacts - 1 INTO v_load;
-        IF NOT FOUND THEN
+         WHERE o.id = v_op AND o.active_contacts < o.max_load_limit;
+        IF NOT FOUND THEN  -- reopening a contact of a full operator
             o_error := 'at_limit';
             RETURN;
         END IF;
@@ -284,14 +309,12 @@ BEGIN
         UPDATE operators o SET active_contacts = o.active_contacts - 1 WHERE o.id = v_old.operator_id;
     END IF;
 
-    UPDATE contacts c SET status = v_status, operator_id = v_op WHERE c.id = p_id
-    RETURNING c.* INTO o_contact;
+    UPDATE contacts c SET status = v_status, operator_id = v_op WHERE c.id = p_id;
 
-    IF p_set_operator AND v_op IS DISTINCT FROM v_old.operator_id THEN
+    IF v_moves THEN
         INSERT INTO assignments (contact_id, operator_id, reason, load_before, load_limit, candidates)
-        SELECT p_id, v_op, CASE WHEN v_op IS NULL THEN 'unassigned' ELSE 'manual' END,
-               v_load, (SELECT o.max_load_limit FROM operators o WHERE o.id = v_op),
-               crm_candidates_snapshot(v_old.source_id);
+        VALUES (p_id, v_op, CASE WHEN v_op IS NULL THEN 'unassigned' ELSE 'manual' END,
+                v_target.active_contacts, v_target.max_load_limit, v_cands);
     END IF;
 
     -- capacity may have appeared, or the contact itself joined the queue

@@ -94,10 +94,26 @@ bool crm_pg_connect(struct crm_pg *pg, struct crm_err *err)
 	return true;
 }
 
+/* An idle connection has nothing to read unless the server is closing it (restart, terminated
+ * backend, idle timeout): then reconnect before sending the request, so the request goes over a
+ * fresh connection instead of failing. (The drainer's connection carries notifications.) */
+static bool idle_connection_alive(struct crm_pg *pg)
+{
+	struct pollfd pfd = {PQsocket(pg->conn), POLLIN, 0};
+
+	if (pg->listening || poll(&pfd, 1, 0) <= 0)
+		return true;
+	crm_log_warn("database connection closed by the server; reconnecting");
+	return false;
+}
+
 bool crm_pg_ensure(struct crm_pg *pg, struct crm_err *err)
 {
-	if (pg->conn != NULL && pg->prepared && PQstatus(pg->conn) == CONNECTION_OK)
-		return true;
+	if (pg->conn != NULL && pg->prepared && PQstatus(pg->conn) == CONNECTION_OK) {
+		if (PQtransactionStatus(pg->conn) != PQTRANS_IDLE || idle_connection_alive(pg))
+			return true;
+	}
+	drop(pg);
 	return crm_pg_connect(pg, err) && prepare_all(pg, err);
 }
 

@@ -44,12 +44,13 @@ const struct pg_statement crm_pg_statements[PGS__COUNT] = {
 	[PGS_SOURCE_OPERATORS_LIST] = {"source_operators_list",
 		"SELECT " SO_COLS " FROM source_operators WHERE source_id = $1 ORDER BY operator_id", 1},
 	[PGS_CANDIDATES] = {"candidates",
-		"SELECT so.operator_id, so.weight, o.is_active AND o.active_contacts < o.max_load_limit"
+		"SELECT so.operator_id, so.weight, o.is_active, o.active_contacts, o.max_load_limit"
 		" FROM sources s LEFT JOIN source_operators so ON so.source_id = s.id"
 		" LEFT JOIN operators o ON o.id = so.operator_id WHERE s.id = $1", 1},
 #ifndef CRM_BROKEN_LOCKS
 	[PGS_INTAKE] = {"intake",
-		"SELECT id, lead_id, source_id, operator_id, status, created_at FROM crm_intake($1, $2, $3::bigint[])", 3},
+		"SELECT id, lead_id, source_id, operator_id, status, created_at"
+		" FROM crm_intake($1, $2, $3::bigint[], $4::jsonb)", 4},
 #else
 	/* TEST ONLY (meson -Dbroken_locks=true): trusts the snapshot read by PGS_CANDIDATES and
 	 * increments without re-checking the limit under the row lock. */
@@ -63,8 +64,8 @@ const struct pg_statement crm_pg_statements[PGS__COUNT] = {
 		" SELECT lead.id, $2, (SELECT id FROM bump) FROM lead RETURNING c.*),"
 		" hist AS (INSERT INTO assignments (contact_id, operator_id, reason, load_before, load_limit, candidates)"
 		" SELECT ins.id, ins.operator_id, 'intake', (SELECT load_before FROM bump),"
-		" (SELECT max_load_limit FROM bump), crm_candidates_snapshot($2) FROM ins)"
-		" SELECT " CONTACT_COLS " FROM ins c", 3},
+		" (SELECT max_load_limit FROM bump), $4::jsonb FROM ins)"
+		" SELECT " CONTACT_COLS " FROM ins c", 4},
 #endif
 	[PGS_CONTACT_GET] = {"contact_get", "SELECT " CONTACT_COLS " FROM contacts c WHERE c.id = $1", 1},
 	[PGS_CONTACT_UPDATE] = {"contact_update",
@@ -452,31 +453,65 @@ bool crm_pg_candidates(struct crm_pg *pg, struct crm_arena *a, int64_t source_id
 		c = &(*out)[(*n)++];
 		c->operator_id = col_i64(res, i, 0);
 		c->weight = (uint32_t)col_i64(res, i, 1);
-		c->eligible = col_bool(res, i, 2);
+		c->is_active = col_bool(res, i, 2);
+		c->load = (int32_t)col_i64(res, i, 3);
+		c->max_load_limit = (int32_t)col_i64(res, i, 4);
+		c->eligible = c->is_active && c->load < c->max_load_limit;
 	}
 	PQclear(res);
 	return true;
+}
+
+/* The candidates the order was drawn from, as the history's JSON array (by operator id, the
+ * same shape crm_candidates_snapshot() makes in the database). Only numbers and booleans. */
+static const char *candidates_json(struct crm_buf *b, const struct crm_candidate *c, size_t n)
+{
+	size_t done = 0;
+	int64_t last = 0;
+
+	crm_buf_clear(b);
+	crm_buf_putc(b, '[');
+	while (done < n) { /* n is small (a source's operators): selection by id is fine */
+		const struct crm_candidate *next = NULL;
+
+		for (size_t i = 0; i < n; i++) {
+			if (c[i].operator_id > last && (next == NULL || c[i].operator_id < next->operator_id))
+				next = &c[i];
+		}
+		if (next == NULL)
+			break;
+		crm_buf_printf(b, "%s{\"operator_id\":%" PRId64 ",\"weight\":%" PRIu32 ",\"load\":%" PRId32
+			",\"max_load_limit\":%" PRId32 ",\"is_active\":%s}", done ? "," : "", next->operator_id, next->weight,
+			next->load, next->max_load_limit, next->is_active ? "true" : "false");
+		last = next->operator_id;
+		done++;
+	}
+	crm_buf_putc(b, ']');
+	return b->data;
 }
 
 bool crm_pg_intake(struct crm_pg *pg, struct crm_arena *a, const char *email, int64_t source_id,
 	const struct crm_candidate *order, size_t n, struct crm_contact *out, struct crm_err *err)
 {
 	struct num sid;
-	struct crm_buf ids;
+	struct crm_buf ids, cands;
+	size_t norder = n;
 	PGresult *res;
 
 #ifdef CRM_BROKEN_LOCKS
 	if (n > 0 && !order[0].eligible)
-		n = 0;
+		norder = 0;
 #endif
 	crm_buf_init(&ids);
+	crm_buf_init(&cands);
 	{
-		const char *values[] = {email, num(&sid, source_id), id_array(&ids, &order[0].operator_id, n,
-			sizeof(order[0]))};
+		const char *values[] = {email, num(&sid, source_id),
+			id_array(&ids, &order[0].operator_id, norder, sizeof(order[0])), candidates_json(&cands, order, n)};
 
 		res = crm_pg_exec(pg, PGS_INTAKE, values, err);
 	}
 	crm_buf_finish(&ids);
+	crm_buf_finish(&cands);
 	if (res == NULL) {
 		if (err->code == CRM_E_INVALID) /* the source vanished: foreign key */
 			crm_err_set(err, CRM_E_NOT_FOUND, "source not found");

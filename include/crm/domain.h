@@ -118,6 +118,9 @@ struct crm_candidate {
 	int64_t operator_id;
 	uint32_t weight;
 	bool eligible; /* active and below its limit when read (a hint; the database decides) */
+	bool is_active;
+	int32_t load;  /* active contacts when read */
+	int32_t max_load_limit;
 };
 
 #endif

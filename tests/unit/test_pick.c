@@ -9,11 +9,13 @@
 #include "check.h"
 #include "crm/pick.h"
 
+#define CAND(id, w, elig) {.operator_id = (id), .weight = (w), .eligible = (elig)}
+
 static void test_edges(void)
 {
 	struct crm_rng rng;
-	struct crm_candidate one = {7, 5, true};
-	struct crm_candidate zero[2] = {{1, 0, true}, {2, 0, true}};
+	struct crm_candidate one = CAND(7, 5, true);
+	struct crm_candidate zero[2] = {CAND(1, 0, true), CAND(2, 0, true)};
 
 	crm_rng_seed_fixed(&rng, 1);
 	CHECK(crm_pick_one(NULL, 0, &rng) == -1);
@@ -27,7 +29,7 @@ static void test_edges(void)
 static void test_large_weights(void)
 {
 	struct crm_rng rng;
-	struct crm_candidate c[3] = {{1, UINT32_MAX, true}, {2, UINT32_MAX, true}, {3, 1, true}};
+	struct crm_candidate c[3] = {CAND(1, UINT32_MAX, true), CAND(2, UINT32_MAX, true), CAND(3, 1, true)};
 	int hits[3] = {0};
 
 	crm_rng_seed_fixed(&rng, 2);
@@ -41,7 +43,7 @@ static void test_large_weights(void)
 static void test_distribution(void)
 {
 	struct crm_rng rng;
-	struct crm_candidate c[3] = {{1, 10, true}, {2, 30, true}, {3, 60, true}};
+	struct crm_candidate c[3] = {CAND(1, 10, true), CAND(2, 30, true), CAND(3, 60, true)};
 	const double p[3] = {0.1, 0.3, 0.6};
 	const int n = 200000;
 	int hits[3] = {0};
@@ -63,7 +65,7 @@ static void test_order_subset_property(void)
 
 	crm_rng_seed_fixed(&rng, 4);
 	for (int i = 0; i < n; i++) {
-		struct crm_candidate c[4] = {{1, 10, true}, {2, 30, true}, {3, 60, true}, {4, 100, true}};
+		struct crm_candidate c[4] = {CAND(1, 10, true), CAND(2, 30, true), CAND(3, 60, true), CAND(4, 100, true)};
 
 		crm_pick_order(c, 4, &rng);
 		/* subset {1, 2}: operators 3 and 4 became ineligible meanwhile */
@@ -84,7 +86,7 @@ static void test_order_eligible_first(void)
 
 	crm_rng_seed_fixed(&rng, 5);
 	for (int i = 0; i < 1000; i++) {
-		struct crm_candidate c[5] = {{1, 5, false}, {2, 5, true}, {3, 500, false}, {4, 1, true}, {5, 9, false}};
+		struct crm_candidate c[5] = {CAND(1, 5, false), CAND(2, 5, true), CAND(3, 500, false), CAND(4, 1, true), CAND(5, 9, false)};
 		int seen[6] = {0};
 
 		crm_pick_order(c, 5, &rng);
