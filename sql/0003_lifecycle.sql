@@ -145,6 +145,9 @@ $$;
 
 -- Assigns waiting contacts of one source, oldest first, until nobody is eligible or p_max
 -- contacts were assigned. Returns how many were assigned.
+-- The operator's slot is taken before the contact is locked: a waiting contact is only ever
+-- locked by a transaction that is about to assign it, so a drain that finds no free operator
+-- never holds back the oldest contact from another drain that has one.
 CREATE FUNCTION crm_drain_source(p_source bigint, p_max integer) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -154,14 +157,20 @@ DECLARE
     v_cands   jsonb;
 BEGIN
     WHILE v_done < p_max LOOP
+        PERFORM 1 FROM contacts c
+          WHERE c.source_id = p_source AND c.operator_id IS NULL AND c.status = 'active' LIMIT 1;
+        EXIT WHEN NOT FOUND;  -- nobody waiting (the common case): no operator is touched
+        v_cands := crm_candidates_snapshot(p_source);
+        SELECT * INTO v_take FROM crm_take_operator(p_source, crm_weighted_order(p_source), true);
+        EXIT WHEN v_take.o_operator IS NULL;
         SELECT c.id INTO v_contact FROM contacts c
          WHERE c.source_id = p_source AND c.operator_id IS NULL AND c.status = 'active'
          ORDER BY c.id LIMIT 1
          FOR UPDATE SKIP LOCKED;
-        EXIT WHEN NOT FOUND;
-        v_cands := crm_candidates_snapshot(p_source);
-        SELECT * INTO v_take FROM crm_take_operator(p_source, crm_weighted_order(p_source), true);
-        EXIT WHEN v_take.o_operator IS NULL;
+        IF NOT FOUND THEN  -- the waiting ones were taken meanwhile: give the slot back
+            UPDATE operators o SET active_contacts = o.active_contacts - 1 WHERE o.id = v_take.o_operator;
+            EXIT;
+        END IF;
         UPDATE contacts SET operator_id = v_take.o_operator WHERE contacts.id = v_contact;
         INSERT INTO assignments (contact_id, operator_id, reason, load_before, load_limit, candidates)
             VALUES (v_contact, v_take.o_operator, 'backlog', v_take.o_load, v_take.o_limit, v_cands);

@@ -403,7 +403,7 @@ def dataset(api, assert_json, make_source, make_operator, db_rows):
     """Two sources, two operators, two leads and six contacts with known attributes.
 
     source A: configured with op1 (limit 2) -> a1, a2 go to op1, a3 stays unassigned
-    source B: no operators                  -> b1 (lead 1), b2 (lead 2), b3 (lead 2, closed in DB)
+    source B: no operators                  -> b1 (lead 1), b2 (lead 2), b3 (lead 2, closed)
     op2 is configured nowhere and has no contacts.
     """
     sa, sb = make_source(), make_source()
@@ -417,8 +417,8 @@ def dataset(api, assert_json, make_source, make_operator, db_rows):
     b1 = post_contact(api, assert_json, e1, sb["id"], operator_id=None, lead_id=a1["lead_id"])
     b2 = post_contact(api, assert_json, e2, sb["id"], operator_id=None)
     b3 = post_contact(api, assert_json, e2, sb["id"], operator_id=None, lead_id=b2["lead_id"])
-    # there is no API to close a contact; b3 is unassigned, so no operator counter changes
-    db_rows("UPDATE contacts SET status = 'closed' WHERE id = %s", (b3["id"],))
+    closed = assert_json(api.patch(f"/api/contacts/{b3['id']}", json={"status": "closed"}), 200)
+    assert (closed["id"], closed["status"], closed["operator_id"]) == (b3["id"], "closed", None)
     return dict(sa=sa["id"], sb=sb["id"], op1=op1["id"], op2=op2["id"],
                 l1=a1["lead_id"], l2=b2["lead_id"],
                 a1=a1["id"], a2=a2["id"], a3=a3["id"], b1=b1["id"], b2=b2["id"], b3=b3["id"])

@@ -6,6 +6,12 @@ weight / (sum of the candidates' weights); with no candidate the contact is stor
 operator_id null. GET /api/operators/{id} reports the load as active_contacts, which must always
 equal SELECT count(*) FROM contacts WHERE operator_id = X AND status = 'active'.
 
+An unassigned contact does not wait forever: whenever capacity may appear (a contact closed or
+unassigned, an operator activated, a limit raised, a source's weights configured) the request
+that made the change assigns the affected sources' waiting contacts, oldest first, up to a
+batch of 32, before it answers. The scenarios below that make capacity appear therefore expect
+the waiting contacts to be assigned by the time that response arrives.
+
 Every scenario uses fresh operators and sources, so other tests' data does not interfere.
 """
 
@@ -54,6 +60,17 @@ def post(api, assert_json, source_id, email=None):
 
 def post_many(api, assert_json, source_id, n):
     return [post(api, assert_json, source_id)["operator_id"] for _ in range(n)]
+
+
+def posted_many(api, assert_json, source_id, n):
+    """Like post_many but returns the created contacts (dicts)."""
+    return [post(api, assert_json, source_id) for _ in range(n)]
+
+
+def operators_of(db_rows, contacts):
+    """The stored operator_id of each contact, in the given order."""
+    return [db_rows("SELECT operator_id FROM contacts WHERE id = %s", (c["id"],))[0][0]
+            for c in contacts]
 
 
 def real_load(db_rows, op_id):
@@ -192,19 +209,25 @@ def test_operator_filled_to_limit_elsewhere_gets_nothing(api, assert_json, make_
 
 def test_limit_3_fills_exactly_then_unassigned_then_others(api, assert_json, make_source,
                                                             make_operator, db_rows):
+    """Limit 3: three contacts fill the operator, the next three wait. Configuring the source
+    with another operator that has room assigns the three waiting contacts to it within that
+    POST (the full operator takes none of them despite its huge weight); later contacts go to it
+    too, and nothing is left waiting."""
     src = make_source()
     three = make_operator(max_load_limit=3)
     configure(api, assert_json, src["id"], [(three["id"], 5)])
-    got = post_many(api, assert_json, src["id"], 6)
-    assert got == [three["id"]] * 3 + [None] * 3
+    made = posted_many(api, assert_json, src["id"], 6)
+    assert [c["operator_id"] for c in made] == [three["id"]] * 3 + [None] * 3
     assert_loads(api, assert_json, db_rows, {three["id"]: 3})
     other = make_operator(max_load_limit=HUGE)
     configure(api, assert_json, src["id"], [(three["id"], HUGE), (other["id"], 1)])
+    assert operators_of(db_rows, made) == [three["id"]] * 3 + [other["id"]] * 3
+    assert_loads(api, assert_json, db_rows, {three["id"]: 3, other["id"]: 3})
     assert post_many(api, assert_json, src["id"], 10) == [other["id"]] * 10
-    assert_loads(api, assert_json, db_rows, {three["id"]: 3, other["id"]: 10})
+    assert_loads(api, assert_json, db_rows, {three["id"]: 3, other["id"]: 13})
     unassigned = db_rows("SELECT count(*) FROM contacts WHERE source_id = %s"
                          " AND operator_id IS NULL", (src["id"],))[0][0]
-    assert unassigned == 3
+    assert unassigned == 0
 
 
 def test_limit_holds_under_concurrency(api, base_url, assert_json, make_source, make_operator,
@@ -283,16 +306,26 @@ def test_operator_removed_from_source_gets_nothing(api, assert_json, make_source
 
 def test_deactivated_then_reactivated_receives_again(api, assert_json, make_source, make_operator,
                                                      db_rows):
+    """While inactive the operator receives nothing and four contacts wait. Reactivating it
+    assigns the waiting contacts to it within the PATCH, oldest first, up to its free capacity
+    (limit 3, load 1: the two oldest); the two newest keep waiting, and it is then full."""
     src = make_source()
-    r = make_operator(max_load_limit=HUGE)
+    r = make_operator(max_load_limit=3)
     configure(api, assert_json, src["id"], [(r["id"], 1)])
     assert post(api, assert_json, src["id"])["operator_id"] == r["id"]
     set_operator(api, assert_json, r["id"], is_active=False)
-    assert post_many(api, assert_json, src["id"], 3) == [None] * 3
+    waiting = posted_many(api, assert_json, src["id"], 4)
+    assert [c["operator_id"] for c in waiting] == [None] * 4
     assert_loads(api, assert_json, db_rows, {r["id"]: 1})
-    set_operator(api, assert_json, r["id"], is_active=True)
-    assert post_many(api, assert_json, src["id"], 2) == [r["id"]] * 2
+    body = set_operator(api, assert_json, r["id"], is_active=True)
+    assert body["is_active"] is True and body["active_contacts"] == 3, body
+    assert operators_of(db_rows, waiting) == [r["id"], r["id"], None, None]
     assert_loads(api, assert_json, db_rows, {r["id"]: 3})
+    assert post(api, assert_json, src["id"])["operator_id"] is None  # full again
+    set_operator(api, assert_json, r["id"], max_load_limit=10)
+    assert operators_of(db_rows, waiting) == [r["id"]] * 4
+    assert post_many(api, assert_json, src["id"], 2) == [r["id"]] * 2
+    assert_loads(api, assert_json, db_rows, {r["id"]: 8})
 
 
 def test_deactivated_operator_shares_again_with_weights(api, assert_json, make_source,
@@ -314,36 +347,50 @@ def test_deactivated_operator_shares_again_with_weights(api, assert_json, make_s
 
 
 def test_limit_lowered_then_raised(api, assert_json, make_source, make_operator, db_rows):
+    """Lowering the limit below the load keeps the operator's contacts but stops new ones; raising
+    it back to the load changes nothing; raising it above the load assigns the waiting contacts,
+    oldest first, up to the new room, within the PATCH."""
     src = make_source()
     op = make_operator(max_load_limit=10)
     configure(api, assert_json, src["id"], [(op["id"], 1)])
     assert post_many(api, assert_json, src["id"], 4) == [op["id"]] * 4
-    set_operator(api, assert_json, op["id"], max_load_limit=2)  # below the current load
-    assert post_many(api, assert_json, src["id"], 2) == [None] * 2
-    set_operator(api, assert_json, op["id"], max_load_limit=4)  # equal to the load: still full
-    assert post(api, assert_json, src["id"])["operator_id"] is None
-    set_operator(api, assert_json, op["id"], max_load_limit=6)
-    assert post_many(api, assert_json, src["id"], 3) == [op["id"]] * 2 + [None]
+    body = set_operator(api, assert_json, op["id"], max_load_limit=2)  # below the current load
+    assert (body["max_load_limit"], body["active_contacts"]) == (2, 4), body
+    w1, w2 = posted_many(api, assert_json, src["id"], 2)
+    assert (w1["operator_id"], w2["operator_id"]) == (None, None)
+    body = set_operator(api, assert_json, op["id"], max_load_limit=4)  # equal to the load: full
+    assert body["active_contacts"] == 4, body
+    w3 = post(api, assert_json, src["id"])
+    assert w3["operator_id"] is None
+    assert operators_of(db_rows, [w1, w2, w3]) == [None, None, None]
+    body = set_operator(api, assert_json, op["id"], max_load_limit=6)  # room for two: w1, w2
+    assert (body["max_load_limit"], body["active_contacts"]) == (6, 6), body
+    assert operators_of(db_rows, [w1, w2, w3]) == [op["id"], op["id"], None]
+    assert post(api, assert_json, src["id"])["operator_id"] is None  # full again; w4 waits
     assert_loads(api, assert_json, db_rows, {op["id"]: 6})
+    body = set_operator(api, assert_json, op["id"], max_load_limit=9)  # room for 3, 2 waiting
+    assert body["active_contacts"] == 8, body
+    assert db_rows("SELECT count(*) FROM contacts WHERE source_id = %s AND operator_id IS NULL",
+                   (src["id"],))[0][0] == 0
+    assert post(api, assert_json, src["id"])["operator_id"] == op["id"]
+    assert_loads(api, assert_json, db_rows, {op["id"]: 9})
 
 
-def test_closing_contact_frees_a_slot(api, assert_json, make_source, make_operator, db_rows, db):
-    """The load is the number of *active* contacts: closing one (done in the database, there is
-    no API for it, together with the counter as the schema documents) lets the operator receive
-    one more."""
+def test_closing_contact_frees_a_slot(api, assert_json, make_source, make_operator, db_rows):
+    """The load is the number of *active* contacts: closing one (PATCH /api/contacts/{id}
+    status closed) frees one slot, and the contact that was waiting for it is assigned to the
+    operator by the time the PATCH answers; a further contact waits again."""
     src = make_source()
     op = make_operator(max_load_limit=2)
     configure(api, assert_json, src["id"], [(op["id"], 1)])
     first, _second = (post(api, assert_json, src["id"]) for _ in range(2))
-    assert post(api, assert_json, src["id"])["operator_id"] is None
-    with db.cursor() as cur:
-        cur.execute("BEGIN")
-        cur.execute("UPDATE contacts SET status = 'closed' WHERE id = %s", (first["id"],))
-        cur.execute("UPDATE operators SET active_contacts = active_contacts - 1 WHERE id = %s",
-                    (op["id"],))
-        cur.execute("COMMIT")
-    assert_loads(api, assert_json, db_rows, {op["id"]: 1})
-    assert post(api, assert_json, src["id"])["operator_id"] == op["id"]
+    waiting = post(api, assert_json, src["id"])
+    assert waiting["operator_id"] is None
+    closed = assert_json(api.patch(f"/api/contacts/{first['id']}", json={"status": "closed"}), 200)
+    assert (closed["id"], closed["status"], closed["operator_id"]) == (first["id"], "closed",
+                                                                       op["id"])
+    assert operators_of(db_rows, [waiting]) == [op["id"]]
+    assert_loads(api, assert_json, db_rows, {op["id"]: 2})
     assert post(api, assert_json, src["id"])["operator_id"] is None
     assert_loads(api, assert_json, db_rows, {op["id"]: 2})
 

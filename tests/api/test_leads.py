@@ -103,7 +103,8 @@ def test_lead_contacts_include_closed(api, assert_json, make_source, db_rows):
     email = new_email("closed")
     a = post_contact(api, assert_json, email, src["id"])
     b = post_contact(api, assert_json, email, src["id"])
-    db_rows("UPDATE contacts SET status = 'closed' WHERE id = %s", (a["id"],))  # unassigned
+    closed = assert_json(api.patch(f"/api/contacts/{a['id']}", json={"status": "closed"}), 200)
+    assert (closed["status"], closed["operator_id"]) == ("closed", None)  # it was unassigned
     lead = check_lead(assert_json(api.get(f"/api/leads/{a['lead_id']}"), 200))
     assert [(c["id"], c["status"]) for c in lead["contacts"]] == [(a["id"], "closed"),
                                                                   (b["id"], "active")]

@@ -1,0 +1,41 @@
+/* fuzz_http.c -- fuzz target: route matching and query-string decoding on hostile paths
+ *
+ * Input: "METHOD\nPATH\nQUERY". See fuzz_json.c for how the targets are built and run.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "crm/http.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct crm_arena *a = crm_arena_create(4096);
+	char *text = crm_arena_strndup(a, (const char *)data, size);
+	char *method = text, *path, *q;
+	const char *query = "";
+	const struct crm_route *route;
+	int64_t params[CRM_ROUTE_PARAMS_MAX];
+	char allow[128];
+	static const char *const names[] = {"source_id", "limit", "after_id", "status", "unassigned", ""};
+
+	path = strchr(method, '\n');
+	if (path == NULL) {
+		crm_arena_destroy(a);
+		return 0;
+	}
+	*path++ = '\0';
+	q = strchr(path, '\n');
+	if (q != NULL) {
+		*q++ = '\0';
+		query = q;
+	}
+	(void)crm_http_match(crm_routes, crm_routes_count, method, path, &route, params, allow, sizeof(allow));
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		(void)crm_http_query_get(a, query, names[i]);
+	(void)crm_http_is_json(query);
+	crm_arena_destroy(a);
+	return 0;
+}
