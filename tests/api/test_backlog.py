@@ -15,19 +15,15 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
-from math import comb
 
 import pytest
 import requests
+from conftest import (HUGE, assert_loads, binomial_interval, configure, new_email,
+                      pooled_posts, post, require_env, set_operator, simultaneous,
+                      waiting_ids)
 
-_missing = [v for v in ("CRM_TEST_URL", "CRM_TEST_DSN") if not os.environ.get(v)]
-if _missing:
-    pytest.skip(
-        "needs " + ", ".join(_missing) + " (run through tests/run)",
-        allow_module_level=True,
-    )
+require_env("CRM_TEST_URL", "CRM_TEST_DSN")
 
-HUGE = 1000000
 BATCH = int(os.environ.get("CRM_DRAIN_BATCH", "32"))  # the server's default
 DRAIN_SECONDS = 10.0  # the whole queue must be gone this long after the trigger's answer
 SWEEP_SECONDS = 10.0  # the drainer's safety sweep (default CRM_SWEEP_SECONDS)
@@ -36,45 +32,15 @@ SWEEP_SECONDS = 10.0  # the drainer's safety sweep (default CRM_SWEEP_SECONDS)
 # ---------------------------------------------------------------- local helpers
 
 
-def new_email(tag="bl"):
-    return f"{tag}-{uuid.uuid4().hex}@example.com"
-
-
-def configure(api, assert_json, source_id, pairs):
-    body = {"operators": [{"operator_id": o, "weight": w} for o, w in pairs]}
-    return assert_json(api.post(f"/api/sources/{source_id}/operators", json=body), 200)
-
-
-def set_operator(api, assert_json, op_id, **fields):
-    return assert_json(api.patch(f"/api/operators/{op_id}", json=fields), 200)
-
-
-def post(api, assert_json, source_id, operator_id="any"):
-    resp = api.post("/api/contacts", json={"email": new_email(), "source_id": source_id})
-    body = assert_json(resp, 201)
-    if operator_id != "any":
-        assert body["operator_id"] == operator_id, body
-    return body
-
-
 def post_waiting(base_url, source_id, n, threads=8):
     """n contacts posted to a source where nobody is eligible; returns their ids, sorted."""
-    local = threading.local()
-    tag = uuid.uuid4().hex
-
-    def one(i):
-        if not hasattr(local, "session"):
-            local.session = requests.Session()
-        resp = local.session.post(base_url + "/api/contacts", timeout=60,
-                                  json={"email": f"q{i}-{tag}@example.com",
-                                        "source_id": source_id})
+    ids = []
+    for resp in pooled_posts(base_url, source_id, n, threads, tag="q"):
         assert resp.status_code == 201, resp.text[:300]
         body = resp.json()
         assert body["operator_id"] is None, body
-        return body["id"]
-
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        return sorted(pool.map(one, range(n)))
+        ids.append(body["id"])
+    return sorted(ids)
 
 
 def close(api, assert_json, cid):
@@ -87,29 +53,6 @@ def operators_of(db_rows, ids):
     """The stored operator_id of each contact id, in the given order."""
     got = dict(db_rows("SELECT id, operator_id FROM contacts WHERE id = ANY(%s)", (list(ids),)))
     return [got[i] for i in ids]
-
-
-def waiting_ids(db_rows, source_id):
-    return [r[0] for r in db_rows(
-        "SELECT id FROM contacts WHERE source_id = %s AND operator_id IS NULL"
-        " AND status = 'active' ORDER BY id", (source_id,))]
-
-
-def real_load(db_rows, op_id):
-    return db_rows(
-        "SELECT count(*) FROM contacts WHERE operator_id = %s AND status = 'active'", (op_id,)
-    )[0][0]
-
-
-def assert_loads(api, assert_json, db_rows, expected):
-    """expected: {operator_id: load}; checks the API, the stored counter and the real count."""
-    for op_id, load in expected.items():
-        api_load = assert_json(api.get(f"/api/operators/{op_id}"), 200)["active_contacts"]
-        stored = db_rows("SELECT active_contacts FROM operators WHERE id = %s", (op_id,))[0][0]
-        real = real_load(db_rows, op_id)
-        assert (api_load, stored, real) == (load, load, load), (
-            f"operator {op_id}: API {api_load}, column {stored}, real {real}, expected {load}"
-        )
 
 
 def api_waiting(api, assert_json, source_id):
@@ -135,31 +78,12 @@ def backlog_order(db_rows, ids):
         " ORDER BY id", (list(ids),))]
 
 
-def binomial_interval(n, p, alpha_per_tail):
-    """Exact acceptance interval [lo, hi] of Binomial(n, p) (p a Fraction), integer arithmetic."""
-    num, den = p.numerator, p.denominator
-    total = den ** n
-    term = [comb(n, k) * num ** k * (den - num) ** (n - k) for k in range(n + 1)]
-    limit = alpha_per_tail * total
-    lo, tail = 0, 0
-    while tail + term[lo] <= limit:
-        tail += term[lo]
-        lo += 1
-    hi, tail = n, 0
-    while tail + term[hi] <= limit:
-        tail += term[hi]
-        hi -= 1
-    return lo, hi
-
-
 # ---------------------------------------------------------------- FIFO
 
 
-def test_fifo_one_slot_at_a_time(api, assert_json, make_source, make_operator, db_rows):
+def test_fifo_one_slot_at_a_time(api, assert_json, source_with_operator, db_rows):
     """c1 < c2 < c3 wait while the operator is full; each freed slot goes to exactly the oldest."""
-    src = make_source()
-    a = make_operator(max_load_limit=1)
-    configure(api, assert_json, src["id"], [(a["id"], 1)])
+    src, a = source_with_operator(max_load_limit=1)
     c0 = post(api, assert_json, src["id"], operator_id=a["id"])
     c1, c2, c3 = (post(api, assert_json, src["id"], operator_id=None)["id"] for _ in range(3))
     assert waiting_ids(db_rows, src["id"]) == [c1, c2, c3]
@@ -174,11 +98,9 @@ def test_fifo_one_slot_at_a_time(api, assert_json, make_source, make_operator, d
     assert_loads(api, assert_json, db_rows, {a["id"]: 1})
 
 
-def test_fifo_when_limit_gives_room_for_some(api, assert_json, base_url, make_source,
-                                             make_operator, db_rows):
-    src = make_source()
-    a = make_operator(max_load_limit=0)
-    configure(api, assert_json, src["id"], [(a["id"], 1)])
+def test_fifo_when_limit_gives_room_for_some(api, assert_json, base_url, source_with_operator,
+                                             db_rows):
+    src, a = source_with_operator(max_load_limit=0)
     ids = post_waiting(base_url, src["id"], 10)
     assert set_operator(api, assert_json, a["id"], max_load_limit=4)["active_contacts"] == 4
     assert operators_of(db_rows, ids) == [a["id"]] * 4 + [None] * 6
@@ -189,12 +111,10 @@ def test_fifo_when_limit_gives_room_for_some(api, assert_json, base_url, make_so
     assert_loads(api, assert_json, db_rows, {a["id"]: 7})
 
 
-def test_fifo_beyond_one_batch(api, assert_json, base_url, make_source, make_operator, db_rows):
+def test_fifo_beyond_one_batch(api, assert_json, base_url, source_with_operator, db_rows):
     """Room for 70 of 100 waiting: the request assigns a batch, the drainer the rest; in the
     end exactly the 70 oldest are assigned, in order of age."""
-    src = make_source()
-    a = make_operator(max_load_limit=0)
-    configure(api, assert_json, src["id"], [(a["id"], 1)])
+    src, a = source_with_operator(max_load_limit=0)
     ids = post_waiting(base_url, src["id"], 100)
     set_operator(api, assert_json, a["id"], max_load_limit=70)
     assert len(waiting_ids(db_rows, src["id"])) <= 100 - BATCH  # the request's own batch
@@ -206,13 +126,10 @@ def test_fifo_beyond_one_batch(api, assert_json, base_url, make_source, make_ope
     assert_loads(api, assert_json, db_rows, {a["id"]: 70})
 
 
-def test_returned_contact_is_older_than_the_queue(api, assert_json, make_source, make_operator,
-                                                  db_rows):
+def test_returned_contact_is_older_than_the_queue(api, assert_json, source_with_operator, db_rows):
     """x (older) is unassigned by hand while w (newer) waits: the freed slot goes to the oldest
     waiting contact, which is x itself; w keeps waiting."""
-    src = make_source()
-    a = make_operator(max_load_limit=1)
-    configure(api, assert_json, src["id"], [(a["id"], 1)])
+    src, a = source_with_operator(max_load_limit=1)
     x = post(api, assert_json, src["id"], operator_id=a["id"])["id"]
     w = post(api, assert_json, src["id"], operator_id=None)["id"]
     body = assert_json(api.patch(f"/api/contacts/{x}", json={"operator_id": None}), 200)
@@ -224,10 +141,8 @@ def test_returned_contact_is_older_than_the_queue(api, assert_json, make_source,
 # ---------------------------------------------------------------- each trigger
 
 
-def test_drain_on_contact_closed(api, assert_json, make_source, make_operator, db_rows):
-    src = make_source()
-    a = make_operator(max_load_limit=3)
-    configure(api, assert_json, src["id"], [(a["id"], 1)])
+def test_drain_on_contact_closed(api, assert_json, source_with_operator, db_rows):
+    src, a = source_with_operator(max_load_limit=3)
     held = [post(api, assert_json, src["id"], operator_id=a["id"])["id"] for _ in range(3)]
     waiting = [post(api, assert_json, src["id"], operator_id=None)["id"] for _ in range(4)]
     close(api, assert_json, held[0])
@@ -269,11 +184,8 @@ def test_drain_on_contact_unassigned(api, assert_json, make_source, make_operato
     assert_loads(api, assert_json, db_rows, {a["id"]: 1})
 
 
-def test_drain_on_operator_activated(api, assert_json, base_url, make_source, make_operator,
-                                     db_rows):
-    src = make_source()
-    a = make_operator(max_load_limit=3, is_active=False)
-    configure(api, assert_json, src["id"], [(a["id"], 1)])
+def test_drain_on_operator_activated(api, assert_json, base_url, source_with_operator, db_rows):
+    src, a = source_with_operator(max_load_limit=3, is_active=False)
     ids = post_waiting(base_url, src["id"], 5, threads=1)
     body = set_operator(api, assert_json, a["id"], is_active=True)
     assert (body["is_active"], body["active_contacts"]) == (True, 3), body
@@ -311,12 +223,10 @@ def test_drain_on_source_configured(api, assert_json, base_url, make_source, mak
     assert_loads(api, assert_json, db_rows, {a["id"]: 3, b["id"]: 2, off["id"]: 0, zero["id"]: 0})
 
 
-def test_no_drain_without_capacity(api, assert_json, make_source, make_operator, db_rows):
+def test_no_drain_without_capacity(api, assert_json, source_with_operator, db_rows):
     """Changes that make no capacity leave the queue alone: deactivating, lowering a limit,
     renaming a full operator, closing an unassigned contact."""
-    src = make_source()
-    a = make_operator(max_load_limit=1)
-    configure(api, assert_json, src["id"], [(a["id"], 1)])
+    src, a = source_with_operator(max_load_limit=1)
     post(api, assert_json, src["id"], operator_id=a["id"])
     w1, w2 = (post(api, assert_json, src["id"], operator_id=None)["id"] for _ in range(2))
     set_operator(api, assert_json, a["id"], name="renamed")
@@ -371,7 +281,7 @@ def test_backlog_follows_weights(api, assert_json, base_url, make_source, make_o
     weighted rule: count(A) ~ Binomial(400, 1/4), mean 100, sd 8.66. Exact acceptance interval
     for a false-failure chance of at most 5e-8 per tail: [57, 148]. Ignored weights (mean 200)
     or swapped ones (mean 300) fail with certainty for all practical purposes."""
-    lo, hi = binomial_interval(N_BACKLOG_WEIGHTED, Fraction(1, 4), Fraction(5, 10 ** 8))
+    lo, hi, _ = binomial_interval(N_BACKLOG_WEIGHTED, Fraction(1, 4), Fraction(5, 10 ** 8))
     assert (lo, hi) == (57, 148)
     src = make_source()
     a = make_operator(max_load_limit=HUGE)
@@ -390,14 +300,12 @@ def test_backlog_follows_weights(api, assert_json, base_url, make_source, make_o
 # ---------------------------------------------------------------- no lost wake-up
 
 
-def test_whole_queue_drained_after_one_limit_raise(api, assert_json, base_url, make_source,
-                                                   make_operator, db_rows):
+def test_whole_queue_drained_after_one_limit_raise(api, assert_json, base_url, source_with_operator,
+                                                   db_rows):
     """600 waiting contacts; one PATCH raises the limit from 0 to 5000. The answer comes after
     the request's own batch; the drainer must finish the queue within seconds."""
     n = 600
-    src = make_source()
-    a = make_operator(max_load_limit=0)
-    configure(api, assert_json, src["id"], [(a["id"], 1)])
+    src, a = source_with_operator(max_load_limit=0)
     ids = post_waiting(base_url, src["id"], n)
     assert len(api_waiting(api, assert_json, src["id"])) == n
     body = set_operator(api, assert_json, a["id"], max_load_limit=5000)
@@ -410,37 +318,26 @@ def test_whole_queue_drained_after_one_limit_raise(api, assert_json, base_url, m
     assert backlog_order(db_rows, ids)[:BATCH] == ids[:BATCH]
 
 
-def test_closed_concurrently_all_waiting_assigned_by_the_answers(
-        api, assert_json, base_url, make_source, make_operator, db_rows):
+def test_closed_concurrently_all_waiting_assigned_by_the_answers(api, assert_json, base_url,
+                                                                 source_with_operator, db_rows):
     """20 held, 20 waiting; the 20 held are closed by 20 simultaneous PATCHes. When the last
     answer has arrived every waiting contact is assigned (no polling)."""
     n = 20
-    src = make_source()
-    a = make_operator(max_load_limit=n)
-    configure(api, assert_json, src["id"], [(a["id"], 1)])
+    src, a = source_with_operator(max_load_limit=n)
     held = [post(api, assert_json, src["id"], operator_id=a["id"])["id"] for _ in range(n)]
     waiting = post_waiting(base_url, src["id"], n)
-    barrier = threading.Barrier(n)
-
-    def one(cid):
-        with requests.Session() as s:
-            barrier.wait(timeout=30)
-            r = s.patch(f"{base_url}/api/contacts/{cid}", json={"status": "closed"}, timeout=60)
-            return r.status_code
-
-    with ThreadPoolExecutor(max_workers=n) as pool:
-        assert list(pool.map(one, held)) == [200] * n
+    responses = simultaneous(
+        base_url, [("PATCH", f"/api/contacts/{cid}", {"status": "closed"}) for cid in held])
+    assert [r.status_code for r in responses] == [200] * n
     assert operators_of(db_rows, waiting) == [a["id"]] * n
     assert_loads(api, assert_json, db_rows, {a["id"]: n})
 
 
-def test_safety_sweep_assigns_contact_written_behind_the_api(api, assert_json, make_source,
-                                                             make_operator, db_rows):
+def test_safety_sweep_assigns_contact_written_behind_the_api(api, assert_json, source_with_operator,
+                                                             db_rows):
     """A waiting contact inserted straight into the database (no trigger, no NOTIFY) is assigned
     by the drainer's periodic sweep."""
-    src = make_source()
-    a = make_operator(max_load_limit=5)
-    configure(api, assert_json, src["id"], [(a["id"], 1)])
+    src, a = source_with_operator(max_load_limit=5)
     lead = db_rows("INSERT INTO leads (email) VALUES (%s) RETURNING id", (new_email("sw"),))[0][0]
     cid = db_rows("INSERT INTO contacts (lead_id, source_id) VALUES (%s, %s) RETURNING id",
                   (lead, src["id"]))[0][0]

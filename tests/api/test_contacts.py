@@ -6,40 +6,17 @@ the lead side (GET /api/leads, concurrent lead creation) by test_leads.py.
 """
 
 import datetime
-import os
-import re
 import urllib.parse
 import uuid
 
 import pytest
+from conftest import (CONTACT_KEYS, MISSING_ID, configure, new_email, next_link, parse_time,
+                      real_load, require_env)
 
-_missing = [v for v in ("CRM_TEST_URL", "CRM_TEST_DSN") if not os.environ.get(v)]
-if _missing:
-    pytest.skip(
-        "needs " + ", ".join(_missing) + " (run through tests/run)",
-        allow_module_level=True,
-    )
-
-MISSING_ID = 99999999999
-CONTACT_KEYS = {"id", "lead_id", "source_id", "operator_id", "status", "created_at"}
-RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|\+00:00)$")
-LINK_NEXT = re.compile(r'<([^>]*)>\s*;\s*rel="?next"?')
+require_env("CRM_TEST_URL", "CRM_TEST_DSN")
 
 
 # ---------------------------------------------------------------- local helpers
-
-
-def new_email(tag="c"):
-    return f"{tag}-{uuid.uuid4().hex}@example.com"
-
-
-def parse_time(text):
-    assert RFC3339_UTC.match(text), f"created_at {text!r} is not RFC 3339 UTC"
-    text = text.replace("Z", "+00:00")
-    # Python 3.11 fromisoformat takes any fraction length; keep 6 digits to be safe on 3.9+
-    m = re.match(r"^(.*?)(\.\d+)?(\+00:00)$", text)
-    frac = (m.group(2) or ".0")[:7].ljust(7, "0")
-    return datetime.datetime.fromisoformat(m.group(1) + frac + m.group(3))
 
 
 def check_contact(c, **expected):
@@ -71,26 +48,12 @@ def db_contact(db_rows, cid):
     return dict(zip(("id", "lead_id", "source_id", "operator_id", "status"), rows[0])) if rows else None
 
 
-def configure(api, assert_json, source_id, pairs):
-    body = {"operators": [{"operator_id": o, "weight": w} for o, w in pairs]}
-    return assert_json(api.post(f"/api/sources/{source_id}/operators", json=body), 200)
-
-
 def list_ids(api, assert_json, query):
     body = assert_json(api.get("/api/contacts", params=query), 200)
     assert isinstance(body, list), body
     for c in body:
         check_contact(c)
     return [c["id"] for c in body]
-
-
-def next_link(resp):
-    header = resp.headers.get("Link")
-    if not header:
-        return None
-    m = LINK_NEXT.search(header)
-    assert m, f"Link header without rel=next: {header!r}"
-    return m.group(1)
 
 
 def stored_counts(db_count):
@@ -102,12 +65,6 @@ def assert_nothing_stored(db_count, db_rows, before, email=None):
     if isinstance(email, str) and "\x00" not in email:  # libpq cannot send NUL
         norm = email.strip().lower()
         assert db_rows("SELECT count(*) FROM leads WHERE email = %s", (norm,))[0][0] == 0
-
-
-def real_load(db_rows, op_id):
-    return db_rows(
-        "SELECT count(*) FROM contacts WHERE operator_id = %s AND status = 'active'", (op_id,)
-    )[0][0]
 
 
 # ---------------------------------------------------------------- POST /api/contacts
@@ -129,11 +86,8 @@ def test_create_contact_unassigned(api, assert_json, make_source, db_rows):
     assert db_rows("SELECT email FROM leads WHERE id = %s", (c["lead_id"],)) == [(email,)]
 
 
-def test_create_contact_assigned_to_only_operator(api, assert_json, make_source, make_operator,
-                                                  db_rows):
-    src = make_source()
-    op = make_operator(max_load_limit=5)
-    configure(api, assert_json, src["id"], [(op["id"], 1)])
+def test_create_contact_assigned_to_only_operator(api, assert_json, source_with_operator, db_rows):
+    src, op = source_with_operator(max_load_limit=5)
     c = post_contact(api, assert_json, new_email(), src["id"], operator_id=op["id"])
     assert db_contact(db_rows, c["id"])["operator_id"] == op["id"]
     got = assert_json(api.get(f"/api/operators/{op['id']}"), 200)

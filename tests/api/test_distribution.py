@@ -15,40 +15,15 @@ the waiting contacts to be assigned by the time that response arrives.
 Every scenario uses fresh operators and sources, so other tests' data does not interfere.
 """
 
-import os
-import threading
-import uuid
-from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
-from math import comb
 
-import pytest
-import requests
+from conftest import (HUGE, assert_loads, binomial_interval, configure, new_email,
+                      pooled_posts, require_env, set_operator, simultaneous)
 
-_missing = [v for v in ("CRM_TEST_URL", "CRM_TEST_DSN") if not os.environ.get(v)]
-if _missing:
-    pytest.skip(
-        "needs " + ", ".join(_missing) + " (run through tests/run)",
-        allow_module_level=True,
-    )
-
-HUGE = 1000000  # the largest max_load_limit (and weight) the contract allows
+require_env("CRM_TEST_URL", "CRM_TEST_DSN")
 
 
 # ---------------------------------------------------------------- local helpers
-
-
-def new_email(tag="d"):
-    return f"{tag}-{uuid.uuid4().hex}@example.com"
-
-
-def configure(api, assert_json, source_id, pairs):
-    body = {"operators": [{"operator_id": o, "weight": w} for o, w in pairs]}
-    return assert_json(api.post(f"/api/sources/{source_id}/operators", json=body), 200)
-
-
-def set_operator(api, assert_json, op_id, **fields):
-    return assert_json(api.patch(f"/api/operators/{op_id}", json=fields), 200)
 
 
 def post(api, assert_json, source_id, email=None):
@@ -71,46 +46,6 @@ def operators_of(db_rows, contacts):
     """The stored operator_id of each contact, in the given order."""
     return [db_rows("SELECT operator_id FROM contacts WHERE id = %s", (c["id"],))[0][0]
             for c in contacts]
-
-
-def real_load(db_rows, op_id):
-    return db_rows(
-        "SELECT count(*) FROM contacts WHERE operator_id = %s AND status = 'active'", (op_id,)
-    )[0][0]
-
-
-def assert_loads(api, assert_json, db_rows, expected):
-    """expected: {operator_id: load}; checks the API, the stored counter and the real count."""
-    for op_id, load in expected.items():
-        api_load = assert_json(api.get(f"/api/operators/{op_id}"), 200)["active_contacts"]
-        stored = db_rows("SELECT active_contacts FROM operators WHERE id = %s", (op_id,))[0][0]
-        real = real_load(db_rows, op_id)
-        assert (api_load, stored, real) == (load, load, load), (
-            f"operator {op_id}: API {api_load}, column {stored}, real {real}, expected {load}"
-        )
-
-
-def binomial_interval(n, p, alpha_per_tail):
-    """Exact two-sided acceptance interval [lo, hi] of Binomial(n, p), p a Fraction.
-
-    lo is the largest value with P(X < lo) <= alpha_per_tail, hi the smallest with
-    P(X > hi) <= alpha_per_tail; the terms comb(n, k) p^k (1-p)^(n-k) are summed as exact
-    rationals (integers over the common denominator), so there is no rounding at all.
-    """
-    num, den = p.numerator, p.denominator
-    total = den ** n
-    term = [comb(n, k) * num ** k * (den - num) ** (n - k) for k in range(n + 1)]
-    limit = alpha_per_tail * total
-    lo, tail = 0, 0
-    while tail + term[lo] <= limit:
-        tail += term[lo]
-        lo += 1
-    low_tail = Fraction(tail, total)
-    hi, tail = n, 0
-    while tail + term[hi] <= limit:
-        tail += term[hi]
-        hi -= 1
-    return lo, hi, low_tail + Fraction(tail, total)
 
 
 # ---------------------------------------------------------------- weighted choice
@@ -139,19 +74,9 @@ def test_weighted_choice_10_30(api, base_url, assert_json, make_source, make_ope
     b = make_operator(max_load_limit=HUGE)
     configure(api, assert_json, src["id"], [(a["id"], 10), (b["id"], 30)])
 
-    local = threading.local()
-    tag = uuid.uuid4().hex
-
-    def one(i):
-        if not hasattr(local, "session"):
-            local.session = requests.Session()
-        resp = local.session.post(base_url + "/api/contacts", timeout=60,
-                                  json={"email": f"w{i}-{tag}@example.com", "source_id": src["id"]})
-        return resp.status_code, (resp.json().get("operator_id") if resp.status_code == 201
-                                  else resp.text[:200])
-
-    with ThreadPoolExecutor(max_workers=THREADS) as pool:
-        results = list(pool.map(one, range(N_WEIGHTED)))
+    results = [(r.status_code, r.json().get("operator_id") if r.status_code == 201
+                else r.text[:200])
+               for r in pooled_posts(base_url, src["id"], N_WEIGHTED, THREADS, tag="w")]
     failures = [r for r in results if r[0] != 201]
     assert not failures, f"{len(failures)} failed posts, e.g. {failures[:3]}"
     got = [op for _, op in results]
@@ -165,10 +90,8 @@ def test_weighted_choice_10_30(api, base_url, assert_json, make_source, make_ope
     assert per_op == {a["id"]: count_a, b["id"]: count_b}
 
 
-def test_single_candidate_gets_everything(api, assert_json, make_source, make_operator, db_rows):
-    src = make_source()
-    a = make_operator(max_load_limit=HUGE)
-    configure(api, assert_json, src["id"], [(a["id"], 1)])
+def test_single_candidate_gets_everything(api, assert_json, source_with_operator, db_rows):
+    src, a = source_with_operator(max_load_limit=HUGE)
     assert post_many(api, assert_json, src["id"], 20) == [a["id"]] * 20
     assert_loads(api, assert_json, db_rows, {a["id"]: 20})
 
@@ -207,15 +130,13 @@ def test_operator_filled_to_limit_elsewhere_gets_nothing(api, assert_json, make_
     assert_loads(api, assert_json, db_rows, {full["id"]: 2, a["id"]: 30})
 
 
-def test_limit_3_fills_exactly_then_unassigned_then_others(api, assert_json, make_source,
-                                                            make_operator, db_rows):
+def test_limit_3_fills_exactly_then_unassigned_then_others(api, assert_json, source_with_operator,
+                                                           make_operator, db_rows):
     """Limit 3: three contacts fill the operator, the next three wait. Configuring the source
     with another operator that has room assigns the three waiting contacts to it within that
     POST (the full operator takes none of them despite its huge weight); later contacts go to it
     too, and nothing is left waiting."""
-    src = make_source()
-    three = make_operator(max_load_limit=3)
-    configure(api, assert_json, src["id"], [(three["id"], 5)])
+    src, three = source_with_operator(weight=5, max_load_limit=3)
     made = posted_many(api, assert_json, src["id"], 6)
     assert [c["operator_id"] for c in made] == [three["id"]] * 3 + [None] * 3
     assert_loads(api, assert_json, db_rows, {three["id"]: 3})
@@ -230,23 +151,13 @@ def test_limit_3_fills_exactly_then_unassigned_then_others(api, assert_json, mak
     assert unassigned == 0
 
 
-def test_limit_holds_under_concurrency(api, base_url, assert_json, make_source, make_operator,
-                                       db_rows):
+def test_limit_holds_under_concurrency(api, base_url, assert_json, source_with_operator, db_rows):
     """40 simultaneous contacts for one operator with limit 5: exactly 5 get it."""
-    src = make_source()
-    five = make_operator(max_load_limit=5)
-    configure(api, assert_json, src["id"], [(five["id"], 1)])
-    barrier = threading.Barrier(40)
-
-    def one(_):
-        with requests.Session() as s:
-            barrier.wait(timeout=30)
-            r = s.post(base_url + "/api/contacts", timeout=60,
-                       json={"email": new_email("lim"), "source_id": src["id"]})
-            return r.status_code, r.json().get("operator_id")
-
-    with ThreadPoolExecutor(max_workers=40) as pool:
-        results = list(pool.map(one, range(40)))
+    src, five = source_with_operator(max_load_limit=5)
+    responses = simultaneous(base_url, [
+        ("POST", "/api/contacts", {"email": new_email("lim"), "source_id": src["id"]})
+        for _ in range(40)])
+    results = [(r.status_code, r.json().get("operator_id")) for r in responses]
     assert [st for st, _ in results] == [201] * 40
     ops = [op for _, op in results]
     assert ops.count(five["id"]) == 5 and ops.count(None) == 35, ops
@@ -280,10 +191,8 @@ def test_source_without_operators_unassigned(api, assert_json, make_source, make
     assert_loads(api, assert_json, db_rows, {bystander["id"]: 0})
 
 
-def test_cleared_configuration_unassigned(api, assert_json, make_source, make_operator, db_rows):
-    src = make_source()
-    a = make_operator(max_load_limit=HUGE)
-    configure(api, assert_json, src["id"], [(a["id"], 1)])
+def test_cleared_configuration_unassigned(api, assert_json, source_with_operator, db_rows):
+    src, a = source_with_operator(max_load_limit=HUGE)
     assert post(api, assert_json, src["id"])["operator_id"] == a["id"]
     configure(api, assert_json, src["id"], [])
     assert post_many(api, assert_json, src["id"], 3) == [None] * 3
@@ -304,14 +213,12 @@ def test_operator_removed_from_source_gets_nothing(api, assert_json, make_source
 # ---------------------------------------------------------------- changes over time
 
 
-def test_deactivated_then_reactivated_receives_again(api, assert_json, make_source, make_operator,
+def test_deactivated_then_reactivated_receives_again(api, assert_json, source_with_operator,
                                                      db_rows):
     """While inactive the operator receives nothing and four contacts wait. Reactivating it
     assigns the waiting contacts to it within the PATCH, oldest first, up to its free capacity
     (limit 3, load 1: the two oldest); the two newest keep waiting, and it is then full."""
-    src = make_source()
-    r = make_operator(max_load_limit=3)
-    configure(api, assert_json, src["id"], [(r["id"], 1)])
+    src, r = source_with_operator(max_load_limit=3)
     assert post(api, assert_json, src["id"])["operator_id"] == r["id"]
     set_operator(api, assert_json, r["id"], is_active=False)
     waiting = posted_many(api, assert_json, src["id"], 4)
@@ -346,13 +253,11 @@ def test_deactivated_operator_shares_again_with_weights(api, assert_json, make_s
     assert_loads(api, assert_json, db_rows, {big["id"]: 10, small["id"]: 10})
 
 
-def test_limit_lowered_then_raised(api, assert_json, make_source, make_operator, db_rows):
+def test_limit_lowered_then_raised(api, assert_json, source_with_operator, db_rows):
     """Lowering the limit below the load keeps the operator's contacts but stops new ones; raising
     it back to the load changes nothing; raising it above the load assigns the waiting contacts,
     oldest first, up to the new room, within the PATCH."""
-    src = make_source()
-    op = make_operator(max_load_limit=10)
-    configure(api, assert_json, src["id"], [(op["id"], 1)])
+    src, op = source_with_operator(max_load_limit=10)
     assert post_many(api, assert_json, src["id"], 4) == [op["id"]] * 4
     body = set_operator(api, assert_json, op["id"], max_load_limit=2)  # below the current load
     assert (body["max_load_limit"], body["active_contacts"]) == (2, 4), body
@@ -376,13 +281,11 @@ def test_limit_lowered_then_raised(api, assert_json, make_source, make_operator,
     assert_loads(api, assert_json, db_rows, {op["id"]: 9})
 
 
-def test_closing_contact_frees_a_slot(api, assert_json, make_source, make_operator, db_rows):
+def test_closing_contact_frees_a_slot(api, assert_json, source_with_operator, db_rows):
     """The load is the number of *active* contacts: closing one (PATCH /api/contacts/{id}
     status closed) frees one slot, and the contact that was waiting for it is assigned to the
     operator by the time the PATCH answers; a further contact waits again."""
-    src = make_source()
-    op = make_operator(max_load_limit=2)
-    configure(api, assert_json, src["id"], [(op["id"], 1)])
+    src, op = source_with_operator(max_load_limit=2)
     first, _second = (post(api, assert_json, src["id"]) for _ in range(2))
     waiting = post(api, assert_json, src["id"])
     assert waiting["operator_id"] is None
@@ -395,11 +298,9 @@ def test_closing_contact_frees_a_slot(api, assert_json, make_source, make_operat
     assert_loads(api, assert_json, db_rows, {op["id"]: 2})
 
 
-def test_same_lead_counts_per_contact(api, assert_json, make_source, make_operator, db_rows):
+def test_same_lead_counts_per_contact(api, assert_json, source_with_operator, db_rows):
     """One lead posting many times fills the operator's limit like different leads would."""
-    src = make_source()
-    op = make_operator(max_load_limit=3)
-    configure(api, assert_json, src["id"], [(op["id"], 1)])
+    src, op = source_with_operator(max_load_limit=3)
     email = new_email("same")
     got = [post(api, assert_json, src["id"], email)["operator_id"] for _ in range(5)]
     assert got == [op["id"]] * 3 + [None] * 2

@@ -15,24 +15,14 @@ operator_id; configured_share = weight / sum(weights), actual_share = assigned /
 (0 if none). 404 for an unknown source.
 """
 
-import datetime
 import os
-import re
-import threading
-import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import requests
+from conftest import (MISSING_ID, configure, new_email, parse_time, post, require_env,
+                      set_operator, simultaneous)
 
-_missing = [v for v in ("CRM_TEST_URL", "CRM_TEST_DSN") if not os.environ.get(v)]
-if _missing:
-    pytest.skip(
-        "needs " + ", ".join(_missing) + " (run through tests/run)",
-        allow_module_level=True,
-    )
+require_env("CRM_TEST_URL", "CRM_TEST_DSN")
 
-MISSING_ID = 99999999999
 ENTRY_KEYS = {"id", "contact_id", "operator_id", "reason", "note", "load_before",
               "max_load_limit", "candidates", "created_at"}
 CANDIDATE_KEYS = {"operator_id", "weight", "load", "max_load_limit", "is_active"}
@@ -41,38 +31,9 @@ NOTES = {"no operators configured", "all inactive", "all at limit"}
 STATS_KEYS = {"source_id", "waiting", "assigned_total", "operators"}
 OP_STATS_KEYS = {"operator_id", "name", "weight", "configured_share", "assigned", "actual_share",
                  "active_contacts", "max_load_limit", "is_active"}
-RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|\+00:00)$")
 
 
 # ---------------------------------------------------------------- local helpers
-
-
-def new_email(tag="hs"):
-    return f"{tag}-{uuid.uuid4().hex}@example.com"
-
-
-def parse_time(text):
-    assert isinstance(text, str) and RFC3339_UTC.match(text), f"{text!r} is not RFC 3339 UTC"
-    m = re.match(r"^(.*?)(\.\d+)?(Z|\+00:00)$", text)
-    frac = (m.group(2) or ".0")[:7].ljust(7, "0")
-    return datetime.datetime.fromisoformat(m.group(1) + frac + "+00:00")
-
-
-def configure(api, assert_json, source_id, pairs):
-    body = {"operators": [{"operator_id": o, "weight": w} for o, w in pairs]}
-    return assert_json(api.post(f"/api/sources/{source_id}/operators", json=body), 200)
-
-
-def set_operator(api, assert_json, op_id, **fields):
-    return assert_json(api.patch(f"/api/operators/{op_id}", json=fields), 200)
-
-
-def post(api, assert_json, source_id, operator_id="any"):
-    resp = api.post("/api/contacts", json={"email": new_email(), "source_id": source_id})
-    body = assert_json(resp, 201)
-    if operator_id != "any":
-        assert body["operator_id"] == operator_id, body
-    return body
 
 
 def patch(api, assert_json, cid, body):
@@ -124,6 +85,16 @@ def history(api, assert_json, contact):
     return body
 
 
+def intake_nobody(api, assert_json, source_id, note):
+    """Post a contact nobody can take; its history must be one intake entry without an
+    operator, with this note. Returns that entry."""
+    c = post(api, assert_json, source_id, operator_id=None)
+    e, = history(api, assert_json, c)
+    assert (e["operator_id"], e["reason"], e["note"], e["load_before"], e["max_load_limit"]) == (
+        None, "intake", note, None, None), e
+    return e
+
+
 def by_op(candidates):
     return sorted(candidates, key=lambda c: c["operator_id"])
 
@@ -156,10 +127,8 @@ def test_intake_with_operator(api, assert_json, make_source, make_operator, db_r
     assert [r[:6] for r in rows] == [(e["id"], a["id"], "intake", None, 1, 5)]
 
 
-def test_second_intake_sees_the_first(api, assert_json, make_source, make_operator):
-    src = make_source()
-    a = make_operator(max_load_limit=2)
-    configure(api, assert_json, src["id"], [(a["id"], 3)])
+def test_second_intake_sees_the_first(api, assert_json, source_with_operator):
+    src, a = source_with_operator(weight=3, max_load_limit=2)
     c1 = post(api, assert_json, src["id"], operator_id=a["id"])
     c2 = post(api, assert_json, src["id"], operator_id=a["id"])
     c3 = post(api, assert_json, src["id"], operator_id=None)
@@ -177,16 +146,12 @@ def test_second_intake_sees_the_first(api, assert_json, make_source, make_operat
 def test_intake_nobody_no_operators_configured(api, assert_json, make_source, make_operator):
     src = make_source()
     make_operator(max_load_limit=10)  # exists, active, free, but not configured for src
-    c = post(api, assert_json, src["id"], operator_id=None)
-    e, = history(api, assert_json, c)
-    assert (e["operator_id"], e["reason"], e["note"], e["load_before"], e["max_load_limit"],
-            e["candidates"]) == (None, "intake", "no operators configured", None, None, []), e
+    e = intake_nobody(api, assert_json, src["id"], "no operators configured")
+    assert e["candidates"] == [], e
 
 
-def test_intake_nobody_cleared_configuration(api, assert_json, make_source, make_operator):
-    src = make_source()
-    a = make_operator(max_load_limit=10)
-    configure(api, assert_json, src["id"], [(a["id"], 1)])
+def test_intake_nobody_cleared_configuration(api, assert_json, source_with_operator):
+    src, a = source_with_operator(max_load_limit=10)
     configure(api, assert_json, src["id"], [])
     c = post(api, assert_json, src["id"], operator_id=None)
     e, = history(api, assert_json, c)
@@ -198,10 +163,7 @@ def test_intake_nobody_all_inactive(api, assert_json, make_source, make_operator
     o1 = make_operator(max_load_limit=10, is_active=False)
     o2 = make_operator(max_load_limit=0, is_active=False)
     configure(api, assert_json, src["id"], [(o1["id"], 4), (o2["id"], 6)])
-    c = post(api, assert_json, src["id"], operator_id=None)
-    e, = history(api, assert_json, c)
-    assert (e["operator_id"], e["reason"], e["note"], e["load_before"], e["max_load_limit"]) == (
-        None, "intake", "all inactive", None, None), e
+    e = intake_nobody(api, assert_json, src["id"], "all inactive")
     assert by_op(e["candidates"]) == by_op([cand(o1, 0, 4), cand(o2, 0, 6)])
 
 
@@ -212,20 +174,15 @@ def test_intake_nobody_all_at_limit(api, assert_json, make_source, make_operator
     configure(api, assert_json, src["id"], [(full["id"], 2)])
     post(api, assert_json, src["id"], operator_id=full["id"])
     configure(api, assert_json, src["id"], [(full["id"], 2), (zero["id"], 5)])
-    c = post(api, assert_json, src["id"], operator_id=None)
-    e, = history(api, assert_json, c)
-    assert (e["operator_id"], e["reason"], e["note"], e["load_before"], e["max_load_limit"]) == (
-        None, "intake", "all at limit", None, None), e
+    e = intake_nobody(api, assert_json, src["id"], "all at limit")
     assert by_op(e["candidates"]) == by_op([cand(full, 1, 2), cand(zero, 0, 5)])
 
 
 # ------------------------------------------------------- history: backlog, manual, unassigned
 
 
-def test_backlog_entry(api, assert_json, make_source, make_operator):
-    src = make_source()
-    a = make_operator(max_load_limit=1)
-    configure(api, assert_json, src["id"], [(a["id"], 4)])
+def test_backlog_entry(api, assert_json, source_with_operator):
+    src, a = source_with_operator(weight=4, max_load_limit=1)
     c0 = post(api, assert_json, src["id"], operator_id=a["id"])
     w = post(api, assert_json, src["id"], operator_id=None)
     patch(api, assert_json, c0["id"], {"status": "closed"})
@@ -239,10 +196,8 @@ def test_backlog_entry(api, assert_json, make_source, make_operator):
     assert [e["reason"] for e in history(api, assert_json, c0)] == ["intake"]
 
 
-def test_backlog_entry_after_activation(api, assert_json, make_source, make_operator):
-    src = make_source()
-    a = make_operator(max_load_limit=4, is_active=False)
-    configure(api, assert_json, src["id"], [(a["id"], 1)])
+def test_backlog_entry_after_activation(api, assert_json, source_with_operator):
+    src, a = source_with_operator(max_load_limit=4, is_active=False)
     w1 = post(api, assert_json, src["id"], operator_id=None)
     w2 = post(api, assert_json, src["id"], operator_id=None)
     set_operator(api, assert_json, a["id"], is_active=True)
@@ -257,13 +212,20 @@ def test_backlog_entry_after_activation(api, assert_json, make_source, make_oper
     assert h1[1]["id"] < h2[1]["id"]
 
 
-def test_manual_entry(api, assert_json, make_source, make_operator):
+def a_contact_then_b_activated(api, assert_json, make_source, make_operator, weight_a, weight_b):
+    """A source configured with a (limit 5) and b (limit 3, inactive), at these weights; a contact
+    c of the source (so on a); then b activated. Returns (src, a, b, c) as created."""
     src = make_source()
     a = make_operator(max_load_limit=5)
     b = make_operator(max_load_limit=3, is_active=False)
-    configure(api, assert_json, src["id"], [(a["id"], 2), (b["id"], 3)])
+    configure(api, assert_json, src["id"], [(a["id"], weight_a), (b["id"], weight_b)])
     c = post(api, assert_json, src["id"], operator_id=a["id"])
     set_operator(api, assert_json, b["id"], is_active=True)
+    return src, a, b, c
+
+
+def test_manual_entry(api, assert_json, make_source, make_operator):
+    src, a, b, c = a_contact_then_b_activated(api, assert_json, make_source, make_operator, 2, 3)
     patch(api, assert_json, c["id"], {"operator_id": b["id"]})
     h = history(api, assert_json, c)
     assert [(e["reason"], e["operator_id"]) for e in h] == [("intake", a["id"]),
@@ -278,12 +240,7 @@ def test_manual_entry_of_closed_contact_records_load(api, assert_json, make_sour
                                                      make_operator):
     """Moving a closed contact is still a manual assignment: it records the target's load and
     limit like any other entry with an operator."""
-    src = make_source()
-    a = make_operator(max_load_limit=5)
-    b = make_operator(max_load_limit=3, is_active=False)
-    configure(api, assert_json, src["id"], [(a["id"], 1), (b["id"], 1)])
-    c = post(api, assert_json, src["id"], operator_id=a["id"])
-    set_operator(api, assert_json, b["id"], is_active=True)
+    src, a, b, c = a_contact_then_b_activated(api, assert_json, make_source, make_operator, 1, 1)
     post(api, assert_json, src["id"])  # b (or a) gets one more: loads are not all 0
     patch(api, assert_json, c["id"], {"status": "closed"})
     load_b = assert_json(api.get(f"/api/operators/{b['id']}"), 200)["active_contacts"]
@@ -310,11 +267,9 @@ def test_move_closed_contact_to_full_operator_is_409(api, assert_json, assert_pr
     assert len(db_history(db_rows, c["id"])) == n
 
 
-def test_unassigned_then_backlog_entries(api, assert_json, make_source, make_operator):
+def test_unassigned_then_backlog_entries(api, assert_json, source_with_operator):
     """Unassigned by hand while its operator is eligible: 'unassigned' then 'backlog' (same one)."""
-    src = make_source()
-    a = make_operator(max_load_limit=2)
-    configure(api, assert_json, src["id"], [(a["id"], 5)])
+    src, a = source_with_operator(weight=5, max_load_limit=2)
     c = post(api, assert_json, src["id"], operator_id=a["id"])
     body = patch(api, assert_json, c["id"], {"operator_id": None})
     assert body["operator_id"] == a["id"], body
@@ -328,10 +283,8 @@ def test_unassigned_then_backlog_entries(api, assert_json, make_source, make_ope
     assert b["candidates"] == [cand(a, 0, 5)], b
 
 
-def test_unassigned_with_nobody_eligible(api, assert_json, make_source, make_operator):
-    src = make_source()
-    a = make_operator(max_load_limit=2)
-    configure(api, assert_json, src["id"], [(a["id"], 5)])
+def test_unassigned_with_nobody_eligible(api, assert_json, source_with_operator):
+    src, a = source_with_operator(weight=5, max_load_limit=2)
     c = post(api, assert_json, src["id"], operator_id=a["id"])
     set_operator(api, assert_json, a["id"], is_active=False)
     assert patch(api, assert_json, c["id"], {"operator_id": None})["operator_id"] is None
@@ -381,18 +334,12 @@ def test_load_before_below_limit_under_concurrency(api, base_url, assert_json, m
     a = make_operator(max_load_limit=3)
     b = make_operator(max_load_limit=4)
     configure(api, assert_json, src["id"], [(a["id"], 1), (b["id"], 1)])
-    barrier = threading.Barrier(40)
-
-    def one(_):
-        with requests.Session() as s:
-            barrier.wait(timeout=30)
-            r = s.post(base_url + "/api/contacts", timeout=60,
-                       json={"email": new_email("cc"), "source_id": src["id"]})
-            assert r.status_code == 201, r.text
-            return r.json()
-
-    with ThreadPoolExecutor(max_workers=40) as pool:
-        made = list(pool.map(one, range(40)))
+    responses = simultaneous(base_url, [
+        ("POST", "/api/contacts", {"email": new_email("cc"), "source_id": src["id"]})
+        for _ in range(40)])
+    for r in responses:
+        assert r.status_code == 201, r.text
+    made = [r.json() for r in responses]
     intake = db_rows("SELECT operator_id, load_before, load_limit FROM assignments"
                      " WHERE contact_id = ANY(%s) AND operator_id IS NOT NULL",
                      ([c["id"] for c in made],))

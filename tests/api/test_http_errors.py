@@ -1,20 +1,9 @@
 """Protocol-level errors: 400, 404, 405, 413, 415 -- all as problem+json."""
 
-import os
-import uuid
-
 import pytest
+from conftest import require_env, unique
 
-_missing = [v for v in ("CRM_TEST_URL", "CRM_TEST_DSN") if not os.environ.get(v)]
-if _missing:
-    pytest.skip(
-        "needs " + ", ".join(_missing) + " (run through tests/run)",
-        allow_module_level=True,
-    )
-
-
-def uniq(prefix="http"):
-    return f"{prefix}-{uuid.uuid4().hex}"
+require_env("CRM_TEST_URL", "CRM_TEST_DSN")
 
 
 def op_body(name):
@@ -107,7 +96,8 @@ def test_wrong_method_is_405_with_allow(api, assert_problem, method, path):
 
 def test_405_changes_nothing(api, assert_problem, db_count):
     before = db_count("operators")
-    assert_problem(api.put("/api/operators", json={"name": uniq(), "max_load_limit": 1}), 405)
+    assert_problem(
+        api.put("/api/operators", json={"name": unique("http"), "max_load_limit": 1}), 405)
     assert db_count("operators") == before
 
 
@@ -122,7 +112,7 @@ def test_405_changes_nothing(api, assert_problem, db_count):
     "text/json",
 ], ids=["missing", "text-plain", "form", "multipart", "jsonx", "text-json"])
 def test_post_wrong_content_type_is_415(api, assert_problem, db_count, ctype):
-    name = uniq()
+    name = unique("http")
     before = db_count("operators")
     assert_problem(api.post_raw("/api/operators", op_body(name), content_type=ctype), 415)
     assert db_count("operators") == before
@@ -139,7 +129,7 @@ def test_patch_wrong_content_type_is_415(api, assert_problem, make_operator, db_
 
 @pytest.mark.parametrize("ctype", [None, "text/plain"], ids=["missing", "text-plain"])
 def test_source_post_wrong_content_type_is_415(api, assert_problem, db_count, ctype):
-    name = uniq()
+    name = unique("http")
     assert_problem(api.post_raw("/api/sources", '{"name":"%s"}' % name, content_type=ctype), 415)
     assert db_count("sources", "name = %s", (name,)) == 0
 
@@ -159,7 +149,7 @@ def test_config_wrong_content_type_is_415(api, assert_problem, make_source, make
     "application/json;charset=UTF-8",
 ], ids=["plain", "charset", "charset-nospace"])
 def test_json_content_type_with_params_accepted(api, assert_json, make_operator, ctype):
-    name = uniq()
+    name = unique("http")
     body = assert_json(api.post_raw("/api/operators", op_body(name), content_type=ctype), 201)
     assert body["name"] == name
     op = make_operator()
@@ -229,7 +219,7 @@ TWO_MB = 2 * 1024 * 1024
 
 
 def test_2mb_body_is_413_problem(api, assert_problem, db_count):
-    name = uniq()
+    name = unique("http")
     body = '{"name":"%s","max_load_limit":1,"pad":"%s"}' % (name, "x" * TWO_MB)
     before = db_count("operators")
     assert_problem(api.post_raw("/api/operators", body), 413)
@@ -238,7 +228,7 @@ def test_2mb_body_is_413_problem(api, assert_problem, db_count):
 
 
 def test_2mb_chunked_body_is_413_problem(api, assert_problem, db_count):
-    name = uniq()
+    name = unique("http")
     head = ('{"name":"%s","max_load_limit":1,"pad":"' % name).encode()
 
     def chunks():  # a generator makes requests use Transfer-Encoding: chunked
@@ -264,7 +254,7 @@ def test_2mb_patch_is_413(api, assert_problem, make_operator, db_rows):
 
 def test_body_below_limit_is_processed(api, assert_json):
     """A 512 KiB body (below the 1 MiB default) is read completely and parsed."""
-    name = uniq()
+    name = unique("http")
     body = '{"pad":"%s","name":"%s","max_load_limit":1}' % ("p" * (512 * 1024), name)
     assert assert_json(api.post_raw("/api/operators", body), 201)["name"] == name
 

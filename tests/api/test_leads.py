@@ -4,31 +4,15 @@ A lead is created by POST /api/contacts with a new (normalised) email; every lat
 the same email joins it, whatever its source. Tests use their own fresh emails and sources.
 """
 
-import os
-import re
-import threading
 import urllib.parse
-import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import requests
+from conftest import (CONTACT_KEYS, MISSING_ID, new_email, next_link, require_env,
+                      simultaneous)
 
-_missing = [v for v in ("CRM_TEST_URL", "CRM_TEST_DSN") if not os.environ.get(v)]
-if _missing:
-    pytest.skip(
-        "needs " + ", ".join(_missing) + " (run through tests/run)",
-        allow_module_level=True,
-    )
+require_env("CRM_TEST_URL", "CRM_TEST_DSN")
 
-MISSING_ID = 99999999999
 LEAD_KEYS = {"id", "email", "contacts"}
-CONTACT_KEYS = {"id", "lead_id", "source_id", "operator_id", "status", "created_at"}
-LINK_NEXT = re.compile(r'<([^>]*)>\s*;\s*rel="?next"?')
-
-
-def new_email(tag="lead"):
-    return f"{tag}-{uuid.uuid4().hex}@example.com"
 
 
 def post_contact(api, assert_json, email, source_id):
@@ -50,15 +34,6 @@ def check_lead(lead):
         assert set(c) == CONTACT_KEYS, c
         assert c["lead_id"] == lead["id"], (lead["id"], c)
     return lead
-
-
-def next_link(resp):
-    header = resp.headers.get("Link")
-    if not header:
-        return None
-    m = LINK_NEXT.search(header)
-    assert m, f"Link header without rel=next: {header!r}"
-    return m.group(1)
 
 
 # ---------------------------------------------------------------- GET /api/leads/{id}
@@ -227,27 +202,6 @@ def test_leads_bad_query_422(api, assert_problem, param, value):
 N_PARALLEL = 20
 
 
-def _fire(base_url, email, source_id, n):
-    """n simultaneous POSTs of one email, each from its own connection, released together."""
-    barrier = threading.Barrier(n)
-    sessions = [requests.Session() for _ in range(n)]
-    # open every connection first so the requests leave as close together as possible
-    for s in sessions:
-        s.get(base_url + "/api/sources/" + str(source_id), timeout=30)
-
-    def one(i):
-        barrier.wait(timeout=30)
-        return sessions[i].post(base_url + "/api/contacts", timeout=60,
-                                json={"email": email, "source_id": source_id})
-
-    try:
-        with ThreadPoolExecutor(max_workers=n) as pool:
-            return list(pool.map(one, range(n)))
-    finally:
-        for s in sessions:
-            s.close()
-
-
 @pytest.mark.parametrize("round_", range(4))
 def test_simultaneous_same_new_email_one_lead(api, base_url, make_source, make_operator, db_rows,
                                               round_):
@@ -258,7 +212,9 @@ def test_simultaneous_same_new_email_one_lead(api, base_url, make_source, make_o
         api.post(f"/api/sources/{src['id']}/operators",
                  json={"operators": [{"operator_id": op["id"], "weight": 1}]}).raise_for_status()
     email = new_email("race")
-    responses = _fire(base_url, email, src["id"], N_PARALLEL)
+    # every connection is opened first, so the requests leave as close together as possible
+    post = ("POST", "/api/contacts", {"email": email, "source_id": src["id"]})
+    responses = simultaneous(base_url, [post] * N_PARALLEL, warm_path=f"/api/sources/{src['id']}")
     statuses = [r.status_code for r in responses]
     assert statuses == [201] * N_PARALLEL, [r.text[:200] for r in responses if r.status_code != 201]
     bodies = [r.json() for r in responses]
@@ -282,16 +238,10 @@ def test_simultaneous_spellings_one_lead(api, base_url, make_source, db_rows):
     src = make_source()
     email = new_email("spell")
     spellings = [email, email.upper(), "  " + email, email.capitalize() + " "]
-    barrier = threading.Barrier(N_PARALLEL)
-
-    def one(i):
-        with requests.Session() as s:
-            barrier.wait(timeout=30)
-            return s.post(base_url + "/api/contacts", timeout=60,
-                          json={"email": spellings[i % len(spellings)], "source_id": src["id"]})
-
-    with ThreadPoolExecutor(max_workers=N_PARALLEL) as pool:
-        responses = list(pool.map(one, range(N_PARALLEL)))
+    responses = simultaneous(base_url, [
+        ("POST", "/api/contacts",
+         {"email": spellings[i % len(spellings)], "source_id": src["id"]})
+        for i in range(N_PARALLEL)])
     assert [r.status_code for r in responses] == [201] * N_PARALLEL
     assert len({r.json()["lead_id"] for r in responses}) == 1
     assert db_rows("SELECT count(*) FROM leads WHERE lower(email) = %s", (email,))[0][0] == 1

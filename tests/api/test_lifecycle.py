@@ -15,41 +15,16 @@ contacts; every test checks the API, the stored column and the real count togeth
 Each test makes its own operators and sources.
 """
 
-import os
 import time
-import uuid
 
 import pytest
+from conftest import (CONTACT_KEYS, MISSING_ID, assert_loads, configure, post, require_env,
+                      waiting_ids)
 
-_missing = [v for v in ("CRM_TEST_URL", "CRM_TEST_DSN") if not os.environ.get(v)]
-if _missing:
-    pytest.skip(
-        "needs " + ", ".join(_missing) + " (run through tests/run)",
-        allow_module_level=True,
-    )
-
-MISSING_ID = 99999999999
-CONTACT_KEYS = {"id", "lead_id", "source_id", "operator_id", "status", "created_at"}
+require_env("CRM_TEST_URL", "CRM_TEST_DSN")
 
 
 # ---------------------------------------------------------------- local helpers
-
-
-def new_email(tag="lc"):
-    return f"{tag}-{uuid.uuid4().hex}@example.com"
-
-
-def configure(api, assert_json, source_id, pairs):
-    body = {"operators": [{"operator_id": o, "weight": w} for o, w in pairs]}
-    return assert_json(api.post(f"/api/sources/{source_id}/operators", json=body), 200)
-
-
-def post(api, assert_json, source_id, operator_id="any"):
-    resp = api.post("/api/contacts", json={"email": new_email(), "source_id": source_id})
-    body = assert_json(resp, 201)
-    if operator_id != "any":
-        assert body["operator_id"] == operator_id, body
-    return body
 
 
 def patch(api, cid, body):
@@ -71,23 +46,6 @@ def row(db_rows, cid):
     return db_rows("SELECT operator_id, status FROM contacts WHERE id = %s", (cid,))[0]
 
 
-def real_load(db_rows, op_id):
-    return db_rows(
-        "SELECT count(*) FROM contacts WHERE operator_id = %s AND status = 'active'", (op_id,)
-    )[0][0]
-
-
-def assert_loads(api, assert_json, db_rows, expected):
-    """expected: {operator_id: load}; checks the API, the stored counter and the real count."""
-    for op_id, load in expected.items():
-        api_load = assert_json(api.get(f"/api/operators/{op_id}"), 200)["active_contacts"]
-        stored = db_rows("SELECT active_contacts FROM operators WHERE id = %s", (op_id,))[0][0]
-        real = real_load(db_rows, op_id)
-        assert (api_load, stored, real) == (load, load, load), (
-            f"operator {op_id}: API {api_load}, column {stored}, real {real}, expected {load}"
-        )
-
-
 def history_len(db_rows, cid):
     return db_rows("SELECT count(*) FROM assignments WHERE contact_id = %s", (cid,))[0][0]
 
@@ -100,12 +58,6 @@ def state(db_rows, contact_ids, op_ids):
                       " FROM operators WHERE id = %s", (o,)) for o in op_ids}
     hist = {c: history_len(db_rows, c) for c in contact_ids}
     return contacts, ops, hist
-
-
-def waiting_ids(db_rows, source_id):
-    return [r[0] for r in db_rows(
-        "SELECT id FROM contacts WHERE source_id = %s AND operator_id IS NULL"
-        " AND status = 'active' ORDER BY id", (source_id,))]
 
 
 @pytest.fixture
@@ -132,10 +84,8 @@ def world(api, assert_json, make_source, make_operator):
 # ---------------------------------------------------------------- close / reopen
 
 
-def test_close_frees_one_unit(api, assert_json, make_source, make_operator, db_rows):
-    src = make_source()
-    op = make_operator(max_load_limit=5)
-    configure(api, assert_json, src["id"], [(op["id"], 1)])
+def test_close_frees_one_unit(api, assert_json, source_with_operator, db_rows):
+    src, op = source_with_operator(max_load_limit=5)
     c1, c2, c3 = (post(api, assert_json, src["id"], operator_id=op["id"]) for _ in range(3))
     assert_loads(api, assert_json, db_rows, {op["id"]: 3})
     got = patched(api, assert_json, c2["id"], {"status": "closed"},
@@ -150,10 +100,8 @@ def test_close_frees_one_unit(api, assert_json, make_source, make_operator, db_r
     assert_loads(api, assert_json, db_rows, {op["id"]: 1})
 
 
-def test_close_twice_frees_only_once(api, assert_json, make_source, make_operator, db_rows):
-    src = make_source()
-    op = make_operator(max_load_limit=5)
-    configure(api, assert_json, src["id"], [(op["id"], 1)])
+def test_close_twice_frees_only_once(api, assert_json, source_with_operator, db_rows):
+    src, op = source_with_operator(max_load_limit=5)
     c1, _c2 = (post(api, assert_json, src["id"], operator_id=op["id"]) for _ in range(2))
     patched(api, assert_json, c1["id"], {"status": "closed"}, status="closed")
     patched(api, assert_json, c1["id"], {"status": "closed"}, status="closed",
@@ -161,10 +109,8 @@ def test_close_twice_frees_only_once(api, assert_json, make_source, make_operato
     assert_loads(api, assert_json, db_rows, {op["id"]: 1})
 
 
-def test_reopen_counts_again(api, assert_json, make_source, make_operator, db_rows):
-    src = make_source()
-    op = make_operator(max_load_limit=3)
-    configure(api, assert_json, src["id"], [(op["id"], 1)])
+def test_reopen_counts_again(api, assert_json, source_with_operator, db_rows):
+    src, op = source_with_operator(max_load_limit=3)
     c1, _c2 = (post(api, assert_json, src["id"], operator_id=op["id"]) for _ in range(2))
     patched(api, assert_json, c1["id"], {"status": "closed"}, status="closed")
     assert_loads(api, assert_json, db_rows, {op["id"]: 1})
@@ -182,12 +128,9 @@ def test_reopen_counts_again(api, assert_json, make_source, make_operator, db_ro
     assert_loads(api, assert_json, db_rows, {op["id"]: 3})
 
 
-def test_reopen_past_limit_is_409(api, assert_json, assert_problem, make_source, make_operator,
-                                  db_rows):
+def test_reopen_past_limit_is_409(api, assert_json, assert_problem, source_with_operator, db_rows):
     """limit 1: c1 closed, c2 takes the free slot, reopening c1 would make 2 > 1 -> 409."""
-    src = make_source()
-    op = make_operator(max_load_limit=1)
-    configure(api, assert_json, src["id"], [(op["id"], 1)])
+    src, op = source_with_operator(max_load_limit=1)
     c1 = post(api, assert_json, src["id"], operator_id=op["id"])
     patched(api, assert_json, c1["id"], {"status": "closed"}, status="closed")
     c2 = post(api, assert_json, src["id"], operator_id=op["id"])
@@ -198,11 +141,9 @@ def test_reopen_past_limit_is_409(api, assert_json, assert_problem, make_source,
     assert_loads(api, assert_json, db_rows, {op["id"]: 1})
 
 
-def test_reopen_after_limit_lowered_is_409(api, assert_json, assert_problem, make_source,
-                                           make_operator, db_rows):
-    src = make_source()
-    op = make_operator(max_load_limit=3)
-    configure(api, assert_json, src["id"], [(op["id"], 1)])
+def test_reopen_after_limit_lowered_is_409(api, assert_json, assert_problem, source_with_operator,
+                                           db_rows):
+    src, op = source_with_operator(max_load_limit=3)
     c1, c2 = (post(api, assert_json, src["id"], operator_id=op["id"]) for _ in range(2))
     patched(api, assert_json, c1["id"], {"status": "closed"}, status="closed")
     assert_json(api.patch(f"/api/operators/{op['id']}", json={"max_load_limit": 1}), 200)
@@ -229,11 +170,8 @@ def test_close_unassigned_contact(api, assert_json, make_source, db_rows):
     '"open"', '"Closed"', '"ACTIVE"', '""', '" closed"', '"closed "', '"deleted"', "null", "5",
     "true", "[]", '{"v":"closed"}', '["closed"]',
 ])
-def test_bad_status_is_422(api, assert_json, assert_problem, make_source, make_operator, db_rows,
-                           raw):
-    src = make_source()
-    op = make_operator(max_load_limit=5)
-    configure(api, assert_json, src["id"], [(op["id"], 1)])
+def test_bad_status_is_422(api, assert_json, assert_problem, source_with_operator, db_rows, raw):
+    src, op = source_with_operator(max_load_limit=5)
     c = post(api, assert_json, src["id"], operator_id=op["id"])
     before = state(db_rows, [c["id"]], [op["id"]])
     assert_problem(api.patch_raw(f"/api/contacts/{c['id']}", '{"status":' + raw + "}"), 422,
@@ -321,12 +259,10 @@ def test_manual_reassign(api, assert_json, make_source, make_operator, db_rows):
     assert_loads(api, assert_json, db_rows, {a["id"]: 1, b["id"]: 1})
 
 
-def test_manual_move_after_drain(api, assert_json, make_source, make_operator, db_rows):
+def test_manual_move_after_drain(api, assert_json, source_with_operator, make_operator, db_rows):
     """A waiting contact is drained to b when b is activated; once a has room again (its contact
     closed) the contact can be moved to a by hand."""
-    src = make_source()
-    a = make_operator(max_load_limit=1)
-    configure(api, assert_json, src["id"], [(a["id"], 1)])
+    src, a = source_with_operator(max_load_limit=1)
     first = post(api, assert_json, src["id"], operator_id=a["id"])
     waiting = post(api, assert_json, src["id"], operator_id=None)
     b = make_operator(max_load_limit=1, is_active=False)
@@ -422,23 +358,19 @@ def test_bad_field_makes_whole_patch_fail(api, assert_json, assert_problem, worl
 # ---------------------------------------------------------------- unassign by hand
 
 
-def test_unassign_reassigns_to_same_operator_when_it_is_eligible(api, assert_json, make_source,
-                                                                 make_operator, db_rows):
+def test_unassign_reassigns_to_same_operator_when_it_is_eligible(api, assert_json,
+                                                                 source_with_operator, db_rows):
     """The queue is drained at once: the only eligible operator is the one it just left."""
-    src = make_source()
-    a = make_operator(max_load_limit=3)
-    configure(api, assert_json, src["id"], [(a["id"], 1)])
+    src, a = source_with_operator(max_load_limit=3)
     c = post(api, assert_json, src["id"], operator_id=a["id"])
     patched(api, assert_json, c["id"], {"operator_id": None}, operator_id=a["id"],
             status="active")
     assert_loads(api, assert_json, db_rows, {a["id"]: 1})
 
 
-def test_unassign_with_nobody_eligible_stays_unassigned(api, assert_json, make_source,
-                                                        make_operator, db_rows):
-    src = make_source()
-    a = make_operator(max_load_limit=3)
-    configure(api, assert_json, src["id"], [(a["id"], 1)])
+def test_unassign_with_nobody_eligible_stays_unassigned(api, assert_json, source_with_operator,
+                                                        db_rows):
+    src, a = source_with_operator(max_load_limit=3)
     c1, c2 = (post(api, assert_json, src["id"], operator_id=a["id"]) for _ in range(2))
     assert_json(api.patch(f"/api/operators/{a['id']}", json={"is_active": False}), 200)
     patched(api, assert_json, c1["id"], {"operator_id": None}, operator_id=None, status="active")
@@ -464,12 +396,10 @@ def test_unassign_goes_to_the_eligible_operator(api, assert_json, make_source, m
     assert_loads(api, assert_json, db_rows, {a["id"]: 0, b["id"]: 1})
 
 
-def test_unassign_closed_contact(api, assert_json, make_source, make_operator, db_rows):
+def test_unassign_closed_contact(api, assert_json, source_with_operator, db_rows):
     """A closed contact can be taken from its operator; it stays closed and does not wait, and
     the operator's load (which did not count it) does not change."""
-    src = make_source()
-    a = make_operator(max_load_limit=3)
-    configure(api, assert_json, src["id"], [(a["id"], 1)])
+    src, a = source_with_operator(max_load_limit=3)
     c1, _c2 = (post(api, assert_json, src["id"], operator_id=a["id"]) for _ in range(2))
     patched(api, assert_json, c1["id"], {"status": "closed"}, status="closed")
     patched(api, assert_json, c1["id"], {"operator_id": None}, operator_id=None, status="closed")

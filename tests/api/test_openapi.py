@@ -8,13 +8,9 @@ from html.parser import HTMLParser
 from urllib.parse import urljoin, urlparse
 
 import pytest
+from conftest import require_env
 
-_missing = [v for v in ("CRM_TEST_URL", "CRM_BIN") if not os.environ.get(v)]
-if _missing:
-    pytest.skip(
-        "needs " + ", ".join(_missing) + " (run through tests/run)",
-        allow_module_level=True,
-    )
+require_env("CRM_TEST_URL", "CRM_BIN")
 
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 ROUTE_LINE = re.compile(r"^([A-Z]+) (/\S*)$")

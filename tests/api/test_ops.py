@@ -8,15 +8,10 @@ import time
 import uuid
 
 import pytest
+from conftest import require_env
 
-_NEEDED = ("CRM_TEST_URL", "CRM_TEST_DSN", "CRM_TEST_APP_DSN", "CRM_BIN",
-           "CRM_TEST_PIDFILE", "CRM_TEST_WORKERS")
-_missing = [v for v in _NEEDED if not os.environ.get(v)]
-if _missing:
-    pytest.skip(
-        "needs " + ", ".join(_missing) + " (run through tests/run)",
-        allow_module_level=True,
-    )
+require_env("CRM_TEST_URL", "CRM_TEST_DSN", "CRM_TEST_APP_DSN", "CRM_BIN",
+            "CRM_TEST_PIDFILE", "CRM_TEST_WORKERS")
 
 import psycopg2  # noqa: E402
 import psycopg2.extensions  # noqa: E402

@@ -1,22 +1,11 @@
 """Sources and their operator configuration (weights)."""
 
-import os
 import uuid
 
 import pytest
+from conftest import MISSING_ID, assert_create_rejected, configure, require_env, unique
 
-_missing = [v for v in ("CRM_TEST_URL", "CRM_TEST_DSN") if not os.environ.get(v)]
-if _missing:
-    pytest.skip(
-        "needs " + ", ".join(_missing) + " (run through tests/run)",
-        allow_module_level=True,
-    )
-
-MISSING_ID = 99999999999
-
-
-def uniq(prefix="src"):
-    return f"{prefix}-{uuid.uuid4().hex}"
+require_env("CRM_TEST_URL", "CRM_TEST_DSN")
 
 
 def db_source(db_rows, src_id):
@@ -42,7 +31,7 @@ def config_path(src_id):
 
 
 def test_create_source_without_description(api, assert_json, db_rows):
-    name = uniq()
+    name = unique("src")
     resp = api.post("/api/sources", json={"name": name})
     body = assert_json(resp, 201)
     assert type(body["id"]) is int and body["id"] > 0
@@ -54,7 +43,7 @@ def test_create_source_without_description(api, assert_json, db_rows):
 @pytest.mark.parametrize("description", [None, "", "from the landing page", "d" * 2000])
 def test_create_source_with_description(api, assert_json, db_rows, description):
     body = assert_json(
-        api.post("/api/sources", json={"name": uniq(), "description": description,
+        api.post("/api/sources", json={"name": unique("src"), "description": description,
                                        "unknown": [1, 2]}),
         201,
     )
@@ -88,14 +77,8 @@ SOURCE_BAD = [
                          ids=["missing-name", "empty-name", "long-name", "int-name",
                               "null-name", "array-name", "int-desc", "bool-desc",
                               "object-desc", "long-desc", "both-bad"])
-def test_create_source_rejects_bad_input(api, assert_problem, db_count, body, fields):
-    marker = uniq("bad")
-    body = {k: (marker if v == "MARK" else v) for k, v in body.items()}
-    before = db_count("sources")
-    problem = assert_problem(api.post("/api/sources", json=body), 422, fields=fields)
-    assert len(problem["errors"]) == len(fields), problem
-    assert db_count("sources") == before
-    assert db_count("sources", "name = %s", (marker,)) == 0
+def test_create_source_rejects_bad_input(api, db_count, body, fields):
+    assert_create_rejected(api, db_count, "sources", body, fields)
 
 
 @pytest.mark.parametrize("raw", ["[]", '"x"', "1", "null"])
@@ -148,11 +131,6 @@ def _check_entries(entries, src_id, expected):
     assert len({e["id"] for e in entries}) == len(entries)
 
 
-def _configure(api, assert_json, src_id, pairs):
-    body = {"operators": [{"operator_id": o, "weight": w} for o, w in pairs]}
-    return assert_json(api.post(config_path(src_id), json=body), 200)
-
-
 def test_new_source_has_empty_config(api, assert_json, make_source):
     src = make_source()
     assert assert_json(api.get(config_path(src["id"])), 200) == []
@@ -163,7 +141,7 @@ def test_set_config(api, assert_json, make_source, make_operator, db_rows):
     a, b, c = (make_operator() for _ in range(3))
     # sent out of order; the answer is ordered by operator_id
     pairs = [(c["id"], 30), (a["id"], 10), (b["id"], 1000000)]
-    entries = _configure(api, assert_json, src["id"], pairs)
+    entries = configure(api, assert_json, src["id"], pairs)
     _check_entries(entries, src["id"], dict(pairs))
     assert assert_json(api.get(config_path(src["id"])), 200) == entries
     assert db_config(db_rows, src["id"]) == entries
@@ -172,17 +150,15 @@ def test_set_config(api, assert_json, make_source, make_operator, db_rows):
 def test_replace_config(api, assert_json, make_source, make_operator, db_rows):
     src = make_source()
     a, b, c = (make_operator() for _ in range(3))
-    _configure(api, assert_json, src["id"], [(a["id"], 1), (b["id"], 2)])
-    entries = _configure(api, assert_json, src["id"], [(b["id"], 5), (c["id"], 7)])
+    configure(api, assert_json, src["id"], [(a["id"], 1), (b["id"], 2)])
+    entries = configure(api, assert_json, src["id"], [(b["id"], 5), (c["id"], 7)])
     _check_entries(entries, src["id"], {b["id"]: 5, c["id"]: 7})
     assert assert_json(api.get(config_path(src["id"])), 200) == entries
     assert db_config(db_rows, src["id"]) == entries
 
 
-def test_clear_config(api, assert_json, make_source, make_operator, db_count):
-    src = make_source()
-    a = make_operator()
-    _configure(api, assert_json, src["id"], [(a["id"], 3)])
+def test_clear_config(api, assert_json, source_with_operator, db_count):
+    src, a = source_with_operator(weight=3)
     assert assert_json(api.post(config_path(src["id"]), json={"operators": []}), 200) == []
     assert assert_json(api.get(config_path(src["id"])), 200) == []
     assert db_count("source_operators", "source_id = %s", (src["id"],)) == 0
@@ -192,10 +168,10 @@ def test_config_of_one_source_leaves_others_alone(api, assert_json, make_source,
                                                   make_operator, db_rows):
     s1, s2 = make_source(), make_source()
     a, b = make_operator(), make_operator()
-    other = _configure(api, assert_json, s2["id"], [(a["id"], 4), (b["id"], 6)])
-    _configure(api, assert_json, s1["id"], [(a["id"], 1)])
-    _configure(api, assert_json, s1["id"], [(b["id"], 2)])
-    _configure(api, assert_json, s1["id"], [])
+    other = configure(api, assert_json, s2["id"], [(a["id"], 4), (b["id"], 6)])
+    configure(api, assert_json, s1["id"], [(a["id"], 1)])
+    configure(api, assert_json, s1["id"], [(b["id"], 2)])
+    configure(api, assert_json, s1["id"], [])
     assert assert_json(api.get(config_path(s2["id"])), 200) == other
     assert db_config(db_rows, s2["id"]) == other
 
@@ -219,73 +195,50 @@ def test_config_unknown_source_is_404(api, assert_problem, make_operator, db_cou
     assert_problem(api.get(config_path(MISSING_ID)), 404)
 
 
+def _entry(operator_id, weight):
+    """One raw configuration entry; both values are written verbatim (as str() gives them)."""
+    return f'{{"operator_id":{operator_id},"weight":{weight}}}'
+
+
+def _operators(*entries):
+    """A raw {"operators": [...]} body made of the given raw entries."""
+    return '{"operators":[' + ",".join(str(e) for e in entries) + "]}"
+
+
 # Each case: a function (a_id, b_id, missing_id) -> raw JSON body, and the
 # expected `errors` fields: a set (exactly these), ("includes", field) (at
 # least this one; a repeated operator may be reported at both places), or
 # None (any non-empty list). The configuration in place before the request
 # (a:1, b:2) must survive every one of them.
+WEIGHT_0 = {"operators[0].weight"}
+OPERATOR_0 = {"operators[0].operator_id"}
 CONFIG_BAD = {
-    "repeated-operator": (
-        lambda a, b, m: f'{{"operators":[{{"operator_id":{a},"weight":1}},'
-                        f'{{"operator_id":{a},"weight":2}}]}}',
-        ("includes", "operators[1].operator_id")),
-    "unknown-operator": (
-        lambda a, b, m: f'{{"operators":[{{"operator_id":{a},"weight":1}},'
-                        f'{{"operator_id":{m},"weight":2}}]}}',
-        {"operators[1].operator_id"}),
-    "weight-0": (
-        lambda a, b, m: f'{{"operators":[{{"operator_id":{a},"weight":0}}]}}',
-        {"operators[0].weight"}),
-    "weight-negative": (
-        lambda a, b, m: f'{{"operators":[{{"operator_id":{a},"weight":-5}}]}}',
-        {"operators[0].weight"}),
-    "weight-too-big": (
-        lambda a, b, m: f'{{"operators":[{{"operator_id":{a},"weight":1000001}}]}}',
-        {"operators[0].weight"}),
-    "weight-string": (
-        lambda a, b, m: f'{{"operators":[{{"operator_id":{a},"weight":4}},'
-                        f'{{"operator_id":{b},"weight":"3"}}]}}',
-        {"operators[1].weight"}),
-    "weight-float": (
-        lambda a, b, m: f'{{"operators":[{{"operator_id":{a},"weight":3.0}}]}}',
-        {"operators[0].weight"}),
-    "weight-exp": (
-        lambda a, b, m: f'{{"operators":[{{"operator_id":{a},"weight":1e2}}]}}',
-        {"operators[0].weight"}),
-    "weight-null": (
-        lambda a, b, m: f'{{"operators":[{{"operator_id":{a},"weight":null}}]}}',
-        {"operators[0].weight"}),
-    "weight-huge": (
-        lambda a, b, m: f'{{"operators":[{{"operator_id":{a},"weight":{10**30}}}]}}',
-        {"operators[0].weight"}),
-    "weight-missing": (
-        lambda a, b, m: f'{{"operators":[{{"operator_id":{a}}}]}}',
-        {"operators[0].weight"}),
-    "operator-id-string": (
-        lambda a, b, m: f'{{"operators":[{{"operator_id":"{a}","weight":1}}]}}',
-        {"operators[0].operator_id"}),
-    "operator-id-float": (
-        lambda a, b, m: f'{{"operators":[{{"operator_id":{a}.5,"weight":1}}]}}',
-        {"operators[0].operator_id"}),
-    "operator-id-huge": (
-        lambda a, b, m: f'{{"operators":[{{"operator_id":{2**63},"weight":1}}]}}',
-        {"operators[0].operator_id"}),
-    "operator-id-missing": (
-        lambda a, b, m: '{"operators":[{"weight":1}]}',
-        {"operators[0].operator_id"}),
-    "entry-not-object": (
-        lambda a, b, m: f'{{"operators":[{{"operator_id":{a},"weight":1}},5]}}',
-        {"operators[1]"}),
+    "repeated-operator": (lambda a, b, m: _operators(_entry(a, 1), _entry(a, 2)),
+                          ("includes", "operators[1].operator_id")),
+    "unknown-operator": (lambda a, b, m: _operators(_entry(a, 1), _entry(m, 2)),
+                         {"operators[1].operator_id"}),
+    "weight-0": (lambda a, b, m: _operators(_entry(a, 0)), WEIGHT_0),
+    "weight-negative": (lambda a, b, m: _operators(_entry(a, -5)), WEIGHT_0),
+    "weight-too-big": (lambda a, b, m: _operators(_entry(a, 1000001)), WEIGHT_0),
+    "weight-string": (lambda a, b, m: _operators(_entry(a, 4), _entry(b, '"3"')),
+                      {"operators[1].weight"}),
+    "weight-float": (lambda a, b, m: _operators(_entry(a, "3.0")), WEIGHT_0),
+    "weight-exp": (lambda a, b, m: _operators(_entry(a, "1e2")), WEIGHT_0),
+    "weight-null": (lambda a, b, m: _operators(_entry(a, "null")), WEIGHT_0),
+    "weight-huge": (lambda a, b, m: _operators(_entry(a, 10**30)), WEIGHT_0),
+    "weight-missing": (lambda a, b, m: _operators(f'{{"operator_id":{a}}}'), WEIGHT_0),
+    "operator-id-string": (lambda a, b, m: _operators(_entry(f'"{a}"', 1)), OPERATOR_0),
+    "operator-id-float": (lambda a, b, m: _operators(_entry(f"{a}.5", 1)), OPERATOR_0),
+    "operator-id-huge": (lambda a, b, m: _operators(_entry(2**63, 1)), OPERATOR_0),
+    "operator-id-missing": (lambda a, b, m: _operators('{"weight":1}'), OPERATOR_0),
+    "entry-not-object": (lambda a, b, m: _operators(_entry(a, 1), 5), {"operators[1]"}),
     "missing-operators-key": (lambda a, b, m: "{}", {"operators"}),
     "operators-null": (lambda a, b, m: '{"operators":null}', {"operators"}),
-    "operators-object": (
-        lambda a, b, m: f'{{"operators":{{"operator_id":{a},"weight":1}}}}', {"operators"}),
+    "operators-object": (lambda a, b, m: f'{{"operators":{_entry(a, 1)}}}', {"operators"}),
     "operators-string": (lambda a, b, m: '{"operators":"all"}', {"operators"}),
-    "two-bad-entries": (
-        lambda a, b, m: f'{{"operators":[{{"operator_id":{a},"weight":0}},'
-                        f'{{"operator_id":{m},"weight":1}}]}}',
-        {"operators[0].weight", "operators[1].operator_id"}),
-    "top-level-array": (lambda a, b, m: f'[{{"operator_id":{a},"weight":1}}]', None),
+    "two-bad-entries": (lambda a, b, m: _operators(_entry(a, 0), _entry(m, 1)),
+                        {"operators[0].weight", "operators[1].operator_id"}),
+    "top-level-array": (lambda a, b, m: f"[{_entry(a, 1)}]", None),
 }
 
 
@@ -295,7 +248,7 @@ def test_bad_config_is_422_and_keeps_previous(api, assert_json, assert_problem,
     build, fields = CONFIG_BAD[case]
     src = make_source()
     a, b = make_operator(), make_operator()
-    before = _configure(api, assert_json, src["id"], [(a["id"], 1), (b["id"], 2)])
+    before = configure(api, assert_json, src["id"], [(a["id"], 1), (b["id"], 2)])
     stored = db_config(db_rows, src["id"])
     assert stored == before
 
