@@ -23,10 +23,7 @@ void crm_h_write_contact(struct crm_jw *w, const struct crm_contact *c)
 	crm_jw_key(w, "source_id");
 	crm_jw_int(w, c->source_id);
 	crm_jw_key(w, "operator_id");
-	if (c->operator_id)
-		crm_jw_int(w, c->operator_id);
-	else
-		crm_jw_null(w);
+	crm_jw_opt_int(w, c->operator_id != 0, c->operator_id);
 	crm_jw_key(w, "status");
 	crm_jw_str(w, c->status);
 	crm_jw_key(w, "created_at");

@@ -62,24 +62,15 @@ static bool assignment_row(void *p, const struct crm_assignment *as)
 	crm_jw_key(w, "contact_id");
 	crm_jw_int(w, as->contact_id);
 	crm_jw_key(w, "operator_id");
-	if (as->operator_id)
-		crm_jw_int(w, as->operator_id);
-	else
-		crm_jw_null(w);
+	crm_jw_opt_int(w, as->operator_id != 0, as->operator_id);
 	crm_jw_key(w, "reason");
 	crm_jw_str(w, as->reason);
 	crm_jw_key(w, "note");
 	crm_jw_str(w, as->note);
 	crm_jw_key(w, "load_before");
-	if (as->has_load)
-		crm_jw_int(w, as->load_before);
-	else
-		crm_jw_null(w);
+	crm_jw_opt_int(w, as->has_load, as->load_before);
 	crm_jw_key(w, "max_load_limit");
-	if (as->has_load)
-		crm_jw_int(w, as->load_limit);
-	else
-		crm_jw_null(w);
+	crm_jw_opt_int(w, as->has_load, as->load_limit);
 	crm_jw_key(w, "candidates");
 	crm_jw_raw(w, as->candidates);
 	crm_jw_key(w, "created_at");

@@ -371,6 +371,14 @@ void crm_jw_null(struct crm_jw *w)
 	crm_buf_puts(w->buf, "null");
 }
 
+void crm_jw_opt_int(struct crm_jw *w, bool present, int64_t v)
+{
+	if (present)
+		crm_jw_int(w, v);
+	else
+		crm_jw_null(w);
+}
+
 void crm_jw_double(struct crm_jw *w, double v)
 {
 	char tmp[64];

@@ -76,6 +76,8 @@ void crm_jw_str(struct crm_jw *w, const char *s); /* NULL writes null */
 void crm_jw_int(struct crm_jw *w, int64_t v);
 void crm_jw_bool(struct crm_jw *w, bool v);
 void crm_jw_null(struct crm_jw *w);
+/* v when present, else null (optional ids and figures). */
+void crm_jw_opt_int(struct crm_jw *w, bool present, int64_t v);
 /* A finite number with up to 4 decimals (shares, ratios). */
 void crm_jw_double(struct crm_jw *w, double v);
 /* A value that is already JSON text, e.g. made by the database; the caller vouches for it. */
