@@ -341,10 +341,8 @@ void crm_h_source_operators_set(struct crm_ctx *ctx)
 	}
 	if (!decoded) {
 		/* report unknown and repeated operators together with the shape errors */
-		if (err.code == CRM_E_INVALID && !crm_service_source_operators_check(ctx->svc, items, b.operators.n, &err) &&
-			err.code != CRM_E_INVALID) {
-			/* the check itself failed (database): that error wins */
-		}
+		if (err.code == CRM_E_INVALID)
+			crm_service_source_operators_report(ctx->svc, items, b.operators.n, &err);
 		crm_h_fail(ctx, &err);
 		return;
 	}

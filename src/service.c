@@ -71,7 +71,8 @@ bool crm_service_sources_list(struct crm_service *s, struct crm_arena *a, crm_so
 	return crm_pg_sources_list(s->pg, a, fn, ctx, err);
 }
 
-/* Field errors for operators listed twice (quadratic: the list is bounded by the schema). */
+/* Operators listed twice, each added to err as a field error when err is not NULL (quadratic:
+ * the list is bounded by the schema). True when there are none. */
 static bool check_unique(const struct crm_source_operator *items, size_t n, struct crm_err *err)
 {
 	bool ok = true;
@@ -81,9 +82,11 @@ static bool check_unique(const struct crm_source_operator *items, size_t n, stru
 			if (items[i].operator_id == items[j].operator_id) {
 				char field[64];
 
+				ok = false;
+				if (err == NULL)
+					return false;
 				snprintf(field, sizeof(field), "operators[%zu].operator_id", i);
 				crm_err_field(err, field, "operator %" PRId64 " is listed more than once", items[i].operator_id);
-				ok = false;
 				break;
 			}
 		}
@@ -95,27 +98,34 @@ bool crm_service_source_operators_set(struct crm_service *s, struct crm_arena *a
 	const struct crm_source_operator *items, size_t n, struct crm_source_operator **out, size_t *nout,
 	struct crm_err *err)
 {
-	if (!crm_service_source_operators_check(s, items, n, err))
+	if (!check_unique(items, n, NULL)) {
+		crm_service_source_operators_report(s, items, n, err);
 		return false;
-	for (int attempt = 0;; attempt++) {
+	}
+	/* unknown operators are found inside the transaction that replaces the configuration */
+	for (int attempt = 1;; attempt++) {
 		if (crm_pg_source_operators_set(s->pg, a, source_id, items, n, out, nout, err))
 			return true;
-		if (err->code != CRM_E_RETRY || attempt == 2)
+		if (!crm_service_retry(err, attempt))
 			return false;
-		crm_err_init(err);
 	}
 }
 
-bool crm_service_source_operators_check(struct crm_service *s, const struct crm_source_operator *items, size_t n,
+void crm_service_source_operators_report(struct crm_service *s, const struct crm_source_operator *items, size_t n,
 	struct crm_err *err)
 {
-	bool unique = check_unique(items, n, err);
+	(void)check_unique(items, n, err);
+	if (n == 0 || crm_pg_operators_check(s->pg, items, n, err))
+		return;
+	/* unknown operators (or the database error of the check) are in err now */
+}
 
-	if (n == 0)
-		return unique;
-	if (!crm_pg_operators_check(s->pg, items, n, err))
+bool crm_service_retry(struct crm_err *err, int attempt)
+{
+	if (err->code != CRM_E_RETRY || attempt >= CRM_SERVICE_ATTEMPTS)
 		return false;
-	return unique && err->code == CRM_E_OK;
+	crm_err_init(err);
+	return true;
 }
 
 bool crm_service_source_operators_list(struct crm_service *s, struct crm_arena *a, int64_t source_id,

@@ -23,6 +23,13 @@ struct crm_service {
 	struct crm_rng rng;
 };
 
+/* Transactions that lost a serialization or deadlock race are tried this many times. */
+#define CRM_SERVICE_ATTEMPTS 3
+
+/* After failed attempt number `attempt` (from 1): true, with err cleared, when the failure was
+ * such a race and another attempt is allowed. */
+bool crm_service_retry(struct crm_err *err, int attempt);
+
 /* Seeds the process's random generator and creates the (not yet connected) database handle;
  * call in each process after fork. */
 bool crm_service_init(struct crm_service *s, const char *database_url, int drain_batch,
@@ -48,10 +55,10 @@ bool crm_service_sources_list(struct crm_service *s, struct crm_arena *a, crm_so
 bool crm_service_source_operators_set(struct crm_service *s, struct crm_arena *a, int64_t source_id,
 	const struct crm_source_operator *items, size_t n, struct crm_source_operator **out, size_t *nout,
 	struct crm_err *err) CRM_MUSTCHECK;
-/* Reports every repeated and every unknown operator of a configuration as field errors, added
- * to err (which may already hold errors of the same body). Returns true if none. */
-bool crm_service_source_operators_check(struct crm_service *s, const struct crm_source_operator *items, size_t n,
-	struct crm_err *err) CRM_MUSTCHECK;
+/* For a configuration already known to be bad: adds every repeated and every unknown operator
+ * to err as field errors, so that one answer names each bad entry. */
+void crm_service_source_operators_report(struct crm_service *s, const struct crm_source_operator *items, size_t n,
+	struct crm_err *err);
 bool crm_service_source_operators_list(struct crm_service *s, struct crm_arena *a, int64_t source_id,
 	crm_source_operator_fn fn, void *ctx, struct crm_err *err) CRM_MUSTCHECK;
 
