@@ -4,7 +4,6 @@
  * SQLSTATEs). PgBouncer's rule applies: a connection is never reused with a transaction left
  * open, and a broken one is dropped and made again on the next request (503 meanwhile).
  */
-#include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -286,26 +285,22 @@ bool crm_pg_backlog_listen(struct crm_pg *pg, struct crm_err *err)
 	return true;
 }
 
-bool crm_pg_backlog_wait(struct crm_pg *pg, int timeout_ms)
+void crm_pg_backlog_wait(struct crm_pg *pg, int timeout_ms)
 {
 	struct pollfd pfd;
 	PGnotify *n;
-	bool got = false;
 
 	if (pg->conn == NULL)
-		return false;
+		return;
 	pfd.fd = PQsocket(pg->conn);
 	pfd.events = POLLIN;
 	if (poll(&pfd, 1, timeout_ms) <= 0)
-		return false; /* timeout, or a signal: the caller decides */
+		return; /* the sweep interval passed, or a signal came */
 	if (!PQconsumeInput(pg->conn)) {
 		crm_log_warn("backlog listener lost its connection: %s", PQerrorMessage(pg->conn));
 		drop(pg);
-		return false;
+		return;
 	}
-	while ((n = PQnotifies(pg->conn)) != NULL) {
-		got = true;
+	while ((n = PQnotifies(pg->conn)) != NULL) /* any number of wake-ups mean one more pass */
 		PQfreemem(n);
-	}
-	return got;
 }

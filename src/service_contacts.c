@@ -15,7 +15,6 @@
 #include "crm/log.h"
 #include "crm/pick.h"
 
-#define INTAKE_ATTEMPTS 3
 #define DRAIN_PER_SOURCE 500
 
 bool crm_service_contact_create(struct crm_service *s, struct crm_arena *a, const char *email,
@@ -37,9 +36,8 @@ bool crm_service_contact_create(struct crm_service *s, struct crm_arena *a, cons
 		crm_pick_order(cand, n, &s->rng);
 		if (crm_pg_intake(s->pg, a, normal, source_id, cand, n, out, err))
 			return true;
-		if (err->code != CRM_E_RETRY || attempt == INTAKE_ATTEMPTS)
+		if (!crm_service_retry(err, attempt))
 			return false;
-		crm_err_init(err);
 	}
 }
 
@@ -79,9 +77,8 @@ bool crm_service_contact_update(struct crm_service *s, struct crm_arena *a, int6
 	for (int attempt = 1;; attempt++) {
 		if (crm_pg_contact_update(s->pg, a, id, patch, out, err))
 			return true;
-		if (err->code != CRM_E_RETRY || attempt == INTAKE_ATTEMPTS)
+		if (!crm_service_retry(err, attempt))
 			return false;
-		crm_err_init(err);
 	}
 }
 
@@ -111,6 +108,6 @@ bool crm_service_backlog_run_once(struct crm_service *s, int sweep_ms, struct cr
 	} while (assigned > 0);
 	if (total > 0)
 		crm_log_info("backlog: assigned %d waiting contacts", total);
-	(void)crm_pg_backlog_wait(s->pg, sweep_ms);
+	crm_pg_backlog_wait(s->pg, sweep_ms);
 	return true;
 }

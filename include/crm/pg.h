@@ -122,8 +122,8 @@ bool crm_pg_source_stats(struct crm_pg *pg, struct crm_arena *a, int64_t source_
 /* --- backlog drainer --- */
 /* Connects if needed and LISTENs on the backlog channel. */
 bool crm_pg_backlog_listen(struct crm_pg *pg, struct crm_err *err) CRM_MUSTCHECK;
-/* Waits up to timeout_ms for a backlog notification; true if one came. */
-bool crm_pg_backlog_wait(struct crm_pg *pg, int timeout_ms);
+/* Waits up to timeout_ms for backlog notifications and consumes them. */
+void crm_pg_backlog_wait(struct crm_pg *pg, int timeout_ms);
 /* One pass over every source with waiting contacts; *assigned says how many were assigned. */
 bool crm_pg_backlog_drain(struct crm_pg *pg, int per_source, int *assigned, struct crm_err *err) CRM_MUSTCHECK;
 
