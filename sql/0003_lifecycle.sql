@@ -133,8 +133,7 @@ BEGIN
         RETURNING c.* INTO v_contact;
     INSERT INTO assignments (contact_id, operator_id, reason, load_before, load_limit, note, candidates)
         VALUES (v_contact.id, v_take.o_operator, 'intake', v_take.o_load, v_take.o_limit,
-                CASE WHEN v_take.o_operator IS NULL
-                     THEN crm_no_choice_reason(crm_candidates_snapshot(p_source)) END,
+                CASE WHEN v_take.o_operator IS NULL THEN crm_no_choice_reason(p_candidates) END,
                 p_candidates);
 
     RETURN QUERY SELECT v_contact.id, v_contact.lead_id, v_contact.source_id, v_contact.operator_id,
