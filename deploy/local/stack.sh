@@ -395,6 +395,21 @@ wait_ready() {
 # ---------------------------------------------------------------------------------------------
 # whole stack
 
+# stack_pytest ARGS... -- pytest (Debian's, from the repo root) against this stack, with the
+# environment the API tests read; returns pytest's exit status.
+stack_pytest() {
+	(
+		cd "$STACK_ROOT"
+		CRM_TEST_URL="$HTTP_URL" \
+			CRM_TEST_DSN="$SUPER_DSN" \
+			CRM_TEST_APP_DSN="$APP_DSN" \
+			CRM_BIN="$CRM_BIN" \
+			CRM_TEST_PIDFILE="$CRM_PID" \
+			CRM_TEST_WORKERS="$CRM_WORKERS" \
+			/usr/bin/python3 -m pytest -q -p no:cacheprovider "$@"
+	)
+}
+
 stack_up() {
 	stack_init
 	mkdir -p "$STACK_DIR" "$RUN_DIR" "$LOG_DIR"
