@@ -3,6 +3,8 @@
  * The only includer of fcgiapp.h. A worker accepts one request at a time on the socket it
  * shares with its siblings, copies what it needs out of libfcgi's buffers into the request
  * arena (libfcgi frees them at the next accept), runs crm_http_handle and writes the answer.
+ * Below it are only http (crm_http_handle) and the service (crm_service_connect at start,
+ * crm_service_request_done after every request); it never calls the database layer.
  *
  * DESIGN (stopping): SIGTERM is blocked while a request runs, so an in-flight request always
  * completes. While the worker waits in accept it is idle, and the handler exits at once.
@@ -183,9 +185,7 @@ int crm_fcgi_worker_run(const struct crm_config *cfg, int listen_fd)
 		return 1;
 	}
 	arena = crm_arena_create(ARENA_BLOCK);
-	if (!crm_pg_ensure(svc.pg, &err)) {
-		/* logged; every request retries the connection and answers 503 until it works */
-	}
+	crm_service_connect(&svc);
 	if (FCGX_InitRequest(&fr, listen_fd, 0) != 0) {
 		crm_log_error("could not initialise the FastCGI request");
 		return 1;
@@ -206,7 +206,7 @@ int crm_fcgi_worker_run(const struct crm_config *cfg, int listen_fd)
 		serve_one(&fr, cfg, &svc, arena);
 		FCGX_Finish_r(&fr);
 		crm_arena_reset(arena);
-		crm_pg_after_request(svc.pg);
+		crm_service_request_done(&svc);
 	}
 	FCGX_Free(&fr, 1);
 	crm_arena_destroy(arena);

@@ -15,7 +15,7 @@
 #include "crm/http.h"
 #include "crm/log.h"
 #include "crm/master.h"
-#include "crm/pg.h"
+#include "crm/service.h"
 
 #define MIGRATE_WAIT_SECONDS 30
 
@@ -46,14 +46,20 @@ static const char *env(const char *name)
 /* Applies migrations; with `wait`, keeps trying while the database is not reachable yet. */
 static bool migrate(const struct crm_config *cfg, bool wait)
 {
-	struct crm_pg *pg = crm_pg_create(cfg->database_url);
+	struct crm_service svc;
 	struct crm_err err;
+	size_t version = 0;
 	int applied = 0;
 	bool ok = false;
 
+	crm_err_init(&err);
+	if (!crm_service_init(&svc, cfg->database_url, cfg->drain_batch, &err)) {
+		crm_log_error("%s", err.detail);
+		return false;
+	}
 	for (int waited = 0;; waited++) {
 		crm_err_init(&err);
-		if (crm_pg_migrate(pg, &applied, &err)) {
+		if (crm_service_migrate(&svc, &applied, &version, &err)) {
 			ok = true;
 			break;
 		}
@@ -62,10 +68,10 @@ static bool migrate(const struct crm_config *cfg, bool wait)
 		sleep(1);
 	}
 	if (ok)
-		crm_log_info("migrations: %d applied, schema at version %zu", applied, crm_migrations_count);
+		crm_log_info("migrations: %d applied, schema at version %zu", applied, version);
 	else
 		crm_log_error("migrations failed: %s", err.detail);
-	crm_pg_destroy(pg);
+	crm_service_finish(&svc);
 	return ok;
 }
 

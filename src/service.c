@@ -25,6 +25,27 @@ void crm_service_finish(struct crm_service *s)
 	s->pg = NULL;
 }
 
+void crm_service_connect(struct crm_service *s)
+{
+	struct crm_err err;
+
+	crm_err_init(&err);
+	if (!crm_pg_ensure(s->pg, &err)) {
+		/* logged by pg; every request retries the connection */
+	}
+}
+
+void crm_service_request_done(struct crm_service *s)
+{
+	crm_pg_after_request(s->pg);
+}
+
+bool crm_service_migrate(struct crm_service *s, int *applied, size_t *version, struct crm_err *err)
+{
+	*version = crm_migrations_count;
+	return crm_pg_migrate(s->pg, applied, err);
+}
+
 bool crm_service_operator_create(struct crm_service *s, struct crm_arena *a, const char *name, bool is_active,
 	int32_t max_load_limit, struct crm_operator *out, struct crm_err *err)
 {

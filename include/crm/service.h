@@ -36,6 +36,16 @@ bool crm_service_init(struct crm_service *s, const char *database_url, int drain
 	struct crm_err *err) CRM_MUSTCHECK;
 void crm_service_finish(struct crm_service *s);
 
+/* A worker connects at start so that its first request finds a connection; a failure is logged
+ * and every request retries the connection (and answers 503 until it works). */
+void crm_service_connect(struct crm_service *s);
+/* After every request: rolls back a transaction left open, drops a broken connection. */
+void crm_service_request_done(struct crm_service *s);
+
+/* `crm migrate`: applies pending migrations under an advisory lock. *applied is the number
+ * applied by this call, *version the schema version this binary carries. */
+bool crm_service_migrate(struct crm_service *s, int *applied, size_t *version, struct crm_err *err) CRM_MUSTCHECK;
+
 bool crm_service_operator_create(struct crm_service *s, struct crm_arena *a, const char *name, bool is_active,
 	int32_t max_load_limit, struct crm_operator *out, struct crm_err *err) CRM_MUSTCHECK;
 bool crm_service_operator_get(struct crm_service *s, struct crm_arena *a, int64_t id, struct crm_operator *out,
