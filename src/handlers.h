@@ -2,6 +2,7 @@
 #ifndef CRM_HANDLERS_H
 #define CRM_HANDLERS_H
 
+#include "crm/domain.h"
 #include "crm/http.h"
 #include "crm/json.h"
 

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "crm/pg.h"
+
 bool crm_service_init(struct crm_service *s, const char *database_url, int drain_batch, struct crm_err *err)
 {
 	if (!crm_rng_seed(&s->rng))

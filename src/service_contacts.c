@@ -13,6 +13,7 @@
 
 #include "crm/email.h"
 #include "crm/log.h"
+#include "crm/pg.h"
 #include "crm/pick.h"
 
 #define DRAIN_PER_SOURCE 500

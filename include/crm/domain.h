@@ -123,4 +123,15 @@ struct crm_candidate {
 	int32_t max_load_limit;
 };
 
+/* Row callbacks of the list functions (filled by pg, passed through the service to the
+ * handlers): return false to stop (the client went away). */
+typedef bool (*crm_operator_fn)(void *ctx, const struct crm_operator *op);
+typedef bool (*crm_source_fn)(void *ctx, const struct crm_source *src);
+typedef bool (*crm_source_operator_fn)(void *ctx, const struct crm_source_operator *so);
+typedef bool (*crm_contact_fn)(void *ctx, const struct crm_contact *c);
+/* Leads stream as (lead, contact) pairs ordered by lead then contact; contact is NULL for a
+ * lead without contacts. */
+typedef bool (*crm_lead_contact_fn)(void *ctx, const struct crm_lead *lead, const struct crm_contact *c);
+typedef bool (*crm_assignment_fn)(void *ctx, const struct crm_assignment *as);
+
 #endif

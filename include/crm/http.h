@@ -16,9 +16,10 @@
 #include "crm/arena.h"
 #include "crm/buf.h"
 #include "crm/err.h"
-#include "crm/service.h"
 
 #define CRM_ROUTE_PARAMS_MAX 2
+
+struct crm_service; /* service.h: what the handlers call */
 
 struct crm_request {
 	const char *method;       /* "GET", ... */

@@ -54,15 +54,7 @@ bool crm_pg_operator_get(struct crm_pg *pg, struct crm_arena *a, int64_t id, str
 bool crm_pg_operator_update(struct crm_pg *pg, struct crm_arena *a, int64_t id,
 	const struct crm_operator_patch *patch, struct crm_operator *out, struct crm_err *err) CRM_MUSTCHECK;
 
-/* Row callbacks of the list functions: return false to stop (the client went away). */
-typedef bool (*crm_operator_fn)(void *ctx, const struct crm_operator *op);
-typedef bool (*crm_source_fn)(void *ctx, const struct crm_source *src);
-typedef bool (*crm_source_operator_fn)(void *ctx, const struct crm_source_operator *so);
-typedef bool (*crm_contact_fn)(void *ctx, const struct crm_contact *c);
-/* Leads stream as (lead, contact) pairs ordered by lead then contact; contact is NULL for a
- * lead without contacts. */
-typedef bool (*crm_lead_contact_fn)(void *ctx, const struct crm_lead *lead, const struct crm_contact *c);
-
+/* The row callbacks (crm_operator_fn, ...) are declared in domain.h. */
 bool crm_pg_operators_list(struct crm_pg *pg, struct crm_arena *a, crm_operator_fn fn, void *ctx,
 	struct crm_err *err) CRM_MUSTCHECK;
 
@@ -112,7 +104,6 @@ bool crm_pg_leads_list(struct crm_pg *pg, struct crm_arena *a, int64_t only_id, 
 bool crm_pg_contact_update(struct crm_pg *pg, struct crm_arena *a, int64_t id, const struct crm_contact_patch *patch,
 	struct crm_contact *out, struct crm_err *err) CRM_MUSTCHECK;
 
-typedef bool (*crm_assignment_fn)(void *ctx, const struct crm_assignment *as);
 /* The contact's assignment history, oldest first; NOT_FOUND if the contact does not exist. */
 bool crm_pg_assignments_list(struct crm_pg *pg, struct crm_arena *a, int64_t contact_id, crm_assignment_fn fn,
 	void *ctx, struct crm_err *err) CRM_MUSTCHECK;

@@ -2,7 +2,7 @@
  *
  * A service function validates what the domain rules say (email, names), runs the database
  * work through pg.h and retries a transaction that lost a serialization or deadlock race.
- * It knows nothing of requests, statuses or JSON.
+ * It knows nothing of requests, statuses or JSON; its callers never see pg.h.
  */
 #ifndef CRM_SERVICE_H
 #define CRM_SERVICE_H
@@ -14,8 +14,9 @@
 #include "crm/arena.h"
 #include "crm/domain.h"
 #include "crm/err.h"
-#include "crm/pg.h"
 #include "crm/rng.h"
+
+struct crm_pg;
 
 /* What one worker process owns for its whole life. */
 struct crm_service {
