@@ -26,6 +26,7 @@
 #include "crm/http.h"
 #include "crm/log.h"
 #include "crm/proc.h"
+#include "crm/routes.h"
 #include "crm/service.h"
 
 #define LISTEN_BACKLOG 1024
@@ -155,7 +156,7 @@ static void serve_one(FCGX_Request *fr, const struct crm_config *cfg, struct crm
 	read_body(fr, arena, cfg->body_limit, &req);
 
 	crm_resp_init(&resp, sink);
-	crm_http_handle(svc, arena, &req, &resp);
+	crm_http_handle(&crm_routes, svc, arena, &req, &resp);
 	crm_resp_finish(&resp);
 
 	if (crm_log_enabled(CRM_LOG_DEBUG)) {

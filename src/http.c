@@ -79,15 +79,16 @@ static bool path_match(const char *pattern, const char *path, int64_t params[CRM
 	}
 }
 
-enum crm_match crm_http_match(const struct crm_route *routes, size_t n, const char *method, const char *path,
+enum crm_match crm_http_match(const struct crm_router *router, const char *method, const char *path,
 	const struct crm_route **route, int64_t params[CRM_ROUTE_PARAMS_MAX], char *allow, size_t allow_size)
 {
+	const struct crm_route *routes = router->routes;
 	bool path_found = false;
 	size_t used = 0;
 
 	if (allow_size > 0)
 		allow[0] = '\0';
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < router->nroutes; i++) {
 		int64_t p[CRM_ROUTE_PARAMS_MAX] = {0};
 
 		if (!path_match(routes[i].pattern, path, p))
@@ -105,10 +106,10 @@ enum crm_match crm_http_match(const struct crm_route *routes, size_t n, const ch
 	return path_found ? CRM_MATCH_NO_METHOD : CRM_MATCH_NO_PATH;
 }
 
-void crm_http_routes_print(FILE *out)
+void crm_http_routes_print(const struct crm_router *router, FILE *out)
 {
-	for (size_t i = 0; i < crm_routes_count; i++)
-		fprintf(out, "%s %s\n", crm_routes[i].method, crm_routes[i].pattern);
+	for (size_t i = 0; i < router->nroutes; i++)
+		fprintf(out, "%s %s\n", router->routes[i].method, router->routes[i].pattern);
 }
 
 bool crm_http_is_json(const char *ct)
@@ -266,8 +267,8 @@ void crm_resp_send(struct crm_response *resp)
 	(void)sink_write(resp, resp->body.data, resp->body.len);
 }
 
-void crm_http_handle(struct crm_service *svc, struct crm_arena *arena, struct crm_request *req,
-	struct crm_response *resp)
+void crm_http_handle(const struct crm_router *router, struct crm_service *svc, struct crm_arena *arena,
+	struct crm_request *req, struct crm_response *resp)
 {
 	const struct crm_route *route = NULL;
 	struct crm_ctx ctx = {req, resp, svc, arena};
@@ -275,8 +276,7 @@ void crm_http_handle(struct crm_service *svc, struct crm_arena *arena, struct cr
 	char allow[128];
 
 	crm_err_init(&err);
-	switch (crm_http_match(crm_routes, crm_routes_count, req->method, req->path, &route, req->params, allow,
-		sizeof(allow))) {
+	switch (crm_http_match(router, req->method, req->path, &route, req->params, allow, sizeof(allow))) {
 	case CRM_MATCH_NO_PATH:
 		crm_err_set(&err, CRM_E_NOT_FOUND, "no resource at this path");
 		crm_resp_error(resp, &err);

@@ -12,9 +12,9 @@
 #include "crm/config.h"
 #include "crm/err.h"
 #include "crm/fcgi.h"
-#include "crm/http.h"
 #include "crm/log.h"
 #include "crm/master.h"
+#include "crm/routes.h"
 #include "crm/service.h"
 
 #define MIGRATE_WAIT_SECONDS 30
@@ -129,7 +129,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (strcmp(argv[1], "routes") == 0) {
-		crm_http_routes_print(stdout);
+		crm_http_routes_print(&crm_routes, stdout);
 		return 0;
 	}
 	crm_err_init(&err);

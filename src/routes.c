@@ -1,8 +1,10 @@
 /* routes.c -- the route table: every method and path the service answers */
-#include "crm/http.h"
+#include "crm/routes.h"
+
+#include "crm/util.h"
 #include "handlers.h"
 
-const struct crm_route crm_routes[] = {
+static const struct crm_route routes[] = {
 	{"POST", "/api/operators", crm_h_operator_create},
 	{"GET", "/api/operators", crm_h_operators_list},
 	{"GET", "/api/operators/{id}", crm_h_operator_get},
@@ -22,4 +24,4 @@ const struct crm_route crm_routes[] = {
 	{"GET", "/api/leads/{id}", crm_h_lead_get},
 };
 
-const size_t crm_routes_count = sizeof(crm_routes) / sizeof(crm_routes[0]);
+const struct crm_router crm_routes = {routes, CRM_COUNT(routes)};

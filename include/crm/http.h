@@ -64,21 +64,26 @@ struct crm_route {
 	crm_handler_fn handler;
 };
 
-extern const struct crm_route crm_routes[];
-extern const size_t crm_routes_count;
+/* A route table; the service's own is crm_routes (routes.h). The router never reaches for a
+ * global table, so it can be tested and fuzzed without the handlers and what they call. */
+struct crm_router {
+	const struct crm_route *routes;
+	size_t nroutes;
+};
 
 enum crm_match { CRM_MATCH_OK, CRM_MATCH_NO_PATH, CRM_MATCH_NO_METHOD };
 
 /* Finds the route for method and path. On CRM_MATCH_OK *route and params are set; on
  * CRM_MATCH_NO_METHOD allow[] receives "GET, POST" style text of the path's methods. */
-enum crm_match crm_http_match(const struct crm_route *routes, size_t n, const char *method, const char *path,
+enum crm_match crm_http_match(const struct crm_router *router, const char *method, const char *path,
 	const struct crm_route **route, int64_t params[CRM_ROUTE_PARAMS_MAX], char *allow, size_t allow_size);
 
-/* Runs one request to completion. */
-void crm_http_handle(struct crm_service *svc, struct crm_arena *arena, struct crm_request *req,
-	struct crm_response *resp);
+/* Runs one request to completion with the routes of router. */
+void crm_http_handle(const struct crm_router *router, struct crm_service *svc, struct crm_arena *arena,
+	struct crm_request *req, struct crm_response *resp);
 
-void crm_http_routes_print(FILE *out);
+/* One "METHOD PATTERN" line per route. */
+void crm_http_routes_print(const struct crm_router *router, FILE *out);
 
 /* --- response helpers for handlers --- */
 void crm_resp_init(struct crm_response *resp, struct crm_sink sink);

@@ -7,6 +7,26 @@
 #include <string.h>
 
 #include "crm/http.h"
+#include "crm/util.h"
+
+/* Every pattern shape of the service's table (literal, {id} last, {id} inside, two {id}s), with
+ * a handler that is never called: the router is fuzzed without the layers below it. */
+static void h_none(struct crm_ctx *ctx)
+{
+	(void)ctx;
+}
+
+static const struct crm_route table[] = {
+	{"POST", "/api/operators", h_none},
+	{"GET", "/api/operators", h_none},
+	{"GET", "/api/operators/{id}", h_none},
+	{"PATCH", "/api/operators/{id}", h_none},
+	{"POST", "/api/sources/{id}/operators", h_none},
+	{"GET", "/api/sources/{id}/stats", h_none},
+	{"GET", "/api/contacts/{id}/assignments", h_none},
+	{"GET", "/api/things/{id}/parts/{id}", h_none},
+};
+static const struct crm_router router = {table, CRM_COUNT(table)};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -32,7 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		*q++ = '\0';
 		query = q;
 	}
-	(void)crm_http_match(crm_routes, crm_routes_count, method, path, &route, params, allow, sizeof(allow));
+	(void)crm_http_match(&router, method, path, &route, params, allow, sizeof(allow));
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		(void)crm_http_query_get(a, query, names[i]);
 	(void)crm_http_is_json(query);
