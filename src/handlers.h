@@ -1,4 +1,9 @@
-/* handlers.h -- the HTTP handlers, private to the http layer (listed in routes.c) */
+/* handlers.h -- the HTTP handlers, private to the handlers layer (listed in routes.c)
+ *
+ * One file per resource: handlers_operators.c, handlers_sources.c (with a source's operators
+ * and stats), handlers_contacts.c (with PATCH and the assignment history), handlers_leads.c;
+ * handlers_common.c holds what they share.
+ */
 #ifndef CRM_HANDLERS_H
 #define CRM_HANDLERS_H
 
@@ -24,7 +29,7 @@ void crm_h_contact_update(struct crm_ctx *ctx);
 void crm_h_assignments_list(struct crm_ctx *ctx);
 void crm_h_source_stats(struct crm_ctx *ctx);
 
-/* Shared by the handler files. */
+/* --- shared by the handler files (handlers_common.c) --- */
 
 /* Streams a JSON array: rows are written into resp->body; the headers go out with the first
  * flush, so an error before any row still gets a proper problem answer. */
@@ -45,10 +50,21 @@ void crm_list_end(struct crm_list *l, bool ok, const struct crm_err *err);
 bool crm_h_decode(struct crm_ctx *ctx, const struct crm_jschema *schema, void *out);
 /* Answers err as problem+json. */
 void crm_h_fail(struct crm_ctx *ctx, const struct crm_err *err);
-/* The contact object, shared by contact and lead answers. */
-void crm_h_write_contact(struct crm_jw *w, const struct crm_contact *c);
 /* 201 with Location: <prefix>/<id>. */
 void crm_h_created(struct crm_ctx *ctx, const char *prefix, int64_t id);
+
+/* An id-like query parameter: digits only, min..max; a bad value is a field error in err.
+ * Absent leaves *out unchanged. */
+void crm_h_query_int(struct crm_ctx *ctx, const char *name, int64_t min, int64_t max, int64_t *out,
+	struct crm_err *err);
+/* ?after_id= and ?limit= of a paged list; false (with field errors in err) when either is bad. */
+bool crm_h_query_paging(struct crm_ctx *ctx, int64_t *after_id, int32_t *limit, struct crm_err *err);
+/* Link: <path?filters&limit=N&after_id=LAST>; rel="next" (f may be NULL: no filters). */
+void crm_h_link_next(struct crm_ctx *ctx, const char *path, const struct crm_contact_filter *f, int32_t limit,
+	int64_t last);
+
+/* The contact object, shared by contact and lead answers (handlers_contacts.c). */
+void crm_h_write_contact(struct crm_jw *w, const struct crm_contact *c);
 
 #define CRM_ID_MAX 9007199254740991LL /* 2^53 - 1: exact in every JSON client */
 

@@ -1,12 +1,7 @@
-/* handlers_contacts.c -- HTTP handlers of contacts and leads
- *
- * Lists stream: rows are written as PostgreSQL sends them, so a worker's memory does not grow
- * with the table. With ?limit=N a page is buffered instead, because its Link header (rel=next)
- * can only be known once the page is complete.
+/* handlers_contacts.c -- HTTP handlers of /api/contacts: arrival, reads, the lifecycle (PATCH)
+ * and the assignment history; and the contact object that lead answers reuse
  */
-#include <inttypes.h>
 #include <stddef.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "crm/domain.h"
@@ -33,48 +28,14 @@ void crm_h_write_contact(struct crm_jw *w, const struct crm_contact *c)
 
 /* --- query parameters --- */
 
-/* An id-like query parameter: digits only, min..CRM_ID_MAX. Absent leaves *out unchanged. */
-static void query_int(struct crm_ctx *ctx, const char *name, int64_t min, int64_t max, int64_t *out,
-	struct crm_err *err)
-{
-	const char *v = crm_http_query_get(ctx->arena, ctx->req->query, name);
-	int64_t n = 0;
-	size_t len;
-
-	if (v == NULL)
-		return;
-	len = strlen(v);
-	if (len == 0 || len > 16 || strspn(v, "0123456789") != len) {
-		crm_err_field(err, name, "must be an integer from %" PRId64 " to %" PRId64, min, max);
-		return;
-	}
-	for (size_t i = 0; i < len; i++)
-		n = n * 10 + (v[i] - '0');
-	if (n < min || n > max) {
-		crm_err_field(err, name, "must be an integer from %" PRId64 " to %" PRId64, min, max);
-		return;
-	}
-	*out = n;
-}
-
-static bool query_paging(struct crm_ctx *ctx, int64_t *after_id, int32_t *limit, struct crm_err *err)
-{
-	int64_t lim = 0;
-
-	query_int(ctx, "after_id", 0, CRM_ID_MAX, after_id, err);
-	query_int(ctx, "limit", 1, CRM_PAGE_MAX, &lim, err);
-	*limit = (int32_t)lim;
-	return err->code == CRM_E_OK;
-}
-
 static bool contact_filter(struct crm_ctx *ctx, struct crm_contact_filter *f, struct crm_err *err)
 {
 	const char *v;
 
 	memset(f, 0, sizeof(*f));
-	query_int(ctx, "source_id", 1, CRM_ID_MAX, &f->source_id, err);
-	query_int(ctx, "operator_id", 1, CRM_ID_MAX, &f->operator_id, err);
-	query_int(ctx, "lead_id", 1, CRM_ID_MAX, &f->lead_id, err);
+	crm_h_query_int(ctx, "source_id", 1, CRM_ID_MAX, &f->source_id, err);
+	crm_h_query_int(ctx, "operator_id", 1, CRM_ID_MAX, &f->operator_id, err);
+	crm_h_query_int(ctx, "lead_id", 1, CRM_ID_MAX, &f->lead_id, err);
 	if ((v = crm_http_query_get(ctx->arena, ctx->req->query, "status")) != NULL) {
 		if (strcmp(v, "active") == 0 || strcmp(v, "closed") == 0)
 			f->status = v;
@@ -88,32 +49,7 @@ static bool contact_filter(struct crm_ctx *ctx, struct crm_contact_filter *f, st
 		else if (strcmp(v, "false") != 0)
 			crm_err_field(err, "unassigned", "must be true or false");
 	}
-	return query_paging(ctx, &f->after_id, &f->limit, err);
-}
-
-/* Link: <path?filters&limit=N&after_id=LAST>; rel="next" */
-static void link_next(struct crm_ctx *ctx, const char *path, const struct crm_contact_filter *f, int32_t limit,
-	int64_t last)
-{
-	char q[256] = "";
-	size_t n = 0;
-
-#define ADD(fmt, val) n += (size_t)snprintf(q + n, sizeof(q) - n, fmt "&", val)
-	if (f != NULL) {
-		if (f->source_id)
-			ADD("source_id=%" PRId64, f->source_id);
-		if (f->operator_id)
-			ADD("operator_id=%" PRId64, f->operator_id);
-		if (f->lead_id)
-			ADD("lead_id=%" PRId64, f->lead_id);
-		if (f->status)
-			ADD("status=%s", f->status);
-		if (f->has_unassigned)
-			ADD("unassigned=%s", f->unassigned ? "true" : "false");
-	}
-#undef ADD
-	crm_resp_header(ctx->resp, "Link: <%s?%slimit=%" PRId32 "&after_id=%" PRId64 ">; rel=\"next\"", path, q, limit,
-		last);
+	return crm_h_query_paging(ctx, &f->after_id, &f->limit, err);
 }
 
 /* --- contacts --- */
@@ -180,7 +116,7 @@ void crm_h_contacts_list(struct crm_ctx *ctx)
 	ok = crm_service_contacts_list(ctx->svc, ctx->arena, &f, contact_row, &cl, &err);
 	crm_list_end(&cl.list, ok, &err);
 	if (ok && f.limit > 0 && cl.list.count == (size_t)f.limit)
-		link_next(ctx, "/api/contacts", &f, f.limit, cl.last_id);
+		crm_h_link_next(ctx, "/api/contacts", &f, f.limit, cl.last_id);
 }
 
 void crm_h_contact_get(struct crm_ctx *ctx)
@@ -198,83 +134,89 @@ void crm_h_contact_get(struct crm_ctx *ctx)
 	crm_h_write_contact(&w, &c);
 }
 
-/* --- leads: rows arrive as (lead, contact) pairs ordered by lead, then contact --- */
+/* --- the lifecycle --- */
 
-struct lead_writer {
-	struct crm_list list;
-	int64_t current; /* lead whose object is open, 0 if none */
-	size_t leads;
+struct contact_patch_body {
+	const char *status;
+	int64_t operator_id;
+	bool has_status, has_operator;
 };
 
-static bool lead_row(void *p, const struct crm_lead *lead, const struct crm_contact *c)
-{
-	struct lead_writer *lw = p;
-	struct crm_jw *w = &lw->list.w;
+static const struct crm_jfield contact_patch_fields[] = {
+	{"status", CRM_JT_STRING, 0, 0, 16, offsetof(struct contact_patch_body, status),
+		offsetof(struct contact_patch_body, has_status), NULL},
+	/* null returns the contact to the queue; it decodes as 0, which no operator has */
+	{"operator_id", CRM_JT_INT, CRM_JF_NULLABLE, 1, CRM_ID_MAX, offsetof(struct contact_patch_body, operator_id),
+		offsetof(struct contact_patch_body, has_operator), NULL},
+};
+static const struct crm_jschema contact_patch_schema = {contact_patch_fields, 2, sizeof(struct contact_patch_body)};
 
-	if (lead->id != lw->current) {
-		if (lw->current != 0) {
-			crm_jw_arr_end(w);
-			crm_jw_obj_end(w);
-			if (!crm_list_row_done(&lw->list))
-				return false;
-		}
-		lw->current = lead->id;
-		lw->leads++;
-		crm_jw_obj_begin(w);
-		crm_jw_key(w, "id");
-		crm_jw_int(w, lead->id);
-		crm_jw_key(w, "email");
-		crm_jw_str(w, lead->email);
-		crm_jw_key(w, "contacts");
-		crm_jw_arr_begin(w);
-	}
-	if (c != NULL)
-		crm_h_write_contact(w, c);
-	return true;
-}
-
-static void lead_close(struct lead_writer *lw)
+void crm_h_contact_update(struct crm_ctx *ctx)
 {
-	if (lw->current != 0) {
-		crm_jw_arr_end(&lw->list.w);
-		crm_jw_obj_end(&lw->list.w);
-	}
-}
-
-void crm_h_leads_list(struct crm_ctx *ctx)
-{
-	struct lead_writer lw = {0};
+	struct contact_patch_body b;
+	struct crm_contact_patch patch;
+	struct crm_contact c;
 	struct crm_err err;
-	int64_t after_id = 0;
-	int32_t limit = 0;
+	struct crm_jw w;
+
+	crm_err_init(&err);
+	if (!crm_json_decode(ctx->req->body, ctx->req->body_len, &contact_patch_schema, &b, ctx->arena, &err)) {
+		crm_h_fail(ctx, &err);
+		return;
+	}
+	if (b.has_status && (b.status == NULL || (strcmp(b.status, "active") != 0 && strcmp(b.status, "closed") != 0))) {
+		crm_err_field(&err, "status", "must be active or closed");
+		crm_h_fail(ctx, &err);
+		return;
+	}
+	patch.has_status = b.has_status;
+	patch.status = b.status;
+	patch.has_operator = b.has_operator;
+	patch.operator_id = b.operator_id;
+	if (!crm_service_contact_update(ctx->svc, ctx->arena, ctx->req->params[0], &patch, &c, &err)) {
+		crm_h_fail(ctx, &err);
+		return;
+	}
+	crm_jw_init(&w, &ctx->resp->body);
+	crm_h_write_contact(&w, &c);
+}
+
+static bool assignment_row(void *p, const struct crm_assignment *as)
+{
+	struct crm_list *l = p;
+	struct crm_jw *w = &l->w;
+
+	crm_jw_obj_begin(w);
+	crm_jw_key(w, "id");
+	crm_jw_int(w, as->id);
+	crm_jw_key(w, "contact_id");
+	crm_jw_int(w, as->contact_id);
+	crm_jw_key(w, "operator_id");
+	crm_jw_opt_int(w, as->operator_id != 0, as->operator_id);
+	crm_jw_key(w, "reason");
+	crm_jw_str(w, as->reason);
+	crm_jw_key(w, "note");
+	crm_jw_str(w, as->note);
+	crm_jw_key(w, "load_before");
+	crm_jw_opt_int(w, as->has_load, as->load_before);
+	crm_jw_key(w, "max_load_limit");
+	crm_jw_opt_int(w, as->has_load, as->load_limit);
+	crm_jw_key(w, "candidates");
+	crm_jw_raw(w, as->candidates);
+	crm_jw_key(w, "created_at");
+	crm_jw_str(w, as->created_at);
+	crm_jw_obj_end(w);
+	return crm_list_row_done(l);
+}
+
+void crm_h_assignments_list(struct crm_ctx *ctx)
+{
+	struct crm_list l;
+	struct crm_err err;
 	bool ok;
 
 	crm_err_init(&err);
-	if (!query_paging(ctx, &after_id, &limit, &err)) {
-		crm_h_fail(ctx, &err);
-		return;
-	}
-	crm_list_begin(&lw.list, ctx, limit == 0);
-	ok = crm_service_leads_list(ctx->svc, ctx->arena, after_id, limit, lead_row, &lw, &err);
-	if (ok)
-		lead_close(&lw);
-	crm_list_end(&lw.list, ok, &err);
-	if (ok && limit > 0 && lw.leads == (size_t)limit)
-		link_next(ctx, "/api/leads", NULL, limit, lw.current);
-}
-
-void crm_h_lead_get(struct crm_ctx *ctx)
-{
-	struct lead_writer lw = {0};
-	struct crm_err err;
-
-	crm_err_init(&err);
-	lw.list.ctx = ctx;
-	lw.list.stream = false;
-	crm_jw_init(&lw.list.w, &ctx->resp->body);
-	if (!crm_service_lead_get(ctx->svc, ctx->arena, ctx->req->params[0], lead_row, &lw, &err)) {
-		crm_h_fail(ctx, &err);
-		return;
-	}
-	lead_close(&lw);
+	crm_list_begin(&l, ctx, true);
+	ok = crm_service_assignments_list(ctx->svc, ctx->arena, ctx->req->params[0], assignment_row, &l, &err);
+	crm_list_end(&l, ok, &err);
 }

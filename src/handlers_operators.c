@@ -1,0 +1,126 @@
+/* handlers_operators.c -- HTTP handlers of /api/operators */
+#include <stddef.h>
+
+#include "crm/domain.h"
+#include "crm/service.h"
+#include "handlers.h"
+
+static void write_operator(struct crm_jw *w, const struct crm_operator *op)
+{
+	crm_jw_obj_begin(w);
+	crm_jw_key(w, "id");
+	crm_jw_int(w, op->id);
+	crm_jw_key(w, "name");
+	crm_jw_str(w, op->name);
+	crm_jw_key(w, "is_active");
+	crm_jw_bool(w, op->is_active);
+	crm_jw_key(w, "max_load_limit");
+	crm_jw_int(w, op->max_load_limit);
+	crm_jw_key(w, "active_contacts");
+	crm_jw_int(w, op->active_contacts);
+	crm_jw_obj_end(w);
+}
+
+static void answer_operator(struct crm_ctx *ctx, const struct crm_operator *op)
+{
+	struct crm_jw w;
+
+	crm_jw_init(&w, &ctx->resp->body);
+	write_operator(&w, op);
+}
+
+struct operator_body {
+	const char *name;
+	bool is_active, has_name, has_is_active, has_max_load_limit;
+	int64_t max_load_limit;
+};
+
+#define OB(m) offsetof(struct operator_body, m)
+
+static const struct crm_jfield operator_create_fields[] = {
+	{"name", CRM_JT_STRING, CRM_JF_REQUIRED | CRM_JF_TRIM, 1, CRM_NAME_MAX, OB(name), CRM_JNOSEEN, NULL},
+	{"is_active", CRM_JT_BOOL, 0, 0, 0, OB(is_active), OB(has_is_active), NULL},
+	{"max_load_limit", CRM_JT_INT, CRM_JF_REQUIRED, 0, CRM_LIMIT_MAX, OB(max_load_limit), CRM_JNOSEEN, NULL},
+};
+static const struct crm_jschema operator_create_schema = {operator_create_fields, 3, sizeof(struct operator_body)};
+
+static const struct crm_jfield operator_patch_fields[] = {
+	{"name", CRM_JT_STRING, CRM_JF_TRIM, 1, CRM_NAME_MAX, OB(name), OB(has_name), NULL},
+	{"is_active", CRM_JT_BOOL, 0, 0, 0, OB(is_active), OB(has_is_active), NULL},
+	{"max_load_limit", CRM_JT_INT, 0, 0, CRM_LIMIT_MAX, OB(max_load_limit), OB(has_max_load_limit), NULL},
+};
+static const struct crm_jschema operator_patch_schema = {operator_patch_fields, 3, sizeof(struct operator_body)};
+
+void crm_h_operator_create(struct crm_ctx *ctx)
+{
+	struct operator_body b;
+	struct crm_operator op;
+	struct crm_err err;
+
+	crm_err_init(&err);
+	if (!crm_h_decode(ctx, &operator_create_schema, &b))
+		return;
+	if (!crm_service_operator_create(ctx->svc, ctx->arena, b.name, b.has_is_active ? b.is_active : true,
+		(int32_t)b.max_load_limit, &op, &err)) {
+		crm_h_fail(ctx, &err);
+		return;
+	}
+	crm_h_created(ctx, "/api/operators", op.id);
+	answer_operator(ctx, &op);
+}
+
+static bool operator_row(void *p, const struct crm_operator *op)
+{
+	struct crm_list *l = p;
+
+	write_operator(&l->w, op);
+	return crm_list_row_done(l);
+}
+
+void crm_h_operators_list(struct crm_ctx *ctx)
+{
+	struct crm_list l;
+	struct crm_err err;
+	bool ok;
+
+	crm_err_init(&err);
+	crm_list_begin(&l, ctx, true);
+	ok = crm_service_operators_list(ctx->svc, ctx->arena, operator_row, &l, &err);
+	crm_list_end(&l, ok, &err);
+}
+
+void crm_h_operator_get(struct crm_ctx *ctx)
+{
+	struct crm_operator op;
+	struct crm_err err;
+
+	crm_err_init(&err);
+	if (!crm_service_operator_get(ctx->svc, ctx->arena, ctx->req->params[0], &op, &err)) {
+		crm_h_fail(ctx, &err);
+		return;
+	}
+	answer_operator(ctx, &op);
+}
+
+void crm_h_operator_update(struct crm_ctx *ctx)
+{
+	struct crm_operator_patch patch;
+	struct operator_body b;
+	struct crm_operator op;
+	struct crm_err err;
+
+	crm_err_init(&err);
+	if (!crm_h_decode(ctx, &operator_patch_schema, &b))
+		return;
+	patch.has_name = b.has_name;
+	patch.has_is_active = b.has_is_active;
+	patch.has_max_load_limit = b.has_max_load_limit;
+	patch.name = b.name;
+	patch.is_active = b.is_active;
+	patch.max_load_limit = (int32_t)b.max_load_limit;
+	if (!crm_service_operator_update(ctx->svc, ctx->arena, ctx->req->params[0], &patch, &op, &err)) {
+		crm_h_fail(ctx, &err);
+		return;
+	}
+	answer_operator(ctx, &op);
+}

@@ -1,0 +1,90 @@
+/* service_sources.c -- use cases of sources: the source, its operators and its stats */
+#include "crm/service.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "crm/pg.h"
+
+bool crm_service_source_create(struct crm_service *s, struct crm_arena *a, const char *name,
+	const char *description, struct crm_source *out, struct crm_err *err)
+{
+	return crm_pg_source_create(s->pg, a, name, description, out, err);
+}
+
+bool crm_service_source_get(struct crm_service *s, struct crm_arena *a, int64_t id, struct crm_source *out,
+	struct crm_err *err)
+{
+	return crm_pg_source_get(s->pg, a, id, out, err);
+}
+
+bool crm_service_sources_list(struct crm_service *s, struct crm_arena *a, crm_source_fn fn, void *ctx,
+	struct crm_err *err)
+{
+	return crm_pg_sources_list(s->pg, a, fn, ctx, err);
+}
+
+/* Operators listed twice, each added to err as a field error when err is not NULL (quadratic:
+ * the list is bounded by the schema). True when there are none. */
+static bool check_unique(const struct crm_source_operator *items, size_t n, struct crm_err *err)
+{
+	bool ok = true;
+
+	for (size_t i = 1; i < n; i++) {
+		for (size_t j = 0; j < i; j++) {
+			if (items[i].operator_id == items[j].operator_id) {
+				char field[64];
+
+				ok = false;
+				if (err == NULL)
+					return false;
+				snprintf(field, sizeof(field), "operators[%zu].operator_id", i);
+				crm_err_field(err, field, "operator %" PRId64 " is listed more than once", items[i].operator_id);
+				break;
+			}
+		}
+	}
+	return ok;
+}
+
+bool crm_service_source_operators_set(struct crm_service *s, struct crm_arena *a, int64_t source_id,
+	const struct crm_source_operator *items, size_t n, struct crm_source_operator **out, size_t *nout,
+	struct crm_err *err)
+{
+	if (!check_unique(items, n, NULL)) {
+		crm_service_source_operators_report(s, items, n, err);
+		return false;
+	}
+	/* unknown operators are found inside the transaction that replaces the configuration */
+	for (int attempt = 1;; attempt++) {
+		if (crm_pg_source_operators_set(s->pg, a, source_id, items, n, out, nout, err))
+			return true;
+		if (!crm_service_retry(err, attempt))
+			return false;
+	}
+}
+
+void crm_service_source_operators_report(struct crm_service *s, const struct crm_source_operator *items, size_t n,
+	struct crm_err *err)
+{
+	(void)check_unique(items, n, err);
+	if (n == 0 || crm_pg_operators_check(s->pg, items, n, err))
+		return;
+	/* unknown operators (or the database error of the check) are in err now */
+}
+
+bool crm_service_source_operators_list(struct crm_service *s, struct crm_arena *a, int64_t source_id,
+	crm_source_operator_fn fn, void *ctx, struct crm_err *err)
+{
+	struct crm_source src;
+
+	if (!crm_pg_source_get(s->pg, a, source_id, &src, err))
+		return false;
+	return crm_pg_source_operators_list(s->pg, a, source_id, fn, ctx, err);
+}
+
+bool crm_service_source_stats(struct crm_service *s, struct crm_arena *a, int64_t source_id,
+	struct crm_source_stats *out, struct crm_err *err)
+{
+	return crm_pg_source_stats(s->pg, a, source_id, out, err);
+}
