@@ -66,6 +66,4 @@ void crm_h_link_next(struct crm_ctx *ctx, const char *path, const struct crm_con
 /* The contact object, shared by contact and lead answers (handlers_contacts.c). */
 void crm_h_write_contact(struct crm_jw *w, const struct crm_contact *c);
 
-#define CRM_ID_MAX 9007199254740991LL /* 2^53 - 1: exact in every JSON client */
-
 #endif

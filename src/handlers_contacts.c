@@ -37,10 +37,10 @@ static bool contact_filter(struct crm_ctx *ctx, struct crm_contact_filter *f, st
 	crm_h_query_int(ctx, "operator_id", 1, CRM_ID_MAX, &f->operator_id, err);
 	crm_h_query_int(ctx, "lead_id", 1, CRM_ID_MAX, &f->lead_id, err);
 	if ((v = crm_http_query_get(ctx->arena, ctx->req->query, "status")) != NULL) {
-		if (strcmp(v, "active") == 0 || strcmp(v, "closed") == 0)
+		if (crm_contact_status_valid(v))
 			f->status = v;
 		else
-			crm_err_field(err, "status", "must be active or closed");
+			crm_err_field(err, "status", CRM_CONTACT_STATUS_RULE);
 	}
 	if ((v = crm_http_query_get(ctx->arena, ctx->req->query, "unassigned")) != NULL) {
 		f->has_unassigned = true;
@@ -164,8 +164,8 @@ void crm_h_contact_update(struct crm_ctx *ctx)
 		crm_h_fail(ctx, &err);
 		return;
 	}
-	if (b.has_status && (b.status == NULL || (strcmp(b.status, "active") != 0 && strcmp(b.status, "closed") != 0))) {
-		crm_err_field(&err, "status", "must be active or closed");
+	if (b.has_status && !crm_contact_status_valid(b.status)) {
+		crm_err_field(&err, "status", CRM_CONTACT_STATUS_RULE);
 		crm_h_fail(ctx, &err);
 		return;
 	}

@@ -193,15 +193,12 @@ void crm_h_source_stats(struct crm_ctx *ctx)
 	struct crm_source_stats st;
 	struct crm_err err;
 	struct crm_jw w;
-	int64_t total_weight = 0;
 
 	crm_err_init(&err);
 	if (!crm_service_source_stats(ctx->svc, ctx->arena, ctx->req->params[0], &st, &err)) {
 		crm_h_fail(ctx, &err);
 		return;
 	}
-	for (size_t i = 0; i < st.noperators; i++)
-		total_weight += st.operators[i].weight;
 	crm_jw_init(&w, &ctx->resp->body);
 	crm_jw_obj_begin(&w);
 	crm_jw_key(&w, "source_id");
@@ -223,11 +220,11 @@ void crm_h_source_stats(struct crm_ctx *ctx)
 		crm_jw_key(&w, "weight");
 		crm_jw_int(&w, os->weight);
 		crm_jw_key(&w, "configured_share");
-		crm_jw_double(&w, total_weight ? (double)os->weight / (double)total_weight : 0.0);
+		crm_jw_double(&w, os->configured_share);
 		crm_jw_key(&w, "assigned");
 		crm_jw_int(&w, os->assigned);
 		crm_jw_key(&w, "actual_share");
-		crm_jw_double(&w, st.assigned_total ? (double)os->assigned / (double)st.assigned_total : 0.0);
+		crm_jw_double(&w, os->actual_share);
 		crm_jw_key(&w, "active_contacts");
 		crm_jw_int(&w, os->active_contacts);
 		crm_jw_key(&w, "max_load_limit");

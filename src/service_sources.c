@@ -86,5 +86,8 @@ bool crm_service_source_operators_list(struct crm_service *s, struct crm_arena *
 bool crm_service_source_stats(struct crm_service *s, struct crm_arena *a, int64_t source_id,
 	struct crm_source_stats *out, struct crm_err *err)
 {
-	return crm_pg_source_stats(s->pg, a, source_id, out, err);
+	if (!crm_pg_source_stats(s->pg, a, source_id, out, err))
+		return false;
+	crm_source_stats_shares(out);
+	return true;
 }

@@ -1,7 +1,8 @@
-/* domain.h -- the plain structs of the product and its limits
+/* domain.h -- the plain structs of the product, its limits and its small rules
  *
- * No behaviour here: email.h, pick.h and rng.h hold the pure rules. Strings inside these
- * structs are borrowed (usually from the request arena); a struct never owns memory.
+ * Plain structs and the rules that belong to them (domain.c: contact statuses, stats shares);
+ * email.h, pick.h and rng.h hold the larger pure rules. Strings inside these structs are
+ * borrowed (usually from the request arena); a struct never owns memory.
  */
 #ifndef CRM_DOMAIN_H
 #define CRM_DOMAIN_H
@@ -17,6 +18,7 @@
 #define CRM_EMAIL_MAX 254
 #define CRM_PAGE_MAX 1000
 #define CRM_SOURCE_OPERATORS_MAX 1000
+#define CRM_ID_MAX 9007199254740991LL /* 2^53 - 1: exact in every JSON client */
 
 struct crm_operator {
 	int64_t id;
@@ -52,9 +54,14 @@ struct crm_contact {
 	int64_t lead_id;
 	int64_t source_id;
 	int64_t operator_id; /* 0 when unassigned */
-	const char *status;  /* "active" or "closed" */
+	const char *status;  /* "active" or "closed" (crm_contact_status_valid) */
 	const char *created_at; /* RFC 3339, UTC */
 };
+
+/* A contact's status is "active" or "closed"; false for anything else, NULL included. */
+bool crm_contact_status_valid(const char *status);
+/* The field error message for a status that is not valid. */
+#define CRM_CONTACT_STATUS_RULE "must be active or closed"
 
 struct crm_lead {
 	int64_t id;
@@ -103,6 +110,8 @@ struct crm_operator_stats {
 	int32_t active_contacts;
 	int32_t max_load_limit;
 	bool is_active;
+	double configured_share; /* weight / sum of the source's weights (crm_source_stats_shares) */
+	double actual_share;     /* assigned / assigned_total of the source */
 };
 
 struct crm_source_stats {
@@ -112,6 +121,9 @@ struct crm_source_stats {
 	struct crm_operator_stats *operators; /* arena array, by operator id */
 	size_t noperators;
 };
+
+/* Fills configured_share and actual_share of every operator; a share of a zero total is 0. */
+void crm_source_stats_shares(struct crm_source_stats *st);
 
 /* One operator configured for a source, as seen by the distribution. */
 struct crm_candidate {

@@ -90,6 +90,7 @@ bool crm_service_contact_update(struct crm_service *s, struct crm_arena *a, int6
 	const struct crm_contact_patch *patch, struct crm_contact *out, struct crm_err *err) CRM_MUSTCHECK;
 bool crm_service_assignments_list(struct crm_service *s, struct crm_arena *a, int64_t contact_id,
 	crm_assignment_fn fn, void *ctx, struct crm_err *err) CRM_MUSTCHECK;
+/* The source's figures with every operator's configured and actual share filled in. */
 bool crm_service_source_stats(struct crm_service *s, struct crm_arena *a, int64_t source_id,
 	struct crm_source_stats *out, struct crm_err *err) CRM_MUSTCHECK;
 
