@@ -5,7 +5,6 @@
  */
 #include "crm/arena.h"
 
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,22 +148,4 @@ char *crm_arena_strndup(struct crm_arena *a, const char *s, size_t len)
 char *crm_arena_strdup(struct crm_arena *a, const char *s)
 {
 	return crm_arena_strndup(a, s, strlen(s));
-}
-
-char *crm_arena_printf(struct crm_arena *a, const char *fmt, ...)
-{
-	va_list ap, ap2;
-	int len;
-	char *p;
-
-	va_start(ap, fmt);
-	va_copy(ap2, ap);
-	len = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (len < 0)
-		oom(0);
-	p = crm_arena_alloc(a, (size_t)len + 1);
-	vsnprintf(p, (size_t)len + 1, fmt, ap2);
-	va_end(ap2);
-	return p;
 }

@@ -29,17 +29,6 @@ void crm_buf_clear(struct crm_buf *b)
 	b->data[0] = '\0';
 }
 
-void crm_buf_trim(struct crm_buf *b, size_t keep)
-{
-	if (b->cap <= keep)
-		return;
-	b->data = crm_xrealloc(b->data, keep);
-	b->cap = keep;
-	if (b->len >= keep)
-		b->len = keep - 1;
-	b->data[b->len] = '\0';
-}
-
 static void reserve(struct crm_buf *b, size_t extra)
 {
 	size_t need = b->len + extra + 1;

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "crm/util.h"
+
 #define BODY_LIMIT_MIN 1024
 #define BODY_LIMIT_MAX (64 * 1024 * 1024)
 #define WORKERS_MAX 1024
@@ -59,11 +61,11 @@ static bool parse_bool(const char *s, bool *out)
 	static const char *const yes[] = {"on", "true", "1", "yes"};
 	static const char *const no[] = {"off", "false", "0", "no"};
 
-	for (size_t i = 0; i < 4; i++) {
-		if (strcmp(s, yes[i]) == 0)
-			return (*out = true), true;
-		if (strcmp(s, no[i]) == 0)
-			return (*out = false), true;
+	for (size_t i = 0; i < CRM_COUNT(yes); i++) {
+		if (strcmp(s, yes[i]) == 0 || strcmp(s, no[i]) == 0) {
+			*out = strcmp(s, yes[i]) == 0;
+			return true;
+		}
 	}
 	return false;
 }

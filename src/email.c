@@ -15,42 +15,43 @@ static bool is_space(char c)
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
 }
 
-static bool check(const char *s, size_t len, const char **why)
+/* What is wrong with the trimmed address, or NULL when it is well formed. */
+static const char *problem(const char *s, size_t len)
 {
 	const char *at = NULL, *domain;
 	size_t local_len, domain_len;
 
 	if (len == 0)
-		return (*why = "must not be empty"), false;
+		return "must not be empty";
 	if (len > CRM_EMAIL_MAX)
-		return (*why = "must be at most 254 characters"), false;
+		return "must be at most 254 characters";
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 
 		if (c <= 0x20 || c == 0x7f)
-			return (*why = "must not contain spaces or control characters"), false;
+			return "must not contain spaces or control characters";
 		if (c == '@') {
 			if (at != NULL)
-				return (*why = "must contain exactly one @"), false;
+				return "must contain exactly one @";
 			at = s + i;
 		}
 	}
 	if (at == NULL)
-		return (*why = "must contain exactly one @"), false;
+		return "must contain exactly one @";
 	local_len = (size_t)(at - s);
 	domain = at + 1;
 	domain_len = len - local_len - 1;
 	if (local_len == 0)
-		return (*why = "must have a non-empty part before @"), false;
+		return "must have a non-empty part before @";
 	if (domain_len == 0)
-		return (*why = "must have a domain after @"), false;
+		return "must have a domain after @";
 	if (memchr(domain, '.', domain_len) == NULL || domain[0] == '.' || domain[domain_len - 1] == '.')
-		return (*why = "must have a domain with a dot inside it"), false;
+		return "must have a domain with a dot inside it";
 	for (size_t i = 1; i < domain_len; i++) {
 		if (domain[i] == '.' && domain[i - 1] == '.')
-			return (*why = "must not have empty domain labels"), false;
+			return "must not have empty domain labels";
 	}
-	return true;
+	return NULL;
 }
 
 bool crm_email_normalize(const char *in, size_t len, char *out, const char **why)
@@ -61,7 +62,8 @@ bool crm_email_normalize(const char *in, size_t len, char *out, const char **why
 		start++;
 	while (end > start && is_space(in[end - 1]))
 		end--;
-	if (!check(in + start, end - start, why))
+	*why = problem(in + start, end - start);
+	if (*why != NULL)
 		return false;
 	for (size_t i = start; i < end; i++) {
 		char c = in[i];

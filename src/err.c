@@ -47,7 +47,7 @@ bool crm_err_set(struct crm_err *err, enum crm_errcode code, const char *fmt, ..
 	return false;
 }
 
-void crm_err_field(struct crm_err *err, const char *field, const char *fmt, ...)
+bool crm_err_field(struct crm_err *err, const char *field, const char *fmt, ...)
 {
 	struct crm_field_error *fe;
 	va_list ap;
@@ -57,12 +57,13 @@ void crm_err_field(struct crm_err *err, const char *field, const char *fmt, ...)
 		snprintf(err->detail, sizeof(err->detail), "the request has invalid fields");
 	}
 	if (err->nfields >= CRM_ERR_FIELDS_MAX)
-		return;
+		return false;
 	fe = &err->fields[err->nfields++];
 	snprintf(fe->field, sizeof(fe->field), "%s", field);
 	va_start(ap, fmt);
 	vsnprintf(fe->message, sizeof(fe->message), fmt, ap);
 	va_end(ap);
+	return false;
 }
 
 const char *crm_strerror(enum crm_errcode code)

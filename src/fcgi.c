@@ -43,36 +43,39 @@ static void on_stop(int sig)
 		_exit(0);
 }
 
-int crm_fcgi_listen(const struct crm_config *cfg, struct crm_err *err)
+bool crm_fcgi_listen(const struct crm_config *cfg, int *out, struct crm_err *err)
 {
-	int fd, accepting = 0;
+	int fd = -1, accepting = 0;
 	socklen_t len = sizeof(accepting);
 	struct stat st;
 
 	if (FCGX_Init() != 0)
-		return crm_err_set(err, CRM_E_INTERNAL, "could not initialise libfcgi"), -1;
+		return crm_err_set(err, CRM_E_INTERNAL, "could not initialise libfcgi");
 	switch (cfg->listen_kind) {
 	case CRM_LISTEN_FD:
 		fd = cfg->listen_fd;
 		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) != 0 || !accepting)
-			return crm_err_set(err, CRM_E_INVALID, "fd %d is not a listening socket", fd), -1;
-		return fd;
+			return crm_err_set(err, CRM_E_INVALID, "fd %d is not a listening socket", fd);
+		break;
 	case CRM_LISTEN_UNIX:
 		if (lstat(cfg->listen_addr, &st) == 0 && S_ISSOCK(st.st_mode))
 			unlink(cfg->listen_addr); /* left by a previous run */
 		fd = FCGX_OpenSocket(cfg->listen_addr, LISTEN_BACKLOG);
 		if (fd < 0)
-			return crm_err_set(err, CRM_E_INVALID, "could not listen on %s", cfg->listen_addr), -1;
+			return crm_err_set(err, CRM_E_INVALID, "could not listen on %s", cfg->listen_addr);
 		if (chmod(cfg->listen_addr, cfg->socket_mode) != 0)
 			crm_log_warn("could not chmod %s: %s", cfg->listen_addr, strerror(errno));
-		return fd;
+		break;
 	case CRM_LISTEN_TCP:
 		fd = FCGX_OpenSocket(cfg->listen_addr, LISTEN_BACKLOG);
 		if (fd < 0)
-			return crm_err_set(err, CRM_E_INVALID, "could not listen on %s", cfg->listen_addr), -1;
-		return fd;
+			return crm_err_set(err, CRM_E_INVALID, "could not listen on %s", cfg->listen_addr);
+		break;
 	}
-	return -1;
+	if (fd < 0)
+		return crm_err_set(err, CRM_E_INTERNAL, "unknown listen kind");
+	*out = fd;
+	return true;
 }
 
 static bool sink_write(void *ctx, const char *data, size_t len)

@@ -291,11 +291,13 @@ void crm_http_handle(const struct crm_router *router, struct crm_service *svc, s
 	}
 	if (strcmp(req->method, "POST") == 0 || strcmp(req->method, "PATCH") == 0) {
 		if (req->body_too_large) {
-			crm_resp_error(resp, (crm_err_set(&err, CRM_E_TOO_LARGE, NULL), &err));
+			crm_err_set(&err, CRM_E_TOO_LARGE, NULL);
+			crm_resp_error(resp, &err);
 			goto send;
 		}
 		if (!crm_http_is_json(req->content_type)) {
-			crm_resp_error(resp, (crm_err_set(&err, CRM_E_MEDIA_TYPE, NULL), &err));
+			crm_err_set(&err, CRM_E_MEDIA_TYPE, NULL);
+			crm_resp_error(resp, &err);
 			goto send;
 		}
 	}

@@ -242,8 +242,7 @@ bool crm_json_decode(const char *text, size_t len, const struct crm_jschema *sch
 	}
 	if (!json_object_is_type(root, json_type_object)) {
 		json_object_put(root);
-		crm_err_field(err, "body", "must be a JSON object");
-		return false;
+		return crm_err_field(err, "body", "must be a JSON object");
 	}
 	ok = decode_object(root, schema, out, "", arena, err);
 	json_object_put(root);

@@ -96,8 +96,7 @@ static int serve(const struct crm_config *cfg)
 	if (cfg->auto_migrate && !migrate(cfg, true))
 		return 1;
 	crm_err_init(&err);
-	fd = crm_fcgi_listen(cfg, &err);
-	if (fd < 0) {
+	if (!crm_fcgi_listen(cfg, &fd, &err)) {
 		crm_log_error("%s", err.detail);
 		return 1;
 	}

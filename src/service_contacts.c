@@ -55,10 +55,8 @@ bool crm_service_contacts_list(struct crm_service *s, struct crm_arena *a, const
 bool crm_service_contact_update(struct crm_service *s, struct crm_arena *a, int64_t id,
 	const struct crm_contact_patch *patch, struct crm_contact *out, struct crm_err *err)
 {
-	if (!patch->has_status && !patch->has_operator) {
-		crm_err_field(err, "body", "must contain status or operator_id");
-		return false;
-	}
+	if (!patch->has_status && !patch->has_operator)
+		return crm_err_field(err, "body", "must contain status or operator_id");
 	for (int attempt = 1;; attempt++) {
 		if (crm_pg_contact_update(s->pg, a, id, patch, out, err))
 			return true;

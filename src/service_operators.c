@@ -18,10 +18,8 @@ bool crm_service_operator_get(struct crm_service *s, struct crm_arena *a, int64_
 bool crm_service_operator_update(struct crm_service *s, struct crm_arena *a, int64_t id,
 	const struct crm_operator_patch *patch, struct crm_operator *out, struct crm_err *err)
 {
-	if (!patch->has_name && !patch->has_is_active && !patch->has_max_load_limit) {
-		crm_err_field(err, "body", "must contain at least one of name, is_active, max_load_limit");
-		return false;
-	}
+	if (!patch->has_name && !patch->has_is_active && !patch->has_max_load_limit)
+		return crm_err_field(err, "body", "must contain at least one of name, is_active, max_load_limit");
 	return crm_pg_operator_update(s->pg, a, id, patch, out, err);
 }
 

@@ -19,7 +19,6 @@ void *crm_arena_alloc(struct crm_arena *a, size_t size);
 void *crm_arena_calloc(struct crm_arena *a, size_t n, size_t size);
 char *crm_arena_strndup(struct crm_arena *a, const char *s, size_t len);
 char *crm_arena_strdup(struct crm_arena *a, const char *s);
-char *crm_arena_printf(struct crm_arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Process-wide allocation helpers that abort on failure (Redis zmalloc). */
 void *crm_xmalloc(size_t size);

@@ -13,8 +13,6 @@ struct crm_buf {
 void crm_buf_init(struct crm_buf *b);
 void crm_buf_finish(struct crm_buf *b);
 void crm_buf_clear(struct crm_buf *b);
-/* Shrinks a buffer that grew beyond `keep` bytes (keeps a worker's memory flat). */
-void crm_buf_trim(struct crm_buf *b, size_t keep);
 void crm_buf_append(struct crm_buf *b, const void *data, size_t len);
 void crm_buf_puts(struct crm_buf *b, const char *s);
 void crm_buf_putc(struct crm_buf *b, char c);

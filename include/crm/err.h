@@ -55,8 +55,9 @@ void crm_err_init(struct crm_err *err);
 /* Sets code and a printf detail; always returns false so callers can `return crm_err_set(...)`. */
 bool crm_err_set(struct crm_err *err, enum crm_errcode code, const char *fmt, ...) CRM_PRINTF(3, 4);
 
-/* Adds one field error and turns the error into CRM_E_INVALID. Extra fields are dropped. */
-void crm_err_field(struct crm_err *err, const char *field, const char *fmt, ...) CRM_PRINTF(3, 4);
+/* Adds one field error and turns the error into CRM_E_INVALID. Extra fields are dropped.
+ * Always returns false, like crm_err_set. */
+bool crm_err_field(struct crm_err *err, const char *field, const char *fmt, ...) CRM_PRINTF(3, 4);
 
 const char *crm_strerror(enum crm_errcode code);
 const char *crm_err_name(enum crm_errcode code);

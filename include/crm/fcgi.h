@@ -11,8 +11,8 @@
 #include "crm/config.h"
 #include "crm/err.h"
 
-/* Opens (or adopts) the listening socket described by cfg; returns the fd or -1. */
-int crm_fcgi_listen(const struct crm_config *cfg, struct crm_err *err);
+/* Opens (or adopts) the listening socket described by cfg into *fd. */
+bool crm_fcgi_listen(const struct crm_config *cfg, int *fd, struct crm_err *err) CRM_MUSTCHECK;
 
 /* The worker: serves requests on listen_fd until SIGTERM; returns the exit status. */
 int crm_fcgi_worker_run(const struct crm_config *cfg, int listen_fd);
