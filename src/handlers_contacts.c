@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "crm/domain.h"
+#include "crm/schema.h"
 #include "crm/service.h"
 #include "handlers.h"
 
@@ -54,28 +55,15 @@ static bool contact_filter(struct crm_ctx *ctx, struct crm_contact_filter *f, st
 
 /* --- contacts --- */
 
-struct contact_body {
-	const char *email;
-	int64_t source_id;
-};
-
-static const struct crm_jfield contact_create_fields[] = {
-	{"email", CRM_JT_STRING, CRM_JF_REQUIRED, 0, 1000, offsetof(struct contact_body, email), CRM_JNOSEEN, NULL},
-	/* any integer: an id that names no source is 404, like any unknown source */
-	{"source_id", CRM_JT_INT, CRM_JF_REQUIRED, -CRM_ID_MAX, CRM_ID_MAX, offsetof(struct contact_body, source_id),
-		CRM_JNOSEEN, NULL},
-};
-static const struct crm_jschema contact_create_schema = {contact_create_fields, 2, sizeof(struct contact_body)};
-
 void crm_h_contact_create(struct crm_ctx *ctx)
 {
-	struct contact_body b;
+	struct crm_contact_body b;
 	struct crm_contact c;
 	struct crm_err err;
 	struct crm_jw w;
 
 	crm_err_init(&err);
-	if (!crm_h_decode(ctx, &contact_create_schema, &b))
+	if (!crm_h_decode(ctx, &crm_schema_contact_create, &b))
 		return;
 	if (!crm_service_contact_create(ctx->svc, ctx->arena, b.email, b.source_id, &c, &err)) {
 		crm_h_fail(ctx, &err);
@@ -136,31 +124,16 @@ void crm_h_contact_get(struct crm_ctx *ctx)
 
 /* --- the lifecycle --- */
 
-struct contact_patch_body {
-	const char *status;
-	int64_t operator_id;
-	bool has_status, has_operator;
-};
-
-static const struct crm_jfield contact_patch_fields[] = {
-	{"status", CRM_JT_STRING, 0, 0, 16, offsetof(struct contact_patch_body, status),
-		offsetof(struct contact_patch_body, has_status), NULL},
-	/* null returns the contact to the queue; it decodes as 0, which no operator has */
-	{"operator_id", CRM_JT_INT, CRM_JF_NULLABLE, 1, CRM_ID_MAX, offsetof(struct contact_patch_body, operator_id),
-		offsetof(struct contact_patch_body, has_operator), NULL},
-};
-static const struct crm_jschema contact_patch_schema = {contact_patch_fields, 2, sizeof(struct contact_patch_body)};
-
 void crm_h_contact_update(struct crm_ctx *ctx)
 {
-	struct contact_patch_body b;
+	struct crm_contact_patch_body b;
 	struct crm_contact_patch patch;
 	struct crm_contact c;
 	struct crm_err err;
 	struct crm_jw w;
 
 	crm_err_init(&err);
-	if (!crm_json_decode(ctx->req->body, ctx->req->body_len, &contact_patch_schema, &b, ctx->arena, &err)) {
+	if (!crm_json_decode(ctx->req->body, ctx->req->body_len, &crm_schema_contact_patch, &b, ctx->arena, &err)) {
 		crm_h_fail(ctx, &err);
 		return;
 	}

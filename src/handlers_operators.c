@@ -2,6 +2,7 @@
 #include <stddef.h>
 
 #include "crm/domain.h"
+#include "crm/schema.h"
 #include "crm/service.h"
 #include "handlers.h"
 
@@ -29,36 +30,14 @@ static void answer_operator(struct crm_ctx *ctx, const struct crm_operator *op)
 	write_operator(&w, op);
 }
 
-struct operator_body {
-	const char *name;
-	bool is_active, has_name, has_is_active, has_max_load_limit;
-	int64_t max_load_limit;
-};
-
-#define OB(m) offsetof(struct operator_body, m)
-
-static const struct crm_jfield operator_create_fields[] = {
-	{"name", CRM_JT_STRING, CRM_JF_REQUIRED | CRM_JF_TRIM, 1, CRM_NAME_MAX, OB(name), CRM_JNOSEEN, NULL},
-	{"is_active", CRM_JT_BOOL, 0, 0, 0, OB(is_active), OB(has_is_active), NULL},
-	{"max_load_limit", CRM_JT_INT, CRM_JF_REQUIRED, 0, CRM_LIMIT_MAX, OB(max_load_limit), CRM_JNOSEEN, NULL},
-};
-static const struct crm_jschema operator_create_schema = {operator_create_fields, 3, sizeof(struct operator_body)};
-
-static const struct crm_jfield operator_patch_fields[] = {
-	{"name", CRM_JT_STRING, CRM_JF_TRIM, 1, CRM_NAME_MAX, OB(name), OB(has_name), NULL},
-	{"is_active", CRM_JT_BOOL, 0, 0, 0, OB(is_active), OB(has_is_active), NULL},
-	{"max_load_limit", CRM_JT_INT, 0, 0, CRM_LIMIT_MAX, OB(max_load_limit), OB(has_max_load_limit), NULL},
-};
-static const struct crm_jschema operator_patch_schema = {operator_patch_fields, 3, sizeof(struct operator_body)};
-
 void crm_h_operator_create(struct crm_ctx *ctx)
 {
-	struct operator_body b;
+	struct crm_operator_body b;
 	struct crm_operator op;
 	struct crm_err err;
 
 	crm_err_init(&err);
-	if (!crm_h_decode(ctx, &operator_create_schema, &b))
+	if (!crm_h_decode(ctx, &crm_schema_operator_create, &b))
 		return;
 	if (!crm_service_operator_create(ctx->svc, ctx->arena, b.name, b.has_is_active ? b.is_active : true,
 		(int32_t)b.max_load_limit, &op, &err)) {
@@ -105,12 +84,12 @@ void crm_h_operator_get(struct crm_ctx *ctx)
 void crm_h_operator_update(struct crm_ctx *ctx)
 {
 	struct crm_operator_patch patch;
-	struct operator_body b;
+	struct crm_operator_body b;
 	struct crm_operator op;
 	struct crm_err err;
 
 	crm_err_init(&err);
-	if (!crm_h_decode(ctx, &operator_patch_schema, &b))
+	if (!crm_h_decode(ctx, &crm_schema_operator_patch, &b))
 		return;
 	patch.has_name = b.has_name;
 	patch.has_is_active = b.has_is_active;

@@ -2,6 +2,7 @@
 #include <stddef.h>
 
 #include "crm/domain.h"
+#include "crm/schema.h"
 #include "crm/service.h"
 #include "handlers.h"
 
@@ -39,27 +40,14 @@ static void answer_source(struct crm_ctx *ctx, const struct crm_source *src)
 	write_source(&w, src);
 }
 
-struct source_body {
-	const char *name;
-	const char *description;
-};
-
-static const struct crm_jfield source_create_fields[] = {
-	{"name", CRM_JT_STRING, CRM_JF_REQUIRED | CRM_JF_TRIM, 1, CRM_NAME_MAX, offsetof(struct source_body, name),
-		CRM_JNOSEEN, NULL},
-	{"description", CRM_JT_STRING, CRM_JF_NULLABLE, 0, CRM_DESCRIPTION_MAX,
-		offsetof(struct source_body, description), CRM_JNOSEEN, NULL},
-};
-static const struct crm_jschema source_create_schema = {source_create_fields, 2, sizeof(struct source_body)};
-
 void crm_h_source_create(struct crm_ctx *ctx)
 {
-	struct source_body b;
+	struct crm_source_body b;
 	struct crm_source src;
 	struct crm_err err;
 
 	crm_err_init(&err);
-	if (!crm_h_decode(ctx, &source_create_schema, &b))
+	if (!crm_h_decode(ctx, &crm_schema_source_create, &b))
 		return;
 	if (!crm_service_source_create(ctx->svc, ctx->arena, b.name, b.description, &src, &err)) {
 		crm_h_fail(ctx, &err);
@@ -102,41 +90,18 @@ void crm_h_source_get(struct crm_ctx *ctx)
 	answer_source(ctx, &src);
 }
 
-struct so_item {
-	int64_t operator_id;
-	int64_t weight;
-};
-
-struct so_body {
-	struct crm_jarray operators;
-};
-
-static const struct crm_jfield so_item_fields[] = {
-	{"operator_id", CRM_JT_INT, CRM_JF_REQUIRED, 1, CRM_ID_MAX, offsetof(struct so_item, operator_id),
-		CRM_JNOSEEN, NULL},
-	{"weight", CRM_JT_INT, CRM_JF_REQUIRED, 1, CRM_WEIGHT_MAX, offsetof(struct so_item, weight), CRM_JNOSEEN,
-		NULL},
-};
-static const struct crm_jschema so_item_schema = {so_item_fields, 2, sizeof(struct so_item)};
-
-static const struct crm_jfield so_body_fields[] = {
-	{"operators", CRM_JT_ARRAY, CRM_JF_REQUIRED, 0, CRM_SOURCE_OPERATORS_MAX, offsetof(struct so_body, operators),
-		CRM_JNOSEEN, &so_item_schema},
-};
-static const struct crm_jschema so_body_schema = {so_body_fields, 1, sizeof(struct so_body)};
-
 void crm_h_source_operators_set(struct crm_ctx *ctx)
 {
 	struct crm_source_operator *items, *out;
-	const struct so_item *in;
-	struct so_body b;
+	const struct crm_source_operator_item *in;
+	struct crm_source_operators_body b;
 	struct crm_err err;
 	struct crm_jw w;
 	size_t nout;
 	bool decoded;
 
 	crm_err_init(&err);
-	decoded = crm_json_decode(ctx->req->body, ctx->req->body_len, &so_body_schema, &b, ctx->arena, &err);
+	decoded = crm_json_decode(ctx->req->body, ctx->req->body_len, &crm_schema_source_operators, &b, ctx->arena, &err);
 	if (!decoded && b.operators.items == NULL) {
 		crm_h_fail(ctx, &err);
 		return;

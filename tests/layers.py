@@ -25,7 +25,7 @@ LAYERS = {
     'json': (['json'], ['core']),
     'pg': (['pg', 'pg_*'], ['core', 'domain']),
     'service': (['service', 'service_*'], ['core', 'domain', 'pg']),
-    'http': (['http'], ['core', 'json']),
+    'http': (['http', 'schema'], ['core', 'domain', 'json']),
     'handlers': (['routes', 'handlers', 'handlers_*'], ['core', 'domain', 'json', 'http', 'service']),
     'process': (['main', 'config', 'proc', 'master', 'drainer', 'fcgi'], ['core', 'http', 'handlers', 'service']),
 }

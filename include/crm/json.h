@@ -15,6 +15,7 @@
 #include "crm/arena.h"
 #include "crm/buf.h"
 #include "crm/err.h"
+#include "crm/util.h"
 
 #define CRM_JSON_MAX_DEPTH 16
 
@@ -48,6 +49,9 @@ struct crm_jschema {
 	size_t nfields;
 	size_t size; /* sizeof the output struct (used for array elements) */
 };
+
+/* A schema over a static array of fields: the count is the array's, never typed by hand. */
+#define CRM_JSCHEMA(fields_array, out_type) {(fields_array), CRM_COUNT(fields_array), sizeof(out_type)}
 
 struct crm_jarray {
 	void *items; /* arena array of `size`-byte elements */

@@ -1,52 +1,40 @@
-/* test_json.c -- strict decoding rules, error reporting and the writer */
+/* test_json.c -- strict decoding rules, error reporting and the writer
+ *
+ * The decoding rules are tried on the production schemas of the API's request bodies
+ * (schema.c), so a test fails when a limit or a flag of a real body changes.
+ */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "check.h"
+#include "crm/domain.h"
 #include "crm/json.h"
-
-struct item {
-	int64_t id;
-	int64_t weight;
-};
-
-struct body {
-	const char *name;
-	const char *note;
-	int64_t limit;
-	bool active, has_active;
-	struct crm_jarray items;
-};
-
-static const struct crm_jfield item_fields[] = {
-	{"id", CRM_JT_INT, CRM_JF_REQUIRED, 1, 1000, offsetof(struct item, id), CRM_JNOSEEN, NULL},
-	{"weight", CRM_JT_INT, CRM_JF_REQUIRED, 1, 100, offsetof(struct item, weight), CRM_JNOSEEN, NULL},
-};
-static const struct crm_jschema item_schema = {item_fields, 2, sizeof(struct item)};
-
-static const struct crm_jfield fields[] = {
-	{"name", CRM_JT_STRING, CRM_JF_REQUIRED | CRM_JF_TRIM, 1, 5, offsetof(struct body, name), CRM_JNOSEEN, NULL},
-	{"note", CRM_JT_STRING, CRM_JF_NULLABLE, 0, 10, offsetof(struct body, note), CRM_JNOSEEN, NULL},
-	{"limit", CRM_JT_INT, 0, 0, 1000000, offsetof(struct body, limit), CRM_JNOSEEN, NULL},
-	{"active", CRM_JT_BOOL, 0, 0, 0, offsetof(struct body, active), offsetof(struct body, has_active), NULL},
-	{"items", CRM_JT_ARRAY, 0, 0, 3, offsetof(struct body, items), CRM_JNOSEEN, &item_schema},
-};
-static const struct crm_jschema schema = {fields, 5, sizeof(struct body)};
+#include "crm/schema.h"
 
 static struct crm_arena *arena;
 
-static bool decode(const char *text, struct body *b, struct crm_err *err)
+static bool decode(const struct crm_jschema *schema, const char *text, void *out, struct crm_err *err)
 {
 	crm_err_init(err);
-	return crm_json_decode(text, strlen(text), &schema, b, arena, err);
+	return crm_json_decode(text, strlen(text), schema, out, arena, err);
 }
 
-static void expect_field_error(const char *text, const char *field)
+/* Room for any body struct of schema.h. */
+union body {
+	struct crm_operator_body op;
+	struct crm_source_body src;
+	struct crm_source_operators_body so;
+	struct crm_contact_body contact;
+	struct crm_contact_patch_body patch;
+};
+
+static void expect_field_error(const struct crm_jschema *schema, const char *text, const char *field)
 {
-	struct body b;
+	union body b;
 	struct crm_err err;
 
-	CHECK(!decode(text, &b, &err));
+	CHECK(!decode(schema, text, &b, &err));
 	CHECK(err.code == CRM_E_INVALID);
 	CHECK(err.nfields >= 1);
 	if (err.code != CRM_E_INVALID)
@@ -57,73 +45,136 @@ static void expect_field_error(const char *text, const char *field)
 
 static void expect_bad_json(const char *text)
 {
-	struct body b;
+	union body b;
 	struct crm_err err;
 
-	CHECK(!decode(text, &b, &err));
+	CHECK(!decode(&crm_schema_operator_create, text, &b, &err));
 	CHECK(err.code == CRM_E_BAD_JSON);
+}
+
+/* {"<key>":"<n times c>"<rest>} in the arena */
+static const char *long_string(const char *key, size_t n, char c, const char *rest)
+{
+	size_t len = strlen(key) + n + strlen(rest) + 16;
+	char *s = crm_arena_alloc(arena, len), *p;
+
+	p = s + snprintf(s, len, "{\"%s\":\"", key);
+	memset(p, c, n);
+	snprintf(p + n, len - (size_t)(p + n - s), "\"%s}", rest);
+	return s;
+}
+
+/* {"operators":[n items]} in the arena */
+static const char *operators(size_t n)
+{
+	struct crm_buf b;
+	char *s;
+
+	crm_buf_init(&b);
+	crm_buf_puts(&b, "{\"operators\":[");
+	for (size_t i = 0; i < n; i++)
+		crm_buf_printf(&b, "%s{\"operator_id\":%zu,\"weight\":1}", i ? "," : "", i + 1);
+	crm_buf_puts(&b, "]}");
+	s = crm_arena_strdup(arena, b.data);
+	crm_buf_finish(&b);
+	return s;
 }
 
 static void test_valid(void)
 {
-	struct body b;
+	union body b;
 	struct crm_err err;
-	const struct item *it;
+	const struct crm_source_operator_item *it;
 
-	CHECK(decode("{\"name\":\"  Ann \",\"limit\":5,\"active\":false,\"unknown\":[1,{\"x\":2}],"
-		"\"items\":[{\"id\":1,\"weight\":10},{\"id\":2,\"weight\":30}]}", &b, &err));
-	CHECK_STR(b.name, "Ann");
-	CHECK(b.limit == 5 && !b.active && b.has_active && b.note == NULL);
-	CHECK(b.items.n == 2);
-	it = b.items.items;
-	CHECK(it[0].id == 1 && it[0].weight == 10 && it[1].id == 2 && it[1].weight == 30);
-	CHECK(decode("{\"name\":\"x\",\"note\":null}", &b, &err) && b.note == NULL && !b.has_active);
-	CHECK(decode(" {\"name\":\"\\u00e9t\\u00e9\"} \n", &b, &err)); /* 3 characters, 5 bytes */
-	CHECK(decode("{\"name\":\"12345\",\"limit\":0}", &b, &err) && b.limit == 0);
+	CHECK(decode(&crm_schema_operator_create, "{\"name\":\"  Ann \",\"max_load_limit\":5,\"is_active\":false,"
+		"\"unknown\":[1,{\"x\":2}]}", &b, &err));
+	CHECK_STR(b.op.name, "Ann");
+	CHECK(b.op.max_load_limit == 5 && !b.op.is_active && b.op.has_is_active);
+	CHECK(decode(&crm_schema_operator_create, "{\"name\":\"\\u00e9t\\u00e9\",\"max_load_limit\":0}", &b, &err));
+	CHECK(!b.op.has_is_active && b.op.max_load_limit == 0); /* 3 characters, 5 bytes */
+	CHECK(decode(&crm_schema_operator_create, long_string("name", CRM_NAME_MAX, 'n', ",\"max_load_limit\":1000000"),
+		&b, &err));
+	CHECK(decode(&crm_schema_operator_patch, "{\"is_active\":true}", &b, &err));
+	CHECK(b.op.has_is_active && b.op.is_active && !b.op.has_name && !b.op.has_max_load_limit);
+
+	CHECK(decode(&crm_schema_source_create, "{\"name\":\"x\",\"description\":null}", &b, &err));
+	CHECK(b.src.description == NULL);
+	CHECK(decode(&crm_schema_source_create, long_string("description", CRM_DESCRIPTION_MAX, 'd', ",\"name\":\"x\""),
+		&b, &err));
+
+	CHECK(decode(&crm_schema_source_operators, " {\"operators\":[{\"operator_id\":1,\"weight\":10},"
+		"{\"operator_id\":9007199254740991,\"weight\":1000000}]} \n", &b, &err));
+	CHECK(b.so.operators.n == 2);
+	it = b.so.operators.items;
+	CHECK(it[0].operator_id == 1 && it[0].weight == 10 && it[1].operator_id == CRM_ID_MAX && it[1].weight == 1000000);
+	CHECK(decode(&crm_schema_source_operators, "{\"operators\":[]}", &b, &err) && b.so.operators.n == 0);
+	CHECK(decode(&crm_schema_source_operators, operators(CRM_SOURCE_OPERATORS_MAX), &b, &err));
+
+	CHECK(decode(&crm_schema_contact_create, "{\"email\":\"a@b.co\",\"source_id\":-5}", &b, &err));
+	CHECK(b.contact.source_id == -5); /* any integer: an unknown source is 404, not 422 */
+	CHECK(decode(&crm_schema_contact_patch, "{\"operator_id\":null}", &b, &err));
+	CHECK(b.patch.has_operator && b.patch.operator_id == 0 && !b.patch.has_status);
+	CHECK(decode(&crm_schema_contact_patch, "{\"status\":\"closed\",\"operator_id\":3}", &b, &err));
+	CHECK_STR(b.patch.status, "closed");
+	CHECK(b.patch.has_status && b.patch.operator_id == 3);
 }
 
 static void test_types(void)
 {
-	expect_field_error("{\"name\":\"x\",\"limit\":\"5\"}", "limit");
-	expect_field_error("{\"name\":\"x\",\"limit\":5.5}", "limit");
-	expect_field_error("{\"name\":\"x\",\"limit\":5.0}", "limit");
-	expect_field_error("{\"name\":\"x\",\"limit\":1e2}", "limit");
-	expect_field_error("{\"name\":\"x\",\"limit\":true}", "limit");
-	expect_field_error("{\"name\":\"x\",\"limit\":-1}", "limit");
-	expect_field_error("{\"name\":\"x\",\"limit\":1000001}", "limit");
-	expect_field_error("{\"name\":\"x\",\"limit\":9223372036854775808}", "limit");
-	expect_field_error("{\"name\":\"x\",\"limit\":100000000000000000000000000000}", "limit");
-	expect_field_error("{\"name\":\"x\",\"limit\":null}", "limit");
-	expect_field_error("{\"name\":\"x\",\"active\":\"true\"}", "active");
-	expect_field_error("{\"name\":\"x\",\"active\":1}", "active");
-	expect_field_error("{\"name\":\"x\",\"active\":null}", "active");
-	expect_field_error("{\"name\":5}", "name");
-	expect_field_error("{\"name\":\"   \"}", "name");
-	expect_field_error("{\"name\":\"123456\"}", "name");
-	expect_field_error("{\"name\":\"a\\u0000b\"}", "name");
-	expect_field_error("{\"limit\":1}", "name");
-	expect_field_error("{\"name\":\"x\",\"note\":\"01234567890\"}", "note");
-	expect_field_error("{\"name\":\"x\",\"items\":{}}", "items");
-	expect_field_error("{\"name\":\"x\",\"items\":[1]}", "items[0]");
-	expect_field_error("{\"name\":\"x\",\"items\":[{\"id\":1,\"weight\":1},{\"id\":1,\"weight\":0}]}",
-		"items[1].weight");
-	expect_field_error("{\"name\":\"x\",\"items\":[{\"id\":1}]}", "items[0].weight");
-	expect_field_error("{\"name\":\"x\",\"items\":[{},{},{},{}]}", "items");
-	expect_field_error("[]", "body");
-	expect_field_error("\"x\"", "body");
-	expect_field_error("null", "body");
+	const struct crm_jschema *op = &crm_schema_operator_create, *so = &crm_schema_source_operators;
+
+	expect_field_error(op, "{\"name\":\"x\",\"max_load_limit\":\"5\"}", "max_load_limit");
+	expect_field_error(op, "{\"name\":\"x\",\"max_load_limit\":5.5}", "max_load_limit");
+	expect_field_error(op, "{\"name\":\"x\",\"max_load_limit\":5.0}", "max_load_limit");
+	expect_field_error(op, "{\"name\":\"x\",\"max_load_limit\":1e2}", "max_load_limit");
+	expect_field_error(op, "{\"name\":\"x\",\"max_load_limit\":true}", "max_load_limit");
+	expect_field_error(op, "{\"name\":\"x\",\"max_load_limit\":-1}", "max_load_limit");
+	expect_field_error(op, "{\"name\":\"x\",\"max_load_limit\":1000001}", "max_load_limit");
+	expect_field_error(op, "{\"name\":\"x\",\"max_load_limit\":9223372036854775808}", "max_load_limit");
+	expect_field_error(op, "{\"name\":\"x\",\"max_load_limit\":100000000000000000000000000000}", "max_load_limit");
+	expect_field_error(op, "{\"name\":\"x\",\"max_load_limit\":null}", "max_load_limit");
+	expect_field_error(op, "{\"name\":\"x\"}", "max_load_limit");
+	expect_field_error(op, "{\"name\":\"x\",\"max_load_limit\":1,\"is_active\":\"true\"}", "is_active");
+	expect_field_error(op, "{\"name\":\"x\",\"max_load_limit\":1,\"is_active\":1}", "is_active");
+	expect_field_error(op, "{\"name\":\"x\",\"max_load_limit\":1,\"is_active\":null}", "is_active");
+	expect_field_error(op, "{\"name\":5,\"max_load_limit\":1}", "name");
+	expect_field_error(op, "{\"name\":\"   \",\"max_load_limit\":1}", "name");
+	expect_field_error(op, long_string("name", CRM_NAME_MAX + 1, 'n', ",\"max_load_limit\":1"), "name");
+	expect_field_error(op, "{\"name\":\"a\\u0000b\",\"max_load_limit\":1}", "name");
+	expect_field_error(op, "{\"max_load_limit\":1}", "name");
+	expect_field_error(&crm_schema_operator_patch, "{\"name\":\"\"}", "name");
+	expect_field_error(&crm_schema_operator_patch, "{\"max_load_limit\":null}", "max_load_limit");
+	expect_field_error(&crm_schema_source_create,
+		long_string("description", CRM_DESCRIPTION_MAX + 1, 'd', ",\"name\":\"x\""), "description");
+	expect_field_error(so, "{}", "operators");
+	expect_field_error(so, "{\"operators\":{}}", "operators");
+	expect_field_error(so, "{\"operators\":[1]}", "operators[0]");
+	expect_field_error(so, "{\"operators\":[{\"operator_id\":1,\"weight\":1},{\"operator_id\":2,\"weight\":0}]}",
+		"operators[1].weight");
+	expect_field_error(so, "{\"operators\":[{\"operator_id\":1}]}", "operators[0].weight");
+	expect_field_error(so, "{\"operators\":[{\"operator_id\":9007199254740992,\"weight\":1}]}",
+		"operators[0].operator_id");
+	expect_field_error(so, operators(CRM_SOURCE_OPERATORS_MAX + 1), "operators");
+	expect_field_error(&crm_schema_contact_create, "{\"email\":\"a@b.co\",\"source_id\":9007199254740992}",
+		"source_id");
+	expect_field_error(&crm_schema_contact_create, "{\"source_id\":1}", "email");
+	expect_field_error(&crm_schema_contact_patch, "{\"operator_id\":0}", "operator_id");
+	expect_field_error(&crm_schema_contact_patch, "{\"status\":\"closed and then some\"}", "status");
+	expect_field_error(op, "[]", "body");
+	expect_field_error(op, "\"x\"", "body");
+	expect_field_error(op, "null", "body");
 }
 
 static void test_all_fields_reported(void)
 {
-	struct body b;
+	union body b;
 	struct crm_err err;
 
-	CHECK(!decode("{\"name\":5,\"limit\":\"x\",\"active\":0}", &b, &err));
+	CHECK(!decode(&crm_schema_operator_create, "{\"name\":5,\"max_load_limit\":\"x\",\"is_active\":0}", &b, &err));
 	CHECK(err.nfields == 3);
 	CHECK_STR(err.fields[0].field, "name");
-	CHECK_STR(err.fields[1].field, "limit");
-	CHECK_STR(err.fields[2].field, "active");
+	CHECK_STR(err.fields[1].field, "is_active");
+	CHECK_STR(err.fields[2].field, "max_load_limit");
 }
 
 static void test_malformed(void)
@@ -138,14 +189,27 @@ static void test_malformed(void)
 	expect_bad_json("{\"name\":\"x\"} {}");
 	expect_bad_json("{\"name\":\"x\"} garbage");
 	expect_bad_json("{\"name\":\"\xff\xfe\"}");
-	expect_bad_json("{\"name\":\"x\",\"limit\":NaN}");
-	expect_bad_json("{\"name\":\"x\",\"limit\":-Infinity}");
-	expect_bad_json("{\"name\":\"x\",\"limit\":nan}");
+	expect_bad_json("{\"name\":\"x\",\"max_load_limit\":NaN}");
+	expect_bad_json("{\"name\":\"x\",\"max_load_limit\":-Infinity}");
+	expect_bad_json("{\"name\":\"x\",\"max_load_limit\":nan}");
 	expect_bad_json("{\"name\":\"a\tb\"}");
 	expect_bad_json("{\"name\":\"a\nb\"}");
 	memset(deep, '[', sizeof(deep) - 1);
 	deep[sizeof(deep) - 1] = '\0';
 	expect_bad_json(deep);
+}
+
+static void test_schema_counts(void)
+{
+	size_t n = 0;
+
+	for (const struct crm_jschema *const *s = crm_schema_all; *s != NULL; s++, n++) {
+		CHECK((*s)->nfields >= 1 && (*s)->size > 0);
+		for (size_t i = 0; i < (*s)->nfields; i++)
+			CHECK((*s)->fields[i].name != NULL && (*s)->fields[i].offset < (*s)->size);
+	}
+	CHECK(n == 6);
+	CHECK(crm_schema_operator_create.nfields == 3 && crm_schema_contact_patch.nfields == 2);
 }
 
 static void test_writer(void)
@@ -189,6 +253,7 @@ int main(void)
 	test_types();
 	test_all_fields_reported();
 	test_malformed();
+	test_schema_counts();
 	test_writer();
 	crm_arena_destroy(arena);
 	return check_done("json");

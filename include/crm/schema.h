@@ -1,0 +1,62 @@
+/* schema.h -- the request bodies of the API: their structs and their JSON schemas
+ *
+ * The one definition of what each POST and PATCH body may hold (names, types, ranges), used by
+ * the handlers, the unit tests and the JSON fuzzer alike. Strings and arrays of a decoded body
+ * live in the request arena. Part of the http layer: it knows json.h and the limits of
+ * domain.h, nothing of the service.
+ */
+#ifndef CRM_SCHEMA_H
+#define CRM_SCHEMA_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "crm/json.h"
+
+/* POST /api/operators and PATCH /api/operators/{id} */
+struct crm_operator_body {
+	const char *name;
+	bool is_active, has_name, has_is_active, has_max_load_limit;
+	int64_t max_load_limit;
+};
+
+/* POST /api/sources */
+struct crm_source_body {
+	const char *name;
+	const char *description;
+};
+
+/* POST /api/sources/{id}/operators: {"operators": [{operator_id, weight}, ...]} */
+struct crm_source_operator_item {
+	int64_t operator_id;
+	int64_t weight;
+};
+
+struct crm_source_operators_body {
+	struct crm_jarray operators; /* of struct crm_source_operator_item */
+};
+
+/* POST /api/contacts */
+struct crm_contact_body {
+	const char *email;
+	int64_t source_id;
+};
+
+/* PATCH /api/contacts/{id} */
+struct crm_contact_patch_body {
+	const char *status;
+	int64_t operator_id;
+	bool has_status, has_operator;
+};
+
+extern const struct crm_jschema crm_schema_operator_create;
+extern const struct crm_jschema crm_schema_operator_patch;
+extern const struct crm_jschema crm_schema_source_create;
+extern const struct crm_jschema crm_schema_source_operators;
+extern const struct crm_jschema crm_schema_contact_create;
+extern const struct crm_jschema crm_schema_contact_patch;
+
+/* Every body schema above, NULL-terminated (the fuzzer decodes each input with all of them). */
+extern const struct crm_jschema *const crm_schema_all[];
+
+#endif
