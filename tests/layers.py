@@ -21,7 +21,7 @@ import sys
 # layer: (modules, layers it may include besides itself), from the bottom up
 LAYERS = {
     'core': (['err', 'arena', 'buf', 'log', 'util'], []),
-    'domain': (['domain', 'email', 'pick', 'rng'], ['core']),
+    'domain': (['domain', 'email'], ['core']),
     'json': (['json'], ['core']),
     'pg': (['pg', 'pg_*'], ['core', 'domain']),
     'service': (['service', 'service_*'], ['core', 'domain', 'pg']),

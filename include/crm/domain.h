@@ -1,7 +1,7 @@
 /* domain.h -- the plain structs of the product, its limits and its small rules
  *
  * Plain structs and the rules that belong to them (domain.c: contact statuses, stats shares);
- * email.h, pick.h and rng.h hold the larger pure rules. Strings inside these structs are
+ * email.h holds the larger pure rule (the distribution's rules live in SQL). Strings inside these structs are
  * borrowed (usually from the request arena); a struct never owns memory.
  */
 #ifndef CRM_DOMAIN_H
@@ -124,16 +124,6 @@ struct crm_source_stats {
 
 /* Fills configured_share and actual_share of every operator; a share of a zero total is 0. */
 void crm_source_stats_shares(struct crm_source_stats *st);
-
-/* One operator configured for a source, as seen by the distribution. */
-struct crm_candidate {
-	int64_t operator_id;
-	uint32_t weight;
-	bool eligible; /* active and below its limit when read (a hint; the database decides) */
-	bool is_active;
-	int32_t load;  /* active contacts when read */
-	int32_t max_load_limit;
-};
 
 /* Row callbacks of the list functions (filled by pg, passed through the service to the
  * handlers): return false to stop (the client went away). */
