@@ -18,9 +18,9 @@ from fractions import Fraction
 
 import pytest
 import requests
-from conftest import (HUGE, assert_loads, binomial_interval, configure, new_email,
-                      pooled_posts, post, require_env, set_operator, simultaneous,
-                      waiting_ids)
+from helpers import (HUGE, assert_loads, binomial_interval, configure, drains_idle, new_email,
+                     operators_of, pooled_posts, post, require_env, set_operator, simultaneous,
+                     wait_until, waiting_ids)
 
 require_env("CRM_TEST_URL", "CRM_TEST_DSN")
 
@@ -49,26 +49,10 @@ def close(api, assert_json, cid):
     return body
 
 
-def operators_of(db_rows, ids):
-    """The stored operator_id of each contact id, in the given order."""
-    got = dict(db_rows("SELECT id, operator_id FROM contacts WHERE id = ANY(%s)", (list(ids),)))
-    return [got[i] for i in ids]
-
-
 def api_waiting(api, assert_json, source_id):
     body = assert_json(api.get("/api/contacts", params={
         "source_id": source_id, "unassigned": "true", "status": "active", "limit": 1000}), 200)
     return [c["id"] for c in body]
-
-
-def wait_until(predicate, seconds, what):
-    deadline = time.monotonic() + seconds
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"not within {seconds} s: {what}"
-        time.sleep(0.05)
 
 
 def backlog_order(db_rows, ids):
@@ -120,7 +104,7 @@ def test_fifo_beyond_one_batch(api, assert_json, base_url, source_with_operator,
     assert len(waiting_ids(db_rows, src["id"])) <= 100 - BATCH  # the request's own batch
     wait_until(lambda: len(waiting_ids(db_rows, src["id"])) == 30, DRAIN_SECONDS,
                "70 of 100 waiting contacts assigned")
-    time.sleep(0.3)
+    wait_until(lambda: drains_idle(db_rows), DRAIN_SECONDS, "the drains finished")
     assert operators_of(db_rows, ids) == [a["id"]] * 70 + [None] * 30
     assert backlog_order(db_rows, ids) == ids[:70]
     assert_loads(api, assert_json, db_rows, {a["id"]: 70})
@@ -333,6 +317,7 @@ def test_closed_concurrently_all_waiting_assigned_by_the_answers(api, assert_jso
     assert_loads(api, assert_json, db_rows, {a["id"]: n})
 
 
+@pytest.mark.slow
 def test_safety_sweep_assigns_contact_written_behind_the_api(api, assert_json, source_with_operator,
                                                              db_rows):
     """A waiting contact inserted straight into the database (no trigger, no NOTIFY) is assigned
@@ -346,6 +331,7 @@ def test_safety_sweep_assigns_contact_written_behind_the_api(api, assert_json, s
     assert_loads(api, assert_json, db_rows, {a["id"]: 1})
 
 
+@pytest.mark.slow
 def test_fifo_while_the_drainer_is_busy(api, assert_json, base_url, make_source, make_operator,
                                        db_rows):
     """Oldest first must hold while the background drainer runs its passes (kept busy here by

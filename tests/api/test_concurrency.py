@@ -31,46 +31,18 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
+from helpers import require_env, wait_until
 
-URL = os.environ.get("CRM_TEST_URL")
-DSN = os.environ.get("CRM_TEST_DSN")
-pytestmark = pytest.mark.skipif(not URL or not DSN, reason="CRM_TEST_URL / CRM_TEST_DSN not set")
+require_env("CRM_TEST_URL", "CRM_TEST_DSN")
+pytestmark = pytest.mark.load
 
 CLIENTS = 64
 CONTACTS = int(os.environ.get("CRM_TEST_CONCURRENCY_CONTACTS", "4000"))
 SOURCES = 4
 OPERATORS = 24
 
-_local = threading.local()
 
-
-def session():
-    s = getattr(_local, "s", None)
-    if s is None:
-        s = _local.s = requests.Session()
-        s.headers["Content-Type"] = "application/json"
-    return s
-
-
-def post(path, body):
-    return session().post(URL + path, json=body, timeout=60)
-
-
-def patch(path, body):
-    return session().patch(URL + path, json=body, timeout=60)
-
-
-@pytest.fixture()
-def db():
-    import psycopg2
-
-    conn = psycopg2.connect(DSN)
-    conn.autocommit = True
-    yield conn
-    conn.close()
-
-
-def test_no_operator_is_ever_over_its_limit(db):
+def test_no_operator_is_ever_over_its_limit(db, per_thread):
     """Rounds of fresh capacity raced for by 64 concurrent intakes.
 
     Each round adds one operator with a small limit and two new sources that share it with two
@@ -85,18 +57,18 @@ def test_no_operator_is_ever_over_its_limit(db):
     config = {}
 
     def new_operator(i):
-        r = post("/api/operators", {"name": f"cc-{tag}-{i}", "max_load_limit": rng.randint(2, 6)})
+        r = per_thread.post("/api/operators", {"name": f"cc-{tag}-{i}", "max_load_limit": rng.randint(2, 6)})
         assert r.status_code == 201, r.text
         ops.append(r.json()["id"])
         return r.json()["id"]
 
     def new_source(name, members):
-        r = post("/api/sources", {"name": name})
+        r = per_thread.post("/api/sources", {"name": name})
         assert r.status_code == 201, r.text
         s = r.json()["id"]
         config[s] = {o: rng.randint(1, 10) for o in members}
         body = {"operators": [{"operator_id": o, "weight": w} for o, w in config[s].items()]}
-        r = post(f"/api/sources/{s}/operators", body)
+        r = per_thread.post(f"/api/sources/{s}/operators", body)
         assert r.status_code == 200, r.text
         sources.append(s)
         return s
@@ -113,7 +85,7 @@ def test_no_operator_is_ever_over_its_limit(db):
         n, s = job
         email = f"cc-{tag}-{n}@load.test"
         try:
-            r = post("/api/contacts", {"email": email, "source_id": s})
+            r = per_thread.post("/api/contacts", {"email": email, "source_id": s})
             item = (r.status_code, email, s, r.json() if r.content else None)
         except requests.RequestException as e:  # a dropped connection is a failure too
             item = (-1, email, s, repr(e))
@@ -126,10 +98,10 @@ def test_no_operator_is_ever_over_its_limit(db):
             while not stop.is_set():
                 with results_lock:
                     victim = rng.choice(ops)
-                r = patch(f"/api/operators/{victim}", {"is_active": False})
+                r = per_thread.patch(f"/api/operators/{victim}", {"is_active": False})
                 assert r.status_code == 200, r.text
                 time.sleep(0.005)
-                r = patch(f"/api/operators/{victim}", {"is_active": True})
+                r = per_thread.patch(f"/api/operators/{victim}", {"is_active": True})
                 assert r.status_code == 200, r.text
         except Exception as e:  # reported by the main thread
             admin_errors.append(repr(e))
@@ -217,24 +189,24 @@ def history_violations(cur, sources):
     return cur.fetchall()
 
 
-def test_lifecycle_chaos_keeps_every_assignment_below_the_limit(db):
+def test_lifecycle_chaos_keeps_every_assignment_below_the_limit(db, per_thread):
     tag = uuid.uuid4().hex[:8]
     rng = random.Random()
     ops = []
     for i in range(12):
-        r = post("/api/operators", {"name": f"lc-{tag}-{i}", "max_load_limit": rng.randint(1, 4)})
+        r = per_thread.post("/api/operators", {"name": f"lc-{tag}-{i}", "max_load_limit": rng.randint(1, 4)})
         assert r.status_code == 201, r.text
         ops.append(r.json()["id"])
     sources = []
     config = {}
     for i in range(SOURCES):
-        r = post("/api/sources", {"name": f"lc-{tag}-src-{i}"})
+        r = per_thread.post("/api/sources", {"name": f"lc-{tag}-src-{i}"})
         assert r.status_code == 201, r.text
         s = r.json()["id"]
         sources.append(s)
         config[s] = rng.sample(ops, 5)  # shared operators
         body = {"operators": [{"operator_id": o, "weight": rng.randint(1, 10)} for o in config[s]]}
-        r = post(f"/api/sources/{s}/operators", body)
+        r = per_thread.post(f"/api/sources/{s}/operators", body)
         assert r.status_code == 200, r.text
 
     created = []  # (contact id, source)
@@ -249,7 +221,7 @@ def test_lifecycle_chaos_keeps_every_assignment_below_the_limit(db):
     def intake(n):
         s = sources[n % SOURCES]
         try:
-            r = post("/api/contacts", {"email": f"lc-{tag}-{n}@load.test", "source_id": s})
+            r = per_thread.post("/api/contacts", {"email": f"lc-{tag}-{n}@load.test", "source_id": s})
         except requests.RequestException:
             count("intake", -1)
             return
@@ -266,19 +238,19 @@ def test_lifecycle_chaos_keeps_every_assignment_below_the_limit(db):
         roll = rng.random()
         try:
             if roll < 0.35:
-                kind, r = "close", patch(f"/api/contacts/{cid}", {"status": "closed"})
+                kind, r = "close", per_thread.patch(f"/api/contacts/{cid}", {"status": "closed"})
             elif roll < 0.50:
-                kind, r = "reopen", patch(f"/api/contacts/{cid}", {"status": "active"})
+                kind, r = "reopen", per_thread.patch(f"/api/contacts/{cid}", {"status": "active"})
             elif roll < 0.65:
-                kind, r = "reassign", patch(f"/api/contacts/{cid}", {"operator_id": rng.choice(config[s])})
+                kind, r = "reassign", per_thread.patch(f"/api/contacts/{cid}", {"operator_id": rng.choice(config[s])})
             elif roll < 0.75:
-                kind, r = "unassign", patch(f"/api/contacts/{cid}", {"operator_id": None})
+                kind, r = "unassign", per_thread.patch(f"/api/contacts/{cid}", {"operator_id": None})
             elif roll < 0.90:
-                kind, r = "limit", patch(f"/api/operators/{rng.choice(ops)}",
-                                         {"max_load_limit": rng.randint(0, 5)})
+                kind, r = "limit", per_thread.patch(f"/api/operators/{rng.choice(ops)}",
+                                                    {"max_load_limit": rng.randint(0, 5)})
             else:
                 op = rng.choice(ops)
-                kind, r = "toggle", patch(f"/api/operators/{op}", {"is_active": rng.random() < 0.7})
+                kind, r = "toggle", per_thread.patch(f"/api/operators/{op}", {"is_active": rng.random() < 0.7})
         except requests.RequestException:
             count("chaos", -1)
             return
@@ -291,7 +263,7 @@ def test_lifecycle_chaos_keeps_every_assignment_below_the_limit(db):
 
     # every operator back to active with room, so the queues must drain to nothing
     for op in ops:
-        r = patch(f"/api/operators/{op}", {"is_active": True, "max_load_limit": 1000})
+        r = per_thread.patch(f"/api/operators/{op}", {"is_active": True, "max_load_limit": 1000})
         assert r.status_code == 200, r.text
 
     bad = {k: v for k, v in statuses.items() if k[1] not in (200, 201, 409)}
@@ -318,15 +290,13 @@ def test_lifecycle_chaos_keeps_every_assignment_below_the_limit(db):
 
     # no lost wake-up: with room everywhere, nothing may stay waiting (the drainer finishes
     # whatever the requests' own bounded batches left)
-    deadline = time.monotonic() + 15
-    while True:
+    def waiting():
         cur.execute(
             "SELECT count(*) FROM contacts WHERE source_id = ANY(%s) AND operator_id IS NULL AND status = 'active'",
             (sources,),
         )
-        waiting = cur.fetchone()[0]
-        if waiting == 0 or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-    assert waiting == 0, f"{waiting} contacts still waiting although every operator has room"
+        return cur.fetchone()[0]
+
+    assert wait_until(lambda: waiting() == 0, 15), (
+        f"{waiting()} contacts still waiting although every operator has room")
     assert not history_violations(cur, sources)

@@ -17,20 +17,14 @@ Every scenario uses fresh operators and sources, so other tests' data does not i
 
 from fractions import Fraction
 
-from conftest import (HUGE, assert_loads, binomial_interval, configure, new_email,
-                      pooled_posts, require_env, set_operator, simultaneous)
+import pytest
+from helpers import (HUGE, assert_loads, binomial_interval, configure, new_email, operators_of,
+                     pooled_posts, post, require_env, set_operator, simultaneous)
 
 require_env("CRM_TEST_URL", "CRM_TEST_DSN")
 
 
 # ---------------------------------------------------------------- local helpers
-
-
-def post(api, assert_json, source_id, email=None):
-    resp = api.post("/api/contacts", json={"email": email or new_email(), "source_id": source_id})
-    body = assert_json(resp, 201)
-    assert body["source_id"] == source_id and body["status"] == "active", body
-    return body
 
 
 def post_many(api, assert_json, source_id, n):
@@ -42,10 +36,8 @@ def posted_many(api, assert_json, source_id, n):
     return [post(api, assert_json, source_id) for _ in range(n)]
 
 
-def operators_of(db_rows, contacts):
-    """The stored operator_id of each contact, in the given order."""
-    return [db_rows("SELECT operator_id FROM contacts WHERE id = %s", (c["id"],))[0][0]
-            for c in contacts]
+def ids(contacts):
+    return [c["id"] for c in contacts]
 
 
 # ---------------------------------------------------------------- weighted choice
@@ -54,6 +46,7 @@ N_WEIGHTED = 4000
 THREADS = 8
 
 
+@pytest.mark.load
 def test_weighted_choice_10_30(api, base_url, assert_json, make_source, make_operator, db_rows):
     """Weights 10 and 30: operator A must get about N/4 of N = 4000 contacts.
 
@@ -142,7 +135,7 @@ def test_limit_3_fills_exactly_then_unassigned_then_others(api, assert_json, sou
     assert_loads(api, assert_json, db_rows, {three["id"]: 3})
     other = make_operator(max_load_limit=HUGE)
     configure(api, assert_json, src["id"], [(three["id"], HUGE), (other["id"], 1)])
-    assert operators_of(db_rows, made) == [three["id"]] * 3 + [other["id"]] * 3
+    assert operators_of(db_rows, ids(made)) == [three["id"]] * 3 + [other["id"]] * 3
     assert_loads(api, assert_json, db_rows, {three["id"]: 3, other["id"]: 3})
     assert post_many(api, assert_json, src["id"], 10) == [other["id"]] * 10
     assert_loads(api, assert_json, db_rows, {three["id"]: 3, other["id"]: 13})
@@ -226,11 +219,11 @@ def test_deactivated_then_reactivated_receives_again(api, assert_json, source_wi
     assert_loads(api, assert_json, db_rows, {r["id"]: 1})
     body = set_operator(api, assert_json, r["id"], is_active=True)
     assert body["is_active"] is True and body["active_contacts"] == 3, body
-    assert operators_of(db_rows, waiting) == [r["id"], r["id"], None, None]
+    assert operators_of(db_rows, ids(waiting)) == [r["id"], r["id"], None, None]
     assert_loads(api, assert_json, db_rows, {r["id"]: 3})
     assert post(api, assert_json, src["id"])["operator_id"] is None  # full again
     set_operator(api, assert_json, r["id"], max_load_limit=10)
-    assert operators_of(db_rows, waiting) == [r["id"]] * 4
+    assert operators_of(db_rows, ids(waiting)) == [r["id"]] * 4
     assert post_many(api, assert_json, src["id"], 2) == [r["id"]] * 2
     assert_loads(api, assert_json, db_rows, {r["id"]: 8})
 
@@ -267,10 +260,10 @@ def test_limit_lowered_then_raised(api, assert_json, source_with_operator, db_ro
     assert body["active_contacts"] == 4, body
     w3 = post(api, assert_json, src["id"])
     assert w3["operator_id"] is None
-    assert operators_of(db_rows, [w1, w2, w3]) == [None, None, None]
+    assert operators_of(db_rows, ids([w1, w2, w3])) == [None, None, None]
     body = set_operator(api, assert_json, op["id"], max_load_limit=6)  # room for two: w1, w2
     assert (body["max_load_limit"], body["active_contacts"]) == (6, 6), body
-    assert operators_of(db_rows, [w1, w2, w3]) == [op["id"], op["id"], None]
+    assert operators_of(db_rows, ids([w1, w2, w3])) == [op["id"], op["id"], None]
     assert post(api, assert_json, src["id"])["operator_id"] is None  # full again; w4 waits
     assert_loads(api, assert_json, db_rows, {op["id"]: 6})
     body = set_operator(api, assert_json, op["id"], max_load_limit=9)  # room for 3, 2 waiting
@@ -292,7 +285,7 @@ def test_closing_contact_frees_a_slot(api, assert_json, source_with_operator, db
     closed = assert_json(api.patch(f"/api/contacts/{first['id']}", json={"status": "closed"}), 200)
     assert (closed["id"], closed["status"], closed["operator_id"]) == (first["id"], "closed",
                                                                        op["id"])
-    assert operators_of(db_rows, [waiting]) == [op["id"]]
+    assert operators_of(db_rows, ids([waiting])) == [op["id"]]
     assert_loads(api, assert_json, db_rows, {op["id"]: 2})
     assert post(api, assert_json, src["id"])["operator_id"] is None
     assert_loads(api, assert_json, db_rows, {op["id"]: 2})
@@ -302,6 +295,6 @@ def test_same_lead_counts_per_contact(api, assert_json, source_with_operator, db
     """One lead posting many times fills the operator's limit like different leads would."""
     src, op = source_with_operator(max_load_limit=3)
     email = new_email("same")
-    got = [post(api, assert_json, src["id"], email)["operator_id"] for _ in range(5)]
+    got = [post(api, assert_json, src["id"], email=email)["operator_id"] for _ in range(5)]
     assert got == [op["id"]] * 3 + [None] * 2
     assert_loads(api, assert_json, db_rows, {op["id"]: 3})

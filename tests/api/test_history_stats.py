@@ -18,8 +18,8 @@ operator_id; configured_share = weight / sum(weights), actual_share = assigned /
 import os
 
 import pytest
-from conftest import (MISSING_ID, configure, new_email, parse_time, post, require_env,
-                      set_operator, simultaneous)
+from helpers import (MISSING_ID, configure, new_email, parse_time, patch_contact, post, require_env,
+                     set_operator, simultaneous)
 
 require_env("CRM_TEST_URL", "CRM_TEST_DSN")
 
@@ -34,10 +34,6 @@ OP_STATS_KEYS = {"operator_id", "name", "weight", "configured_share", "assigned"
 
 
 # ---------------------------------------------------------------- local helpers
-
-
-def patch(api, assert_json, cid, body):
-    return assert_json(api.patch(f"/api/contacts/{cid}", json=body), 200)
 
 
 def cand(op, load, weight, limit=None, active=None):
@@ -185,7 +181,7 @@ def test_backlog_entry(api, assert_json, source_with_operator):
     src, a = source_with_operator(weight=4, max_load_limit=1)
     c0 = post(api, assert_json, src["id"], operator_id=a["id"])
     w = post(api, assert_json, src["id"], operator_id=None)
-    patch(api, assert_json, c0["id"], {"status": "closed"})
+    assert_json(patch_contact(api, c0["id"], {"status": "closed"}), 200)
     h = history(api, assert_json, w)
     assert [(e["reason"], e["operator_id"], e["note"]) for e in h] == [
         ("intake", None, "all at limit"), ("backlog", a["id"], None)], h
@@ -226,7 +222,7 @@ def a_contact_then_b_activated(api, assert_json, make_source, make_operator, wei
 
 def test_manual_entry(api, assert_json, make_source, make_operator):
     src, a, b, c = a_contact_then_b_activated(api, assert_json, make_source, make_operator, 2, 3)
-    patch(api, assert_json, c["id"], {"operator_id": b["id"]})
+    assert_json(patch_contact(api, c["id"], {"operator_id": b["id"]}), 200)
     h = history(api, assert_json, c)
     assert [(e["reason"], e["operator_id"]) for e in h] == [("intake", a["id"]),
                                                             ("manual", b["id"])], h
@@ -242,9 +238,9 @@ def test_manual_entry_of_closed_contact_records_load(api, assert_json, make_sour
     limit like any other entry with an operator."""
     src, a, b, c = a_contact_then_b_activated(api, assert_json, make_source, make_operator, 1, 1)
     post(api, assert_json, src["id"])  # b (or a) gets one more: loads are not all 0
-    patch(api, assert_json, c["id"], {"status": "closed"})
+    assert_json(patch_contact(api, c["id"], {"status": "closed"}), 200)
     load_b = assert_json(api.get(f"/api/operators/{b['id']}"), 200)["active_contacts"]
-    body = patch(api, assert_json, c["id"], {"operator_id": b["id"]})
+    body = assert_json(patch_contact(api, c["id"], {"operator_id": b["id"]}), 200)
     assert (body["operator_id"], body["status"]) == (b["id"], "closed"), body
     m = history(api, assert_json, c)[-1]
     assert (m["reason"], m["operator_id"], m["load_before"], m["max_load_limit"]) == (
@@ -259,7 +255,7 @@ def test_move_closed_contact_to_full_operator_is_409(api, assert_json, assert_pr
     full = make_operator(max_load_limit=0)
     configure(api, assert_json, src["id"], [(a["id"], 1), (full["id"], 1)])
     c = post(api, assert_json, src["id"], operator_id=a["id"])
-    patch(api, assert_json, c["id"], {"status": "closed"})
+    assert_json(patch_contact(api, c["id"], {"status": "closed"}), 200)
     n = len(db_history(db_rows, c["id"]))
     assert_problem(api.patch(f"/api/contacts/{c['id']}", json={"operator_id": full["id"]}), 409)
     assert db_rows("SELECT operator_id, status FROM contacts WHERE id = %s",
@@ -271,7 +267,7 @@ def test_unassigned_then_backlog_entries(api, assert_json, source_with_operator)
     """Unassigned by hand while its operator is eligible: 'unassigned' then 'backlog' (same one)."""
     src, a = source_with_operator(weight=5, max_load_limit=2)
     c = post(api, assert_json, src["id"], operator_id=a["id"])
-    body = patch(api, assert_json, c["id"], {"operator_id": None})
+    body = assert_json(patch_contact(api, c["id"], {"operator_id": None}), 200)
     assert body["operator_id"] == a["id"], body
     h = history(api, assert_json, c)
     assert [(e["reason"], e["operator_id"]) for e in h] == [
@@ -287,7 +283,7 @@ def test_unassigned_with_nobody_eligible(api, assert_json, source_with_operator)
     src, a = source_with_operator(weight=5, max_load_limit=2)
     c = post(api, assert_json, src["id"], operator_id=a["id"])
     set_operator(api, assert_json, a["id"], is_active=False)
-    assert patch(api, assert_json, c["id"], {"operator_id": None})["operator_id"] is None
+    assert assert_json(patch_contact(api, c["id"], {"operator_id": None}), 200)["operator_id"] is None
     h = history(api, assert_json, c)
     assert [(e["reason"], e["operator_id"]) for e in h] == [("intake", a["id"]),
                                                             ("unassigned", None)], h
@@ -304,9 +300,9 @@ def test_refusals_and_status_changes_add_no_entry(api, assert_json, assert_probl
     assert_problem(api.patch(f"/api/contacts/{c['id']}", json={"operator_id": off["id"]}), 409)
     assert_problem(api.patch(f"/api/contacts/{c['id']}", json={"operator_id": MISSING_ID}), 422)
     assert_problem(api.patch(f"/api/contacts/{c['id']}", json={"status": "gone"}), 422)
-    patch(api, assert_json, c["id"], {"operator_id": a["id"]})  # already its operator
-    patch(api, assert_json, c["id"], {"status": "closed"})
-    patch(api, assert_json, c["id"], {"status": "active"})
+    assert_json(patch_contact(api, c["id"], {"operator_id": a["id"]}), 200)  # already its operator
+    assert_json(patch_contact(api, c["id"], {"status": "closed"}), 200)
+    assert_json(patch_contact(api, c["id"], {"status": "active"}), 200)
     assert db_history(db_rows, c["id"]) == before
 
 
@@ -347,7 +343,7 @@ def test_load_before_below_limit_under_concurrency(api, base_url, assert_json, m
         [(a["id"], i) for i in range(3)] + [(b["id"], i) for i in range(4)])
     for c in made:
         if c["operator_id"] is not None:
-            patch(api, assert_json, c["id"], {"status": "closed"})
+            assert_json(patch_contact(api, c["id"], {"status": "closed"}), 200)
     rows = db_rows("SELECT reason, operator_id, load_before, load_limit FROM assignments"
                    " WHERE contact_id = ANY(%s) ORDER BY id", ([c["id"] for c in made],))
     assert len(rows) == 40 + 7, rows
@@ -454,7 +450,7 @@ def test_stats_known_scenario(api, assert_json, make_source, make_operator, db_r
     ], key=lambda o: o["operator_id"]), s
 
     a_contact = next(m for m in made if m["operator_id"] == a["id"])
-    patch(api, assert_json, a_contact["id"], {"status": "closed"})  # a waiting one goes to A
+    assert_json(patch_contact(api, a_contact["id"], {"status": "closed"}), 200)  # a waiting one goes to A
     s = stats(api, assert_json, src["id"])
     assert (s["waiting"], s["assigned_total"]) == (2, 5), s
     assert rounded(s) == sorted([
@@ -465,7 +461,7 @@ def test_stats_known_scenario(api, assert_json, make_source, make_operator, db_r
 
     waiting = db_rows("SELECT id FROM contacts WHERE source_id = %s AND operator_id IS NULL"
                       " AND status = 'active' ORDER BY id", (src["id"],))
-    patch(api, assert_json, waiting[0][0], {"status": "closed"})  # closed: no longer waiting
+    assert_json(patch_contact(api, waiting[0][0], {"status": "closed"}), 200)  # closed: no longer waiting
     set_operator(api, assert_json, c["id"], name="renamed-c", max_load_limit=0, is_active=True)
     s = stats(api, assert_json, src["id"])
     assert (s["waiting"], s["assigned_total"]) == (1, 5), s

@@ -1,7 +1,7 @@
 """Protocol-level errors: 400, 404, 405, 413, 415 -- all as problem+json."""
 
 import pytest
-from conftest import require_env, unique
+from helpers import require_env, unique
 
 require_env("CRM_TEST_URL", "CRM_TEST_DSN")
 

@@ -7,20 +7,11 @@ the same email joins it, whatever its source. Tests use their own fresh emails a
 import urllib.parse
 
 import pytest
-from conftest import (CONTACT_KEYS, MISSING_ID, new_email, next_link, require_env,
-                      simultaneous)
+from helpers import CONTACT_KEYS, MISSING_ID, new_email, next_link, post, require_env, simultaneous
 
 require_env("CRM_TEST_URL", "CRM_TEST_DSN")
 
 LEAD_KEYS = {"id", "email", "contacts"}
-
-
-def post_contact(api, assert_json, email, source_id):
-    resp = api.post("/api/contacts", json={"email": email, "source_id": source_id})
-    body = assert_json(resp, 201)
-    assert set(body) == CONTACT_KEYS, body
-    assert body["source_id"] == source_id and body["status"] == "active", body
-    return body
 
 
 def check_lead(lead):
@@ -42,7 +33,7 @@ def check_lead(lead):
 def test_get_lead_with_contacts_by_id(api, assert_json, make_source, db_rows):
     s1, s2 = make_source(), make_source()
     email = new_email()
-    made = [post_contact(api, assert_json, email, s) for s in (s1["id"], s2["id"], s1["id"])]
+    made = [post(api, assert_json, s, email=email) for s in (s1["id"], s2["id"], s1["id"])]
     lead_id = made[0]["lead_id"]
     assert all(c["lead_id"] == lead_id for c in made)
     lead = check_lead(assert_json(api.get(f"/api/leads/{lead_id}"), 200))
@@ -63,7 +54,7 @@ def test_lead_reused_across_sources(api, assert_json, make_source, make_operator
     assert_json(resp, 200)
     email = new_email("reuse")
     variants = [email, " " + email.upper(), email.capitalize() + "  "]
-    made = [post_contact(api, assert_json, v, s["id"]) for v, s in zip(variants, srcs)]
+    made = [post(api, assert_json, s["id"], email=v) for v, s in zip(variants, srcs)]
     assert len({c["lead_id"] for c in made}) == 1
     assert [c["source_id"] for c in made] == [s["id"] for s in srcs]
     assert [c["operator_id"] for c in made] == [None, op["id"], None]
@@ -76,8 +67,8 @@ def test_lead_reused_across_sources(api, assert_json, make_source, make_operator
 def test_lead_contacts_include_closed(api, assert_json, make_source, db_rows):
     src = make_source()
     email = new_email("closed")
-    a = post_contact(api, assert_json, email, src["id"])
-    b = post_contact(api, assert_json, email, src["id"])
+    a = post(api, assert_json, src["id"], email=email)
+    b = post(api, assert_json, src["id"], email=email)
     closed = assert_json(api.patch(f"/api/contacts/{a['id']}", json={"status": "closed"}), 200)
     assert (closed["status"], closed["operator_id"]) == ("closed", None)  # it was unassigned
     lead = check_lead(assert_json(api.get(f"/api/leads/{a['lead_id']}"), 200))
@@ -105,9 +96,9 @@ def test_get_lead_404(api, assert_problem, path):
 def test_list_leads_sorted_with_contacts(api, assert_json, make_source):
     src = make_source()
     e1, e2 = new_email("l1"), new_email("l2")
-    c1 = post_contact(api, assert_json, e1, src["id"])
-    c2 = post_contact(api, assert_json, e2, src["id"])
-    c3 = post_contact(api, assert_json, e1, src["id"])
+    c1 = post(api, assert_json, src["id"], email=e1)
+    c2 = post(api, assert_json, src["id"], email=e2)
+    c3 = post(api, assert_json, src["id"], email=e1)
     resp = api.get("/api/leads")
     body = assert_json(resp, 200)
     assert "Link" not in resp.headers
@@ -145,7 +136,7 @@ def walk_leads(api, assert_json, first_path):
 @pytest.mark.parametrize("n,limit", [(5, 2), (4, 2), (3, 1)])
 def test_leads_paging_follows_links(api, assert_json, make_source, db_rows, n, limit):
     src = make_source()
-    made = [post_contact(api, assert_json, new_email("pg"), src["id"]) for _ in range(n)]
+    made = [post(api, assert_json, src["id"], email=new_email("pg")) for _ in range(n)]
     lead_ids = [c["lead_id"] for c in made]
     start = lead_ids[0] - 1
     pages = walk_leads(api, assert_json, f"/api/leads?limit={limit}&after_id={start}")
@@ -163,7 +154,7 @@ def test_leads_paging_follows_links(api, assert_json, make_source, db_rows, n, l
 
 def test_leads_page_link_points_after_last(api, assert_json, make_source):
     src = make_source()
-    made = [post_contact(api, assert_json, new_email("lk"), src["id"]) for _ in range(3)]
+    made = [post(api, assert_json, src["id"], email=new_email("lk")) for _ in range(3)]
     start = made[0]["lead_id"] - 1
     resp = api.get("/api/leads", params={"limit": 2, "after_id": start})
     body = assert_json(resp, 200)
@@ -177,7 +168,7 @@ def test_leads_page_link_points_after_last(api, assert_json, make_source):
 
 def test_leads_after_id_without_limit_is_rest(api, assert_json, make_source, db_rows):
     src = make_source()
-    made = [post_contact(api, assert_json, new_email("rest"), src["id"]) for _ in range(2)]
+    made = [post(api, assert_json, src["id"], email=new_email("rest")) for _ in range(2)]
     resp = api.get("/api/leads", params={"after_id": made[0]["lead_id"]})
     body = assert_json(resp, 200)
     assert "Link" not in resp.headers

@@ -15,11 +15,9 @@ contacts; every test checks the API, the stored column and the real count togeth
 Each test makes its own operators and sources.
 """
 
-import time
-
 import pytest
-from conftest import (CONTACT_KEYS, MISSING_ID, assert_loads, configure, post, require_env,
-                      waiting_ids)
+from helpers import (CONTACT_KEYS, MISSING_ID, assert_loads, configure, patch_contact, post,
+                     require_env, wait_until, waiting_ids)
 
 require_env("CRM_TEST_URL", "CRM_TEST_DSN")
 
@@ -27,13 +25,9 @@ require_env("CRM_TEST_URL", "CRM_TEST_DSN")
 # ---------------------------------------------------------------- local helpers
 
 
-def patch(api, cid, body):
-    return api.patch(f"/api/contacts/{cid}", json=body)
-
-
 def patched(api, assert_json, cid, body, **expected):
     """PATCH that must succeed; checks the answer's shape and equality with GET."""
-    got = assert_json(patch(api, cid, body), 200)
+    got = assert_json(patch_contact(api, cid, body), 200)
     assert isinstance(got, dict) and set(got) == CONTACT_KEYS, got
     assert got["id"] == cid, got
     for key, value in expected.items():
@@ -135,7 +129,7 @@ def test_reopen_past_limit_is_409(api, assert_json, assert_problem, source_with_
     patched(api, assert_json, c1["id"], {"status": "closed"}, status="closed")
     c2 = post(api, assert_json, src["id"], operator_id=op["id"])
     before = state(db_rows, [c1["id"], c2["id"]], [op["id"]])
-    assert_problem(patch(api, c1["id"], {"status": "active"}), 409)
+    assert_problem(patch_contact(api, c1["id"], {"status": "active"}), 409)
     assert state(db_rows, [c1["id"], c2["id"]], [op["id"]]) == before
     assert row(db_rows, c1["id"]) == (op["id"], "closed")
     assert_loads(api, assert_json, db_rows, {op["id"]: 1})
@@ -148,7 +142,7 @@ def test_reopen_after_limit_lowered_is_409(api, assert_json, assert_problem, sou
     patched(api, assert_json, c1["id"], {"status": "closed"}, status="closed")
     assert_json(api.patch(f"/api/operators/{op['id']}", json={"max_load_limit": 1}), 200)
     before = state(db_rows, [c1["id"], c2["id"]], [op["id"]])
-    assert_problem(patch(api, c1["id"], {"status": "active"}), 409)
+    assert_problem(patch_contact(api, c1["id"], {"status": "active"}), 409)
     assert state(db_rows, [c1["id"], c2["id"]], [op["id"]]) == before
     # with room again, the same request succeeds
     assert_json(api.patch(f"/api/operators/{op['id']}", json={"max_load_limit": 2}), 200)
@@ -220,7 +214,7 @@ def test_wrong_content_type_is_415(api, assert_problem, world, db_rows, ctype):
                                   {"operator_id": None}, {"operator_id": 1}])
 def test_unknown_contact_is_404(api, assert_problem, db_count, body):
     before = db_count("contacts"), db_count("assignments")
-    assert_problem(patch(api, MISSING_ID, body), 404)
+    assert_problem(patch_contact(api, MISSING_ID, body), 404)
     assert (db_count("contacts"), db_count("assignments")) == before
 
 
@@ -289,7 +283,7 @@ def test_reassign_refused_409(api, assert_json, assert_problem, world, db_rows, 
     w = world
     ops = [w[k] for k in ("a", "i", "z", "f", "n")]
     before = state(db_rows, [w["c"]], ops)
-    body = assert_problem(patch(api, w["c"], {"operator_id": w[target]}), 409)
+    body = assert_problem(patch_contact(api, w["c"], {"operator_id": w[target]}), 409)
     assert body["detail"].strip(), body
     assert state(db_rows, [w["c"]], ops) == before
     assert row(db_rows, w["c"]) == (w["a"], "active")
@@ -300,7 +294,7 @@ def test_reassign_refused_409(api, assert_json, assert_problem, world, db_rows, 
 def test_reassign_refusals_state_different_reasons(api, assert_problem, world):
     """'else 409 with the reason': not configured, inactive and at limit are told apart."""
     w = world
-    details = [assert_problem(patch(api, w["c"], {"operator_id": w[k]}), 409)["detail"]
+    details = [assert_problem(patch_contact(api, w["c"], {"operator_id": w[k]}), 409)["detail"]
                for k in ("n", "i", "f")]
     assert len(set(details)) == 3, details
 
@@ -312,14 +306,14 @@ def test_reassign_with_reopen_past_limit_is_409(api, assert_json, assert_problem
     patched(api, assert_json, w["c"], {"status": "closed"}, status="closed")
     ops = [w["a"], w["f"]]
     before = state(db_rows, [w["c"]], ops)
-    assert_problem(patch(api, w["c"], {"status": "active", "operator_id": w["f"]}), 409)
+    assert_problem(patch_contact(api, w["c"], {"status": "active", "operator_id": w["f"]}), 409)
     assert state(db_rows, [w["c"]], ops) == before
 
 
 def test_unknown_operator_is_422(api, assert_json, assert_problem, world, db_rows):
     w = world
     before = state(db_rows, [w["c"]], [w["a"]])
-    assert_problem(patch(api, w["c"], {"operator_id": MISSING_ID}), 422, {"operator_id"})
+    assert_problem(patch_contact(api, w["c"], {"operator_id": MISSING_ID}), 422, {"operator_id"})
     assert state(db_rows, [w["c"]], [w["a"]]) == before
 
 
@@ -345,12 +339,12 @@ def test_bad_field_makes_whole_patch_fail(api, assert_json, assert_problem, worl
     """A valid status next to a bad operator_id: nothing is applied (the contact stays open)."""
     w = world
     before = state(db_rows, [w["c"]], [w["a"]])
-    assert_problem(patch(api, w["c"], {"status": "closed", "operator_id": "x"}), 422,
+    assert_problem(patch_contact(api, w["c"], {"status": "closed", "operator_id": "x"}), 422,
                    {"operator_id"})
-    assert_problem(patch(api, w["c"], {"status": "closed", "operator_id": MISSING_ID}), 422,
+    assert_problem(patch_contact(api, w["c"], {"status": "closed", "operator_id": MISSING_ID}), 422,
                    {"operator_id"})
-    assert_problem(patch(api, w["c"], {"status": "shut", "operator_id": None}), 422, {"status"})
-    assert_problem(patch(api, w["c"], {"status": 5, "operator_id": "x"}), 422,
+    assert_problem(patch_contact(api, w["c"], {"status": "shut", "operator_id": None}), 422, {"status"})
+    assert_problem(patch_contact(api, w["c"], {"status": 5, "operator_id": "x"}), 422,
                    {"status", "operator_id"})
     assert state(db_rows, [w["c"]], [w["a"]]) == before
 
@@ -420,8 +414,6 @@ def test_reopen_unassigned_contact_joins_the_queue(api, assert_json, make_source
     assert row(db_rows, c["id"]) == (None, "closed")
     assert_loads(api, assert_json, db_rows, {a["id"]: 0})
     patched(api, assert_json, c["id"], {"status": "active"}, status="active")
-    deadline = time.monotonic() + 15
-    while row(db_rows, c["id"]) != (a["id"], "active"):
-        assert time.monotonic() < deadline, f"reopened contact still {row(db_rows, c['id'])}"
-        time.sleep(0.1)
+    assert wait_until(lambda: row(db_rows, c["id"]) == (a["id"], "active"), 15), (
+        f"reopened contact still {row(db_rows, c['id'])}")
     assert_loads(api, assert_json, db_rows, {a["id"]: 1})

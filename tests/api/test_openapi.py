@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 from urllib.parse import urljoin, urlparse
 
 import pytest
-from conftest import require_env
+from helpers import require_env
 
 require_env("CRM_TEST_URL", "CRM_BIN")
 

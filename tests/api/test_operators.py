@@ -1,7 +1,7 @@
 """Operators: POST/GET/PATCH /api/operators[/{id}] and their validation rules."""
 
 import pytest
-from conftest import MISSING_ID, assert_create_rejected, require_env, unique
+from helpers import MISSING_ID, assert_create_rejected, require_env, unique
 
 require_env("CRM_TEST_URL", "CRM_TEST_DSN")
 

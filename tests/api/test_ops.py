@@ -8,7 +8,7 @@ import time
 import uuid
 
 import pytest
-from conftest import require_env
+from helpers import require_env, wait_until
 
 require_env("CRM_TEST_URL", "CRM_TEST_DSN", "CRM_TEST_APP_DSN", "CRM_BIN",
             "CRM_TEST_PIDFILE", "CRM_TEST_WORKERS")
@@ -218,14 +218,13 @@ def children(pid, comm="crm-worker"):
 
 
 def wait_for_workers(pid, n, timeout, exclude=()):
-    deadline = time.monotonic() + timeout
-    kids = children(pid)
-    while time.monotonic() < deadline:
-        kids = children(pid)
-        if len(kids) == n and not set(kids) & set(exclude):
-            return kids
-        time.sleep(0.05)
-    return kids
+    """The master's workers once there are n of them and none is in `exclude`; after `timeout`
+    seconds, whatever workers there are then."""
+    return wait_until(lambda: steady(children(pid), n, exclude), timeout) or children(pid)
+
+
+def steady(kids, n, exclude):
+    return kids if len(kids) == n and not set(kids) & set(exclude) else None
 
 
 def test_master_runs_configured_worker_count():
@@ -262,14 +261,22 @@ def test_killed_worker_is_replaced_and_service_keeps_answering(base_url, make_op
                 results.append((start, time.monotonic(), outcome))
         session.close()
 
+    def answered(after, n):  # at least n requests started after `after` were answered 200
+        with lock:
+            return sum(1 for r in results if r[0] > after and r[2] == 200) >= n
+
     threads = [threading.Thread(target=fire, daemon=True) for _ in range(n_threads)]
     for t in threads:
         t.start()
-    time.sleep(0.5)
+    wait_until(lambda: answered(0, 4 * n_threads), 10)  # traffic flows before the kill
     victim = kids[len(kids) // 2]
     killed_at = time.monotonic()
     os.kill(victim, signal.SIGKILL)
-    time.sleep(2.5)
+    # traffic goes on until the master has replaced the victim (checked below), and for 10
+    # answered requests after that
+    wait_for_workers(master, workers, 2.5, exclude=(victim,))
+    replaced_at = time.monotonic()
+    wait_until(lambda: answered(replaced_at, 10), 10)
     stop.set()
     for t in threads:
         t.join(15)

@@ -13,9 +13,9 @@ import signal
 import subprocess
 import tempfile
 import threading
-import time
 
-from conftest import check_json, configure, require_env
+import pytest
+from helpers import check_json, configure, require_env, wait_until
 
 require_env("CRM_TEST_URL", "CRM_TEST_DSN", "CRM_TEST_APP_DSN", "CRM_BIN")
 APP_DSN = os.environ.get("CRM_TEST_APP_DSN")
@@ -27,7 +27,8 @@ WAITING = 600
 def start_master(tmp, n):
     env = dict(os.environ)
     env.update({
-        "CRM_DATABASE_URL": APP_DSN,
+        # the host's sessions are named crm-host<n> in pg_stat_activity
+        "CRM_DATABASE_URL": f"{APP_DSN} application_name=crm-host{n}",
         "CRM_LISTEN": f"unix:{tmp}/host{n}.sock",
         "CRM_WORKERS": "1",
         "CRM_AUTO_MIGRATE": "off",
@@ -39,6 +40,17 @@ def start_master(tmp, n):
                             start_new_session=True), log
 
 
+def drainers_listening(db, hosts):
+    """True once the drainer of every host has LISTENed and finished its first pass (its session
+    is idle after crm_drain_all, which the drainer runs only after LISTEN crm_backlog)."""
+    with db.cursor() as cur:
+        cur.execute("SELECT count(DISTINCT application_name) FROM pg_stat_activity"
+                    " WHERE application_name = ANY(%s) AND state = 'idle' AND query LIKE '%%crm_drain_all%%'",
+                    ([f"crm-host{n}" for n in hosts],))
+        return cur.fetchone()[0] == len(hosts)
+
+
+@pytest.mark.slow
 def test_drainers_of_several_hosts_never_assign_a_contact_twice(api, db, make_operator, make_source, base_url):
     import requests
 
@@ -55,10 +67,11 @@ def test_drainers_of_several_hosts_never_assign_a_contact_twice(api, db, make_op
     with tempfile.TemporaryDirectory() as tmp:
         hosts = [start_master(tmp, n) for n in (1, 2)]
         try:
-            time.sleep(1.0)  # both extra drainers connected and listening
+            listening = wait_until(lambda: drainers_listening(db, (1, 2)), 10)
             for n, (proc, _) in enumerate(hosts, 1):
                 with open(f"{tmp}/host{n}.log") as f:
                     assert proc.poll() is None, f.read()
+            assert listening, "the extra hosts' drainers did not start listening within 10 s"
             statuses = []
 
             def raise_limit(o):
@@ -73,14 +86,12 @@ def test_drainers_of_several_hosts_never_assign_a_contact_twice(api, db, make_op
             assert statuses == [200] * len(ops), statuses
 
             cur = db.cursor()
-            deadline = time.monotonic() + 15
-            while True:
+
+            def waiting():
                 cur.execute("SELECT count(*) FROM contacts WHERE id = ANY(%s) AND operator_id IS NULL", (ids,))
-                waiting = cur.fetchone()[0]
-                if waiting == 0 or time.monotonic() > deadline:
-                    break
-                time.sleep(0.1)
-            assert waiting == 0, f"{waiting} contacts still waiting"
+                return cur.fetchone()[0]
+
+            assert wait_until(lambda: waiting() == 0, 15, interval=0.1), f"{waiting()} contacts still waiting"
         finally:
             for proc, log in hosts:
                 os.killpg(proc.pid, signal.SIGTERM)

@@ -3,7 +3,7 @@
 import uuid
 
 import pytest
-from conftest import MISSING_ID, assert_create_rejected, configure, require_env, unique
+from helpers import MISSING_ID, assert_create_rejected, configure, require_env, unique
 
 require_env("CRM_TEST_URL", "CRM_TEST_DSN")
 
