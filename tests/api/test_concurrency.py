@@ -19,8 +19,9 @@ reassignments, unassignments and limit changes (up and down) to the intake, and 
 invariant through the assignment history: every assignment happened while the chosen operator
 was below its limit (load_before < limit, both read under the operator's row lock).
 
-tests/prove-broken-variant runs this same file against a build whose intake checks the limit on
-a snapshot instead of under the row lock (meson -Dbroken_locks=true); there it must fail.
+tests/prove-broken-variant runs this same file against a database whose crm_take_operator checks
+the limit on a snapshot instead of under the row lock (tests/broken/take_operator.sql, applied by
+the proof to its own database); there it must fail.
 """
 import os
 import random
