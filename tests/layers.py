@@ -22,7 +22,7 @@ import sys
 LAYERS = {
     'core': (['err', 'arena', 'buf', 'log', 'util'], []),
     'domain': (['domain', 'email', 'pick', 'rng'], ['core']),
-    'json': (['json'], ['core']),
+    'json': (['json', 'json_*'], ['core']),
     'pg': (['pg', 'pg_*'], ['core', 'domain']),
     'service': (['service', 'service_*'], ['core', 'domain', 'pg']),
     'http': (['http', 'schema'], ['core', 'domain', 'json']),

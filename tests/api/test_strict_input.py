@@ -1,0 +1,182 @@
+"""Strict and canonical input: what is almost JSON is 400, and nothing is stored.
+
+Each case was once accepted by json-c (or slipped past the old pre-scan) and changed data:
+single-quoted names, duplicate names, NUL in a name, invalid UTF-8, lone surrogate escapes.
+"""
+
+import pytest
+from conftest import check_json, check_problem, configure, require_env, unique
+
+require_env("CRM_TEST_URL", "CRM_TEST_DSN")
+
+
+def config_of(api, source_id):
+    return check_json(api.get(f"/api/sources/{source_id}/operators"), 200)
+
+
+def operator_of(api, op_id):
+    return check_json(api.get(f"/api/operators/{op_id}"), 200)
+
+
+# ---------------------------------------------------------------- the cases of the issue
+
+def test_single_quoted_configuration_is_400_and_keeps_the_configuration(
+        api, make_source, make_operator):
+    src, a, b = make_source(), make_operator(), make_operator()
+    configure(api, check_json, src["id"], [(a["id"], 3)])
+    before = config_of(api, src["id"])
+    body = "{'operators':[{'operator_id':%d,'weight':7}]}" % b["id"]
+    check_problem(api.post_raw(f"/api/sources/{src['id']}/operators", body), 400)
+    body = '{\'operators\':[{"operator_id":%d,"weight":7}]}' % b["id"]
+    check_problem(api.post_raw(f"/api/sources/{src['id']}/operators", body), 400)
+    assert config_of(api, src["id"]) == before
+
+
+def test_single_quoted_patch_is_400(api, make_operator):
+    op = make_operator()
+    check_problem(api.patch_raw(f"/api/operators/{op['id']}", "{'is_active':false}"), 400)
+    check_problem(api.patch_raw(f"/api/operators/{op['id']}", '{"is_active":\'false\'}'), 400)
+    assert operator_of(api, op["id"]) == op
+
+
+def test_quote_named_member_does_not_let_control_bytes_in(api, db_count):
+    # the old pre-scan took the '"' inside single quotes for the start of a string, so the
+    # raw control bytes of the real name looked "outside" any string to it
+    name = unique("ctl")
+    before = db_count("operators")
+    for raw in ("\x01", "\x1f", "\t", "\n", "\x00"):
+        body = "{'\"':1,\"name\":\"%s%sx\",\"max_load_limit\":1}" % (name, raw)
+        check_problem(api.post_raw("/api/operators", body), 400)
+        body = '{"name":"%s%sx","max_load_limit":1}' % (name, raw)
+        check_problem(api.post_raw("/api/operators", body), 400)
+    assert db_count("operators") == before
+    assert db_count("operators", "name LIKE %s", (name + "%",)) == 0
+
+
+@pytest.mark.parametrize("template", [
+    '{"name":"%s-a","name":"%s-b","max_load_limit":5}',
+    '{"name":"%s-a","n\\u0061me":"%s-b","max_load_limit":5}',  # the same name once decoded
+    '{"name":"%s","max_load_limit":5,"max_load_limit":6}',
+    '{"name":"%s","max_load_limit":5,"x":{"y":1,"y":2}}',  # in a member nobody reads
+])
+def test_duplicate_member_names_are_400(api, db_count, template):
+    name = unique("dup")
+    before = db_count("operators")
+    check_problem(api.post_raw("/api/operators", template.replace("%s", name)), 400)
+    assert db_count("operators") == before
+    assert db_count("operators", "name LIKE %s", (name + "%",)) == 0
+
+
+def test_duplicate_names_in_patch_and_nested_objects_are_400(api, make_source, make_operator):
+    op = make_operator(max_load_limit=5)
+    check_problem(api.patch_raw(f"/api/operators/{op['id']}",
+                                '{"max_load_limit":6,"max_load_limit":7}'), 400)
+    src = make_source()
+    configure(api, check_json, src["id"], [(op["id"], 2)])
+    before = config_of(api, src["id"])
+    body = '{"operators":[{"operator_id":%d,"weight":3,"weight":4}]}' % op["id"]
+    check_problem(api.post_raw(f"/api/sources/{src['id']}/operators", body), 400)
+    body = '{"operators":[],"operators":[{"operator_id":%d,"weight":3}]}' % op["id"]
+    check_problem(api.post_raw(f"/api/sources/{src['id']}/operators", body), 400)
+    assert config_of(api, src["id"]) == before
+    assert operator_of(api, op["id"]) == op
+
+
+def test_nul_in_member_name_is_400(api, make_operator):
+    op = make_operator(max_load_limit=5)
+    resp = api.patch_raw(f"/api/operators/{op['id']}", '{"max_load_limit\\u0000x":9}')
+    check_problem(resp, 400)
+    resp = api.patch_raw(f"/api/operators/{op['id']}", '{"max_load_limit\\u0000":9}')
+    check_problem(resp, 400)
+    assert operator_of(api, op["id"])["max_load_limit"] == 5
+
+
+def test_nul_in_a_value_stays_422(api, assert_problem):
+    # a NUL inside a string value is valid JSON; the field rule refuses it by name
+    resp = api.post_raw("/api/operators", '{"name":"a\\u0000b","max_load_limit":1}')
+    assert_problem(resp, 422, fields=["name"])
+
+
+# ---------------------------------------------------------------- encodings
+
+INVALID_UTF8 = {
+    "overlong C0 AF": b"\xc0\xaf",
+    "overlong E0 80 AF": b"\xe0\x80\xaf",
+    "CESU-8 surrogate pair": b"\xed\xa0\xbd\xed\xb8\x80",
+    "encoded lone surrogate": b"\xed\xa0\x80",
+    "past U+10FFFF": b"\xf4\x90\x80\x80",
+    "F5 lead byte": b"\xf5\x80\x80\x80",
+    "lone continuation byte": b"\x80",
+    "truncated sequence": b"\xc3",
+    "truncated 4-byte sequence": b"\xf0\x9f\x98",
+    "latin-1": b"\xe9",
+}
+
+
+@pytest.mark.parametrize("label", sorted(INVALID_UTF8))
+def test_invalid_utf8_is_400(api, db_count, label):
+    name = unique("utf")
+    before = db_count("sources")
+    body = b'{"name":"' + name.encode() + INVALID_UTF8[label] + b'"}'
+    check_problem(api.post_raw("/api/sources", body), 400)
+    body = b'{"name":"' + name.encode() + b'","x' + INVALID_UTF8[label] + b'":1}'
+    check_problem(api.post_raw("/api/sources", body), 400)
+    assert db_count("sources") == before
+    assert db_count("sources", "name LIKE %s", (name + "%",)) == 0
+
+
+@pytest.mark.parametrize("escape", [
+    "\\ud800", "\\udc00", "\\udfff", "\\ud800x", "\\ud800\\u0041", "\\udbff\\udbff", "\\ude00\\ud83d",
+])
+def test_lone_surrogate_escape_is_400(api, db_count, escape):
+    name = unique("sur")
+    before = db_count("sources")
+    check_problem(api.post_raw("/api/sources", '{"name":"%s%s"}' % (name, escape)), 400)
+    assert db_count("sources") == before
+    assert db_count("sources", "name LIKE %s", (name + "%",)) == 0
+
+
+def test_surrogate_pairs_and_raw_utf8_are_stored_exactly(api, db_rows):
+    name = unique("pair")
+    created = check_json(api.post_raw("/api/sources", '{"name":"%s \\ud83d\\ude00 \\u00e9"}' % name), 201)
+    assert created["name"] == name + " \U0001F600 \u00e9"
+    created = check_json(api.post_raw("/api/sources", ('{"name":"%s \U0001F600"}' % name).encode()), 201)
+    assert created["name"] == name + " \U0001F600"
+    assert db_rows("SELECT name FROM sources WHERE id = %s", (created["id"],))[0][0] == name + " \U0001F600"
+
+
+# ---------------------------------------------------------------- what json-c tolerates
+
+NOT_JSON = [
+    '{"name":"%s","max_load_limit":1,}',
+    '{"name":"%s","max_load_limit":1 /* comment */}',
+    '{"name":"%s","max_load_limit":1} // comment',
+    '{"name":"%s","max_load_limit":01}',
+    '{"name":"%s","max_load_limit":0x1}',
+    '{"name":"%s","max_load_limit":+1}',
+    '{"name":"%s","max_load_limit":1,"x":NaN}',
+    '{"name":"%s","max_load_limit":1,"x":Infinity}',
+    '{"name":"%s","max_load_limit":1,"x":[1,]}',
+    '{"name":"%s","max_load_limit":1,"x":True}',
+    '{"name":"%s","max_load_limit":1,"x":undefined}',
+    '{name:"%s","max_load_limit":1}',
+    '{"name":"%s","max_load_limit":1,"x":"\\x41"}',
+    '{"name":"%s","max_load_limit":1}\f',
+    '\ufeff{"name":"%s","max_load_limit":1}',
+]
+
+
+@pytest.mark.parametrize("template", NOT_JSON)
+def test_what_json_c_tolerates_is_400(api, db_count, template):
+    name = unique("lax")
+    before = db_count("operators")
+    check_problem(api.post_raw("/api/operators", template % name), 400)
+    assert db_count("operators") == before
+    assert db_count("operators", "name = %s", (name,)) == 0
+
+
+def test_strict_json_still_accepted(api):
+    name = unique("ok")
+    body = ' {"name" : "%s\\/\\t", "max_load_limit" : 1, "x" : [-0.5e+2, {"name": 1}, null]}\r\n' % name
+    created = check_json(api.post_raw("/api/operators", body), 201)
+    assert created["name"] == name + "/"  # the tab is trimmed, the escaped solidus decoded
