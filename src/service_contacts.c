@@ -19,13 +19,12 @@
 bool crm_service_contact_create(struct crm_service *s, struct crm_arena *a, const char *email,
 	int64_t source_id, struct crm_contact *out, struct crm_err *err)
 {
-	size_t len = strlen(email);
-	char *normal = crm_arena_alloc(a, len + 1);
+	char *normal = crm_arena_alloc(a, CRM_EMAIL_BUF);
 	struct crm_candidate *cand;
 	const char *why;
 	size_t n;
 
-	if (!crm_email_normalize(email, len, normal, &why)) {
+	if (!crm_email_normalize(email, strlen(email), normal, &why)) {
 		crm_err_field(err, "email", "%s", why);
 		return false;
 	}

@@ -1,8 +1,13 @@
-"""Strict and canonical input: what is almost JSON is 400, and nothing is stored.
+"""Strict and canonical input.
 
-Each case was once accepted by json-c (or slipped past the old pre-scan) and changed data:
-single-quoted names, duplicate names, NUL in a name, invalid UTF-8, lone surrogate escapes.
+What is almost JSON is 400 and stores nothing: each case was once accepted by json-c (or
+slipped past the old pre-scan) and changed data: single-quoted names, duplicate names, NUL in
+a name, invalid UTF-8, lone surrogate escapes.
+Emails have one normal form in any script: NFC, Unicode lower case, Unicode white space
+trimmed, invisible characters refused, an IDN domain as its A-label.
 """
+
+import uuid
 
 import pytest
 from conftest import check_json, check_problem, configure, require_env, unique
@@ -180,3 +185,91 @@ def test_strict_json_still_accepted(api):
     body = ' {"name" : "%s\\/\\t", "max_load_limit" : 1, "x" : [-0.5e+2, {"name": 1}, null]}\r\n' % name
     created = check_json(api.post_raw("/api/operators", body), 201)
     assert created["name"] == name + "/"  # the tab is trimmed, the escaped solidus decoded
+
+
+# ---------------------------------------------------------------- canonical emails
+
+def post_contact(api, source_id, email):
+    return api.post("/api/contacts", json={"email": email, "source_id": source_id})
+
+
+def lead_email(api, lead_id):
+    return check_json(api.get(f"/api/leads/{lead_id}"), 200)["email"]
+
+
+def test_non_ascii_email_is_201_and_lower_cased(api, make_source, db_rows):
+    # refused with 404 "source not found" before: the ASCII-only lower-casing left the É, the
+    # table's CHECK (email = lower(email)) failed, and the intake took it for a missing source
+    src = make_source()
+    tag = uuid.uuid4().hex
+    contact = check_json(post_contact(api, src["id"], f"\u00c9lodie-{tag}@x.fr"), 201)
+    assert lead_email(api, contact["lead_id"]) == f"\u00e9lodie-{tag}@x.fr"
+    stored = db_rows("SELECT email, email = lower(email) FROM leads WHERE id = %s", (contact["lead_id"],))
+    assert stored == [(f"\u00e9lodie-{tag}@x.fr", True)]
+    # NFD, upper case, Unicode white space around: the same lead
+    for variant in (f"E\u0301lodie-{tag}@X.FR", f"\u00a0\u00c9LODIE-{tag}@x.fr\u3000",
+                    f"\u2028e\u0301lodie-{tag}@x.fr\u0085"):
+        again = check_json(post_contact(api, src["id"], variant), 201)
+        assert again["lead_id"] == contact["lead_id"], variant
+
+
+@pytest.mark.parametrize("local, expected", [
+    # ΟΔΥΣΣΕΥΣ: the last Σ, at the end of a word (before '@'), becomes the final ς
+    ("\u039f\u0394\u03a5\u03a3\u03a3\u0395\u03a5\u03a3", "\u03bf\u03b4\u03c5\u03c3\u03c3\u03b5\u03c5\u03c2"),
+    ("\u0130z", "i\u0307z"),                     # İ lower-cases to i + COMBINING DOT ABOVE
+    ("\u0418\u0432\u0430\u043d", "\u0438\u0432\u0430\u043d"),
+    ("Stra\u00dfe", "stra\u00dfe"),                 # lower-casing keeps ß (no case folding)
+    ("\u1e9e", "\u00df"),                          # capital sharp s
+    ("\u212aelvin", "kelvin"),                     # KELVIN SIGN
+    ("\u212bsa", "\u00e5sa"),                      # ANGSTROM SIGN: NFC is Å
+    ("\u7528\u6237", "\u7528\u6237"),
+    ("\u10a0\u13a0", "\u2d00\uab70"),              # Georgian and Cherokee capitals
+])
+def test_unicode_lower_casing_agrees_with_the_database(api, make_source, db_rows, local, expected):
+    src = make_source()
+    tag = uuid.uuid4().hex[:12]
+    contact = check_json(post_contact(api, src["id"], f"{tag}.{local}@x.com"), 201)
+    assert lead_email(api, contact["lead_id"]) == f"{tag}.{expected}@x.com"
+    rows = db_rows("SELECT email = lower(email) FROM leads WHERE id = %s", (contact["lead_id"],))
+    assert rows == [(True,)]
+
+
+def test_idn_domains_are_one_lead(api, make_source):
+    src = make_source()
+    tag = uuid.uuid4().hex
+    first = check_json(post_contact(api, src["id"], f"ann-{tag}@b\u00fccher.de"), 201)
+    assert lead_email(api, first["lead_id"]) == f"ann-{tag}@xn--bcher-kva.de"
+    for variant in (f"ann-{tag}@xn--bcher-kva.de", f"Ann-{tag}@XN--BCHER-KVA.DE", f"ann-{tag}@B\u00dcCHER.de",
+                    f"ann-{tag}@bu\u0308cher.de", f"ann-{tag}@b\u00fccher\u3002de"):
+        again = check_json(post_contact(api, src["id"], variant), 201)
+        assert again["lead_id"] == first["lead_id"], variant
+
+
+@pytest.mark.parametrize("email", [
+    "ann-{tag}\u200b@x.com",        # ZERO WIDTH SPACE
+    "\ufeffann-{tag}@x.com",         # BYTE ORDER MARK
+    "ann-{tag}@x\u00ad.com",         # SOFT HYPHEN
+    "ann-{tag}\u202e@x.com",         # RIGHT-TO-LEFT OVERRIDE
+    "ann-{tag}\u00a0x@x.com",        # NBSP inside
+    "ann-{tag}\u0085x@x.com",        # NEL (a control character) inside
+    "ann-{tag}\uff20x.com",          # FULLWIDTH COMMERCIAL AT
+    "ann-{tag}@xn--a.com",           # not the A-label of anything
+    "ann-{tag}@-b\u00fccher.de",
+    "ann-{tag}@b\u00fccher",
+])
+def test_bad_unicode_emails_are_422(api, make_source, db_count, assert_problem, email):
+    src = make_source()
+    email = email.replace("{tag}", uuid.uuid4().hex)
+    before = (db_count("leads"), db_count("contacts"))
+    assert_problem(post_contact(api, src["id"], email), 422, fields=["email"])
+    assert (db_count("leads"), db_count("contacts")) == before
+
+
+def test_email_length_counts_characters(api, make_source, assert_problem):
+    src = make_source()
+    tag = uuid.uuid4().hex  # 32
+    local = "\u00e9" * 68 + tag  # 100 characters, 168 bytes
+    domain = "d" * 149 + ".com"  # 153 characters
+    contact = check_json(post_contact(api, src["id"], f"{local}@{domain}"), 201)
+    assert len(lead_email(api, contact["lead_id"])) == 254
+    assert_problem(post_contact(api, src["id"], f"{local}x@{domain}"), 422, fields=["email"])
