@@ -121,6 +121,19 @@ static size_t utf8_decode(const unsigned char *p, const unsigned char *end, uint
 	return n;
 }
 
+bool crm_json_utf8_valid(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+	uint32_t cp;
+	size_t n;
+
+	for (; p < end; p += n) {
+		if ((n = utf8_decode(p, end, &cp)) == 0)
+			return false;
+	}
+	return true;
+}
+
 /* The escape after a backslash at *pp (validated) as one code point; advances *pp. */
 static uint32_t escape_decode(const unsigned char **pp)
 {

@@ -24,4 +24,7 @@
  * Work is O(len log len) and memory O(number of member names), from the arena. */
 bool crm_json_validate(const char *text, size_t len, struct crm_arena *arena, struct crm_err *err) CRM_MUSTCHECK;
 
+/* True when s[0..len) is well-formed UTF-8 (the same rule as inside JSON strings). */
+bool crm_json_utf8_valid(const char *s, size_t len);
+
 #endif

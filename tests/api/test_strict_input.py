@@ -7,9 +7,13 @@ Emails have one normal form in any script: NFC, Unicode lower case, Unicode whit
 trimmed, invisible characters refused, an IDN domain as its A-label.
 """
 
+import http.client
+import json
+import urllib.parse
 import uuid
 
 import pytest
+import requests
 from conftest import check_json, check_problem, configure, require_env, unique
 
 require_env("CRM_TEST_URL", "CRM_TEST_DSN")
@@ -273,3 +277,96 @@ def test_email_length_counts_characters(api, make_source, assert_problem):
     contact = check_json(post_contact(api, src["id"], f"{local}@{domain}"), 201)
     assert len(lead_email(api, contact["lead_id"])) == 254
     assert_problem(post_contact(api, src["id"], f"{local}x@{domain}"), 422, fields=["email"])
+
+
+# ---------------------------------------------------------------- query strings, charset, HEAD
+
+class RawResponse:
+    """The parts of a requests.Response that check_problem and check_json read."""
+
+    def __init__(self, status, headers, body):
+        self.status_code, self.headers, self.content = status, headers, body
+        self.text = body.decode("utf-8", "replace")
+
+    def json(self):
+        return json.loads(self.content)
+
+
+def get_raw_query(api, path, query):
+    """GET path?query with the query sent byte for byte (requests and urllib3 re-quote a bad '%')."""
+    url = urllib.parse.urlsplit(api.base_url)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    try:
+        conn.request("GET", f"{path}?{query}")
+        resp = conn.getresponse()
+        return RawResponse(resp.status, requests.structures.CaseInsensitiveDict(resp.getheaders()), resp.read())
+    finally:
+        conn.close()
+
+
+def test_unknown_query_parameter_is_400_naming_it(api):
+    for path, query in (("/api/contacts", "lmit=10"), ("/api/leads", "limit=1&aftr_id=5"),
+                        ("/api/operators", "limit=1"), ("/api/contacts/1", "x=1")):
+        body = check_problem(get_raw_query(api, path, query), 400)
+        assert query.split("&")[-1].split("=")[0] in body["detail"], body
+
+
+def test_repeated_query_parameter_is_400(api):
+    for query in ("limit=1&limit=2", "source_id=1&status=active&source_id=1", "limit=5&l%69mit=5"):
+        body = check_problem(get_raw_query(api, "/api/contacts", query), 400)
+        assert "repeated" in body["detail"], body
+
+
+@pytest.mark.parametrize("query", [
+    "status=%00", "status=active%00", "st%00atus=active", "status=%", "status=%a", "status=%ZZ", "limit=1%",
+    "status=%C3", "status=%C0%AF", "status=%ED%A0%80", "limit=1&", "&limit=1", "limit=1&&after_id=1", "=1",
+])
+def test_bad_query_encoding_is_400(api, query):
+    check_problem(get_raw_query(api, "/api/contacts", query), 400)
+
+
+def test_good_query_strings_still_work(api, make_source):
+    src = make_source()
+    resp = get_raw_query(api, "/api/contacts", "source_id=%d&status=active&l%%69mit=5" % src["id"])
+    assert check_json(resp, 200) == []
+    assert check_json(get_raw_query(api, "/api/leads", "limit=1"), 200) is not None
+
+
+@pytest.mark.parametrize("charset", ["iso-8859-1", "latin1", "utf-16", "\"windows-1252\"", "utf8"])
+def test_charset_other_than_utf8_is_415(api, make_operator, db_count, charset):
+    name = unique("cs")
+    before = db_count("operators")
+    resp = api.post_raw("/api/operators", '{"name":"%s","max_load_limit":1}' % name,
+                        f"application/json; charset={charset}")
+    check_problem(resp, 415)
+    op = make_operator()
+    resp = api.patch_raw(f"/api/operators/{op['id']}", '{"name":"%s"}' % name, f"application/json;charset={charset}")
+    check_problem(resp, 415)
+    assert db_count("operators") == before + 1  # only make_operator's
+    assert db_count("operators", "name = %s", (name,)) == 0
+    quoted = api.post_raw("/api/operators", '{"name":"%s","max_load_limit":1}' % name,
+                          'application/json; charset="UTF-8"')
+    check_json(quoted, 201)
+
+
+def test_head_answers_wherever_get_does(api, make_operator, make_source):
+    op, src = make_operator(), make_source()
+    paths = ["/api/operators", f"/api/operators/{op['id']}", f"/api/sources/{src['id']}",
+             f"/api/sources/{src['id']}/operators", f"/api/sources/{src['id']}/stats",
+             f"/api/contacts?source_id={src['id']}", "/api/leads?limit=2"]
+    for path in paths:
+        got, head = api.get(path), api.head(path)
+        assert (head.status_code, got.status_code) == (200, 200), path
+        assert head.content == b"", path
+        assert head.headers.get("Content-Type") == got.headers.get("Content-Type"), path
+        if "Content-Length" in got.headers and "Content-Length" in head.headers:
+            assert head.headers["Content-Length"] == got.headers["Content-Length"], path
+    missing = api.head("/api/operators/99999999999")
+    assert missing.status_code == 404 and missing.content == b""
+    assert api.head("/api/contacts?lmit=1").status_code == 400
+
+
+def test_allow_advertises_head(api):
+    resp = api.delete("/api/operators/1")
+    assert resp.status_code == 405
+    assert {m.strip() for m in resp.headers["Allow"].split(",")} == {"GET", "HEAD", "PATCH"}
