@@ -11,9 +11,11 @@
 #include <strings.h>
 
 #include "crm/json.h"
+#include "crm/json_valid.h"
 #include "crm/log.h"
 
 #define ID_DIGITS_MAX 18
+#define QUERY_NAMES_MAX 32 /* names a route may take */
 #define STREAM_CHUNK (32 * 1024)
 
 static const char *reason(int status)
@@ -99,8 +101,9 @@ enum crm_match crm_http_match(const struct crm_router *router, const char *metho
 			return CRM_MATCH_OK;
 		}
 		path_found = true;
-		if (used + strlen(routes[i].method) + 3 < allow_size) {
-			used += (size_t)snprintf(allow + used, allow_size - used, "%s%s", used ? ", " : "", routes[i].method);
+		if (used + strlen(routes[i].method) + 9 < allow_size) {
+			used += (size_t)snprintf(allow + used, allow_size - used, "%s%s%s", used ? ", " : "", routes[i].method,
+				strcmp(routes[i].method, "GET") == 0 ? ", HEAD" : "");
 		}
 	}
 	return path_found ? CRM_MATCH_NO_METHOD : CRM_MATCH_NO_PATH;
@@ -112,6 +115,21 @@ void crm_http_routes_print(const struct crm_router *router, FILE *out)
 		fprintf(out, "%s %s\n", router->routes[i].method, router->routes[i].pattern);
 }
 
+static const char *skip_ows(const char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	return s;
+}
+
+/* The charset parameter's value at s (a token or a quoted string) is UTF-8. */
+static bool charset_is_utf8(const char *s, size_t len)
+{
+	if (len >= 2 && s[0] == '"' && s[len - 1] == '"')
+		s++, len -= 2;
+	return len == 5 && strncasecmp(s, "utf-8", 5) == 0;
+}
+
 bool crm_http_is_json(const char *ct)
 {
 	static const char json[] = "application/json";
@@ -119,10 +137,21 @@ bool crm_http_is_json(const char *ct)
 
 	if (ct == NULL || strncasecmp(ct, json, n) != 0)
 		return false;
-	ct += n;
-	while (*ct == ' ' || *ct == '\t')
-		ct++;
-	return *ct == '\0' || *ct == ';';
+	for (ct = skip_ows(ct + n); *ct != '\0'; ct = skip_ows(ct)) {
+		const char *name, *end;
+
+		if (*ct != ';')
+			return false;
+		name = skip_ows(ct + 1);
+		end = name + strcspn(name, ";");
+		ct = end;
+		while (end > name && (end[-1] == ' ' || end[-1] == '\t'))
+			end--;
+		if ((size_t)(end - name) >= 8 && strncasecmp(name, "charset=", 8) == 0 &&
+			!charset_is_utf8(name + 8, (size_t)(end - name) - 8))
+			return false;
+	}
+	return true;
 }
 
 static int hexval(char c)
@@ -156,7 +185,6 @@ static char *decode_component(struct crm_arena *a, const char *s, size_t len)
 
 const char *crm_http_query_get(struct crm_arena *a, const char *query, const char *name)
 {
-	size_t nlen = strlen(name);
 	const char *p = query;
 
 	while (p != NULL && *p != '\0') {
@@ -164,13 +192,70 @@ const char *crm_http_query_get(struct crm_arena *a, const char *query, const cha
 		size_t len = end ? (size_t)(end - p) : strlen(p);
 
 		eq = memchr(p, '=', len);
-		if (eq != NULL && (size_t)(eq - p) == nlen && memcmp(p, name, nlen) == 0)
-			return decode_component(a, eq + 1, len - nlen - 1);
-		if (eq == NULL && len == nlen && memcmp(p, name, nlen) == 0)
-			return "";
+		if (strcmp(decode_component(a, p, eq ? (size_t)(eq - p) : len), name) == 0)
+			return eq ? decode_component(a, eq + 1, len - (size_t)(eq - p) - 1) : "";
 		p = end ? end + 1 : NULL;
 	}
 	return NULL;
+}
+
+/* s[0..len) as a strictly percent-encoded component: every '%' starts two hex digits, no
+ * %00, and the decoded bytes are UTF-8. */
+static bool component_ok(struct crm_arena *a, const char *s, size_t len)
+{
+	const char *decoded;
+
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] != '%')
+			continue;
+		if (i + 2 >= len)
+			return false;
+		if (hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0 || (s[i + 1] == '0' && s[i + 2] == '0'))
+			return false;
+		i += 2;
+	}
+	decoded = decode_component(a, s, len);
+	return crm_json_utf8_valid(decoded, strlen(decoded));
+}
+
+static int name_index(const char *name, const char *const *allowed)
+{
+	for (int i = 0; allowed != NULL && allowed[i] != NULL && i < QUERY_NAMES_MAX; i++) {
+		if (strcmp(allowed[i], name) == 0)
+			return i;
+	}
+	return -1;
+}
+
+bool crm_http_query_check(struct crm_arena *a, const char *query, const char *const *allowed,
+	struct crm_err *err)
+{
+	uint32_t seen = 0;
+
+	if (*query == '\0')
+		return true;
+	for (const char *p = query;;) {
+		size_t len = strcspn(p, "&");
+		const char *eq = memchr(p, '=', len);
+		size_t nlen = eq ? (size_t)(eq - p) : len;
+		const char *name;
+		int i;
+
+		if (nlen == 0)
+			return crm_err_set(err, CRM_E_BAD_REQUEST, "the query string has an empty parameter name");
+		if (!component_ok(a, p, nlen) || (eq != NULL && !component_ok(a, eq + 1, len - nlen - 1)))
+			return crm_err_set(err, CRM_E_BAD_REQUEST,
+				"the query string has bad percent-encoding, %%00 or text that is not UTF-8");
+		name = decode_component(a, p, nlen);
+		if ((i = name_index(name, allowed)) < 0)
+			return crm_err_set(err, CRM_E_BAD_REQUEST, "unknown query parameter \"%.64s\"", name);
+		if (seen & (1u << i))
+			return crm_err_set(err, CRM_E_BAD_REQUEST, "query parameter \"%s\" is repeated", name);
+		seen |= 1u << i;
+		if (p[len] == '\0')
+			return true;
+		p += len + 1;
+	}
 }
 
 /* --- responses --- */
@@ -183,6 +268,7 @@ void crm_resp_init(struct crm_response *resp, struct crm_sink sink)
 	crm_buf_init(&resp->body);
 	resp->streaming = false;
 	resp->failed = false;
+	resp->head_only = false;
 	resp->sink = sink;
 }
 
@@ -248,11 +334,17 @@ void crm_resp_stream_begin(struct crm_response *resp, int status)
 	resp->streaming = true;
 }
 
+/* The body goes out, except to a HEAD request (nginx would drop it too). */
+static bool body_write(struct crm_response *resp, const char *data, size_t len)
+{
+	return resp->head_only ? !resp->failed : sink_write(resp, data, len);
+}
+
 bool crm_resp_flush(struct crm_response *resp, size_t threshold)
 {
 	if (!resp->streaming || resp->body.len < threshold)
 		return !resp->failed;
-	(void)sink_write(resp, resp->body.data, resp->body.len);
+	(void)body_write(resp, resp->body.data, resp->body.len);
 	crm_buf_clear(&resp->body);
 	return !resp->failed;
 }
@@ -264,7 +356,7 @@ void crm_resp_send(struct crm_response *resp)
 		return;
 	}
 	send_headers(resp, true);
-	(void)sink_write(resp, resp->body.data, resp->body.len);
+	(void)body_write(resp, resp->body.data, resp->body.len);
 }
 
 void crm_http_handle(const struct crm_router *router, struct crm_service *svc, struct crm_arena *arena,
@@ -276,7 +368,9 @@ void crm_http_handle(const struct crm_router *router, struct crm_service *svc, s
 	char allow[128];
 
 	crm_err_init(&err);
-	switch (crm_http_match(router, req->method, req->path, &route, req->params, allow, sizeof(allow))) {
+	resp->head_only = strcmp(req->method, "HEAD") == 0; /* answered as GET, without the body */
+	switch (crm_http_match(router, resp->head_only ? "GET" : req->method, req->path, &route, req->params, allow,
+		sizeof(allow))) {
 	case CRM_MATCH_NO_PATH:
 		crm_err_set(&err, CRM_E_NOT_FOUND, "no resource at this path");
 		crm_resp_error(resp, &err);
@@ -296,10 +390,14 @@ void crm_http_handle(const struct crm_router *router, struct crm_service *svc, s
 			goto send;
 		}
 		if (!crm_http_is_json(req->content_type)) {
-			crm_err_set(&err, CRM_E_MEDIA_TYPE, NULL);
+			crm_err_set(&err, CRM_E_MEDIA_TYPE, "content type must be application/json, in UTF-8 if a charset is given");
 			crm_resp_error(resp, &err);
 			goto send;
 		}
+	}
+	if (!crm_http_query_check(arena, req->query, route->query, &err)) {
+		crm_resp_error(resp, &err);
+		goto send;
 	}
 	route->handler(&ctx);
 send:

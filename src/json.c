@@ -4,10 +4,12 @@
  * exactly once in crm_json_decode; json_object_object_get_ex and json_object_array_get_idx
  * borrow. Decoded strings are copied into the request arena before the root is put.
  *
- * Untrusted input: nesting is bounded by the tokener depth, text must be valid UTF-8 and
- * strict JSON, and nothing may follow the top-level value.
+ * Untrusted input: json-c is more lenient than RFC 8259 even in strict mode, so the whole
+ * body is checked by crm_json_validate (json_valid.c) first; json-c only builds the tree of a
+ * text already known to be JSON (and its own strict checks stay on as a second line).
  */
 #include "crm/json.h"
+#include "crm/json_valid.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -176,31 +178,6 @@ static bool decode_object(json_object *obj, const struct crm_jschema *schema, vo
 	return err->nfields == 0 && err->code == CRM_E_OK;
 }
 
-/* What json-c lets through even in strict mode: NaN/Infinity literals and raw control
- * characters inside strings. RFC 8259 allows neither. */
-static bool lexically_strict(const char *text, size_t len)
-{
-	bool in_string = false;
-
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)text[i];
-
-		if (in_string) {
-			if (c < 0x20)
-				return false;
-			if (c == '\\')
-				i++;
-			else if (c == '"')
-				in_string = false;
-		} else if (c == '"') {
-			in_string = true;
-		} else if (c == 'N' || c == 'I' || (c == 'n' && i + 1 < len && text[i + 1] == 'a')) {
-			return false; /* NaN, Infinity, -Infinity, nan */
-		}
-	}
-	return true;
-}
-
 bool crm_json_decode(const char *text, size_t len, const struct crm_jschema *schema, void *out,
 	struct crm_arena *arena, struct crm_err *err)
 {
@@ -211,8 +188,8 @@ bool crm_json_decode(const char *text, size_t len, const struct crm_jschema *sch
 	bool ok;
 
 	memset(out, 0, schema->size);
-	if (!lexically_strict(text, len))
-		return crm_err_set(err, CRM_E_BAD_JSON, "request body is not valid JSON");
+	if (!crm_json_validate(text, len, arena, err))
+		return false;
 	tok = json_tokener_new_ex(CRM_JSON_MAX_DEPTH);
 	if (tok == NULL)
 		return crm_err_set(err, CRM_E_INTERNAL, NULL);

@@ -18,11 +18,10 @@
 bool crm_service_contact_create(struct crm_service *s, struct crm_arena *a, const char *email,
 	int64_t source_id, struct crm_contact *out, struct crm_err *err)
 {
-	size_t len = strlen(email);
-	char *normal = crm_arena_alloc(a, len + 1);
+	char *normal = crm_arena_alloc(a, CRM_EMAIL_BUF);
 	const char *why;
 
-	if (!crm_email_normalize(email, len, normal, &why))
+	if (!crm_email_normalize(email, strlen(email), normal, &why))
 		return crm_err_field(err, "email", "%s", why);
 	for (int attempt = 1;; attempt++) {
 		if (crm_pg_intake(s->pg, a, normal, source_id, out, err))

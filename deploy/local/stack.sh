@@ -24,7 +24,7 @@ PG_BIN=/usr/lib/postgresql/15/bin
 
 # Debian packages needed to build and run the stack (tests/run adds the Python ones).
 STACK_PACKAGES=(meson ninja-build pkg-config gcc libc6-dev libfcgi-dev libjson-c-dev libpq-dev
-	postgresql-15 postgresql-client-15 nginx curl procps python3 ca-certificates)
+	libunistring-dev libunistring2 libidn2-dev libidn2-0 postgresql-15 postgresql-client-15 nginx curl procps python3 ca-certificates)
 # shellcheck disable=SC2034 # used by tests/run
 TEST_PACKAGES=(python3-pytest python3-requests python3-psycopg2 valgrind)
 

@@ -45,6 +45,7 @@ struct crm_response {
 	struct crm_buf body;
 	bool streaming;          /* headers already sent, body flushed in chunks */
 	bool failed;             /* the sink failed: stop producing */
+	bool head_only;          /* a HEAD request: the headers of GET, no body */
 	struct crm_sink sink;
 };
 
@@ -62,6 +63,7 @@ struct crm_route {
 	const char *method;
 	const char *pattern; /* literal segments and "{id}" (1 to 18 digits) */
 	crm_handler_fn handler;
+	const char *const *query; /* the query parameters it takes, NULL-terminated; NULL: none */
 };
 
 /* A route table; the service's own is crm_routes (routes.h). The router never reaches for a
@@ -98,9 +100,17 @@ bool crm_resp_flush(struct crm_response *resp, size_t threshold);
 /* Writes the status, headers and the buffered body (or the last chunk when streaming). */
 void crm_resp_send(struct crm_response *resp);
 
-/* Query string: finds `name` and copies its decoded value into the arena; NULL if absent. */
+/* Query string: finds `name` (compared decoded) and copies its decoded value into the arena;
+ * NULL if absent. Lenient by itself: crm_http_handle has run crm_http_query_check before. */
 const char *crm_http_query_get(struct crm_arena *a, const char *query, const char *name);
-/* Content-Type is application/json, with or without parameters. */
+/* The whole query string against the names a route takes (NULL-terminated; NULL for none):
+ * every parameter known and given once, "name=value" pieces separated by single '&', every
+ * '%' followed by two hex digits, no %00, decoded text in UTF-8. Else CRM_E_BAD_REQUEST with
+ * a detail naming the parameter. */
+bool crm_http_query_check(struct crm_arena *a, const char *query, const char *const *allowed,
+	struct crm_err *err) CRM_MUSTCHECK;
+/* Content-Type is application/json, with or without parameters; a charset parameter must
+ * be UTF-8 (RFC 8259: JSON is UTF-8). */
 bool crm_http_is_json(const char *content_type);
 
 #endif

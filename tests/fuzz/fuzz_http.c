@@ -17,14 +17,14 @@ static void h_none(struct crm_ctx *ctx)
 }
 
 static const struct crm_route table[] = {
-	{"POST", "/api/operators", h_none},
-	{"GET", "/api/operators", h_none},
-	{"GET", "/api/operators/{id}", h_none},
-	{"PATCH", "/api/operators/{id}", h_none},
-	{"POST", "/api/sources/{id}/operators", h_none},
-	{"GET", "/api/sources/{id}/stats", h_none},
-	{"GET", "/api/contacts/{id}/assignments", h_none},
-	{"GET", "/api/things/{id}/parts/{id}", h_none},
+	{"POST", "/api/operators", h_none, NULL},
+	{"GET", "/api/operators", h_none, NULL},
+	{"GET", "/api/operators/{id}", h_none, NULL},
+	{"PATCH", "/api/operators/{id}", h_none, NULL},
+	{"POST", "/api/sources/{id}/operators", h_none, NULL},
+	{"GET", "/api/sources/{id}/stats", h_none, NULL},
+	{"GET", "/api/contacts/{id}/assignments", h_none, NULL},
+	{"GET", "/api/things/{id}/parts/{id}", h_none, NULL},
 };
 static const struct crm_router router = {table, CRM_COUNT(table)};
 
@@ -39,7 +39,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const struct crm_route *route;
 	int64_t params[CRM_ROUTE_PARAMS_MAX];
 	char allow[128];
-	static const char *const names[] = {"source_id", "limit", "after_id", "status", "unassigned", ""};
+	static const char *const names[] = {"source_id", "limit", "after_id", "status", "unassigned", "", NULL};
+	struct crm_err err;
 
 	path = strchr(method, '\n');
 	if (path == NULL) {
@@ -53,8 +54,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		query = q;
 	}
 	(void)crm_http_match(&router, method, path, &route, params, allow, sizeof(allow));
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+	for (size_t i = 0; names[i] != NULL; i++)
 		(void)crm_http_query_get(a, query, names[i]);
+	crm_err_init(&err);
+	if (!crm_http_query_check(a, query, names, &err))
+		crm_err_init(&err); /* a refusal is an answer, not a failure */
 	(void)crm_http_is_json(query);
 	crm_arena_destroy(a);
 	return 0;

@@ -14,12 +14,20 @@ static void h_dummy(struct crm_ctx *ctx)
 	(void)ctx;
 }
 
+/* Answers {"n":1} (a body a HEAD request must not get). */
+static void h_body(struct crm_ctx *ctx)
+{
+	crm_buf_puts(&ctx->resp->body, "{\"n\":1}");
+}
+
+static const char *const things_query[] = {"limit", "after_id", "name", NULL};
+
 static const struct crm_route table[] = {
-	{"GET", "/api/things", h_dummy},
-	{"POST", "/api/things", h_dummy},
-	{"GET", "/api/things/{id}", h_dummy},
-	{"PATCH", "/api/things/{id}", h_dummy},
-	{"POST", "/api/things/{id}/parts/{id}", h_dummy},
+	{"GET", "/api/things", h_body, things_query},
+	{"POST", "/api/things", h_dummy, NULL},
+	{"GET", "/api/things/{id}", h_dummy, NULL},
+	{"PATCH", "/api/things/{id}", h_dummy, NULL},
+	{"POST", "/api/things/{id}/parts/{id}", h_dummy, NULL},
 };
 static const struct crm_router router = {table, CRM_COUNT(table)};
 
@@ -63,9 +71,11 @@ static void test_no_method(void)
 	char allow[128];
 
 	CHECK(match("DELETE", "/api/things", &r, p, allow) == CRM_MATCH_NO_METHOD);
-	CHECK_STR(allow, "GET, POST");
+	CHECK_STR(allow, "GET, HEAD, POST");
 	CHECK(match("POST", "/api/things/3", &r, p, allow) == CRM_MATCH_NO_METHOD);
-	CHECK_STR(allow, "GET, PATCH");
+	CHECK_STR(allow, "GET, HEAD, PATCH");
+	CHECK(match("PATCH", "/api/things/3/parts/4", &r, p, allow) == CRM_MATCH_NO_METHOD);
+	CHECK_STR(allow, "POST");
 	CHECK(match("get", "/api/things", &r, p, allow) == CRM_MATCH_NO_METHOD);
 }
 
@@ -80,8 +90,8 @@ static bool capture_write(void *ctx, const char *data, size_t len)
 }
 
 /* Requests rejected before any handler runs need no service. */
-static const char *handle(const char *method, const char *path, const char *ct, bool too_large,
-	struct capture *cap)
+static const char *handle_query(const char *method, const char *path, const char *query, const char *ct,
+	bool too_large, struct capture *cap)
 {
 	struct crm_request req = {0};
 	struct crm_response resp;
@@ -91,7 +101,7 @@ static const char *handle(const char *method, const char *path, const char *ct, 
 	crm_buf_clear(&cap->out);
 	req.method = method;
 	req.path = path;
-	req.query = "";
+	req.query = query;
 	req.content_type = ct;
 	req.body = "{}";
 	req.body_len = 2;
@@ -101,6 +111,12 @@ static const char *handle(const char *method, const char *path, const char *ct, 
 	crm_resp_finish(&resp);
 	crm_arena_destroy(a);
 	return cap->out.data;
+}
+
+static const char *handle(const char *method, const char *path, const char *ct, bool too_large,
+	struct capture *cap)
+{
+	return handle_query(method, path, "", ct, too_large, cap);
 }
 
 static void test_handle_rejections(void)
@@ -115,14 +131,78 @@ static void test_handle_rejections(void)
 	CHECK(strstr(out, "\"status\":404") != NULL);
 	out = handle("DELETE", "/api/things/1", NULL, false, &cap);
 	CHECK(strncmp(out, "Status: 405", 11) == 0);
-	CHECK(strstr(out, "\r\nAllow: GET, PATCH\r\n") != NULL);
+	CHECK(strstr(out, "\r\nAllow: GET, HEAD, PATCH\r\n") != NULL);
 	out = handle("POST", "/api/things", "text/plain", false, &cap);
 	CHECK(strncmp(out, "Status: 415", 11) == 0);
 	out = handle("POST", "/api/things", NULL, false, &cap);
 	CHECK(strncmp(out, "Status: 415", 11) == 0);
 	out = handle("PATCH", "/api/things/1", "application/json", true, &cap);
 	CHECK(strncmp(out, "Status: 413", 11) == 0);
+	out = handle("POST", "/api/things", "application/json; charset=latin1", false, &cap);
+	CHECK(strncmp(out, "Status: 415", 11) == 0 && strstr(out, "UTF-8") != NULL);
+	out = handle_query("GET", "/api/things", "lmit=10", NULL, false, &cap);
+	CHECK(strncmp(out, "Status: 400", 11) == 0 && strstr(out, "unknown query parameter \\\"lmit\\\"") != NULL);
+	out = handle_query("GET", "/api/things", "limit=1&limit=2", NULL, false, &cap);
+	CHECK(strncmp(out, "Status: 400", 11) == 0 && strstr(out, "\\\"limit\\\" is repeated") != NULL);
+	out = handle_query("GET", "/api/things/1", "limit=1", NULL, false, &cap); /* takes no parameters */
+	CHECK(strncmp(out, "Status: 400", 11) == 0);
+	out = handle_query("POST", "/api/things", "x=1", "application/json", false, &cap);
+	CHECK(strncmp(out, "Status: 400", 11) == 0);
 	crm_buf_finish(&cap.out);
+}
+
+/* HEAD: the status and headers of GET (Content-Length included), no body. */
+static void test_head(void)
+{
+	struct capture cap;
+	const char *out;
+
+	crm_buf_init(&cap.out);
+	out = handle("GET", "/api/things", NULL, false, &cap);
+	CHECK(strncmp(out, "Status: 200", 11) == 0 && strstr(out, "Content-Length: 7\r\n") != NULL);
+	CHECK(strstr(out, "\r\n\r\n{\"n\":1}") != NULL);
+	out = handle("HEAD", "/api/things", NULL, false, &cap);
+	CHECK(strncmp(out, "Status: 200", 11) == 0 && strstr(out, "Content-Length: 7\r\n") != NULL);
+	CHECK(strlen(out) > 4 && strcmp(out + strlen(out) - 4, "\r\n\r\n") == 0);
+	out = handle_query("HEAD", "/api/things", "lmit=1", NULL, false, &cap);
+	CHECK(strncmp(out, "Status: 400", 11) == 0 && strcmp(out + strlen(out) - 4, "\r\n\r\n") == 0);
+	out = handle("HEAD", "/api/things/1/parts/2", NULL, false, &cap);
+	CHECK(strncmp(out, "Status: 405", 11) == 0 && strstr(out, "\r\nAllow: POST\r\n") != NULL);
+	crm_buf_finish(&cap.out);
+}
+
+static bool query_ok(const char *query)
+{
+	struct crm_arena *a = crm_arena_create(1024);
+	struct crm_err err;
+	bool ok;
+
+	crm_err_init(&err);
+	ok = crm_http_query_check(a, query, things_query, &err);
+	CHECK(ok == (err.code == CRM_E_OK));
+	CHECK(ok || err.code == CRM_E_BAD_REQUEST);
+	crm_arena_destroy(a);
+	return ok;
+}
+
+static void test_query_check(void)
+{
+	static const char *const good[] = {"", "limit=5", "limit=5&after_id=7", "limit=", "limit", "l%69mit=5",
+		"name=a+b%20c", "name=%C3%A9", "name=%e2%82%ac", "name=%7F", "name=%2500"};
+	static const char *const bad[] = {"lmit=10", "limit=1&limit=2", "limit=1&l%69mit=2", "limit=1&", "&limit=1",
+		"limit=1&&after_id=2", "=5", "name=%00", "name=a%00b", "na%00me=1", "name=%", "name=%2", "name=%G1",
+		"name=%C3", "name=%C0%AF", "name=%ED%A0%80", "name=%FF", "name=\xc3", "Limit=1", "limit =1"};
+
+	for (size_t i = 0; i < CRM_COUNT(good); i++) {
+		CHECK(query_ok(good[i]));
+		if (!query_ok(good[i]))
+			fprintf(stderr, "  refused: %s\n", good[i]);
+	}
+	for (size_t i = 0; i < CRM_COUNT(bad); i++) {
+		CHECK(!query_ok(bad[i]));
+		if (query_ok(bad[i]))
+			fprintf(stderr, "  accepted: %s\n", bad[i]);
+	}
 }
 
 static void test_query(void)
@@ -135,8 +215,18 @@ static void test_query(void)
 	CHECK_STR(crm_http_query_get(a, "x=a%20b+c%2", "x"), "a b c%2");
 	CHECK(crm_http_query_get(a, "a=1", "b") == NULL);
 	CHECK(crm_http_query_get(a, "", "a") == NULL);
+	CHECK_STR(crm_http_query_get(a, "l%69mit=5", "limit"), "5"); /* names compared decoded */
 	CHECK(crm_http_is_json("application/json"));
 	CHECK(crm_http_is_json("application/json; charset=utf-8"));
+	CHECK(crm_http_is_json("application/json;charset=UTF-8"));
+	CHECK(crm_http_is_json("application/json; charset=\"utf-8\""));
+	CHECK(crm_http_is_json("application/json; foo=bar; charset=utf-8 "));
+	CHECK(crm_http_is_json("application/json;"));
+	CHECK(!crm_http_is_json("application/json; charset=iso-8859-1"));
+	CHECK(!crm_http_is_json("application/json; charset=utf-16"));
+	CHECK(!crm_http_is_json("application/json; charset=utf8"));
+	CHECK(!crm_http_is_json("application/json; charset="));
+	CHECK(!crm_http_is_json("application/json; foo=bar; CHARSET=latin1"));
 	CHECK(crm_http_is_json("Application/JSON"));
 	CHECK(!crm_http_is_json("application/jsonx"));
 	CHECK(!crm_http_is_json("text/plain"));
@@ -150,6 +240,8 @@ int main(void)
 	test_no_path();
 	test_no_method();
 	test_handle_rejections();
+	test_head();
+	test_query_check();
 	test_query();
 	return check_done("router");
 }

@@ -19,13 +19,16 @@ static void test_real_table(void)
 	CHECK(crm_http_match(&crm_routes, "POST", "/api/sources/5/operators", &r, p, allow, 128) == CRM_MATCH_OK &&
 		p[0] == 5);
 	CHECK(crm_http_match(&crm_routes, "DELETE", "/api/operators", &r, p, allow, 128) == CRM_MATCH_NO_METHOD);
-	CHECK_STR(allow, "POST, GET");
+	CHECK_STR(allow, "POST, GET, HEAD"); /* HEAD wherever GET */
 	CHECK(crm_http_match(&crm_routes, "DELETE", "/api/operators/1", &r, p, allow, 128) == CRM_MATCH_NO_METHOD);
-	CHECK_STR(allow, "GET, PATCH");
+	CHECK_STR(allow, "GET, HEAD, PATCH");
 	for (size_t i = 0; i < crm_routes.nroutes; i++) {
 		const struct crm_route *a = &crm_routes.routes[i];
 
 		CHECK(a->handler != NULL && a->pattern[0] == '/');
+		/* only the lists take query parameters */
+		CHECK((a->query != NULL) == (strcmp(a->method, "GET") == 0 &&
+			(strcmp(a->pattern, "/api/contacts") == 0 || strcmp(a->pattern, "/api/leads") == 0)));
 		/* no two routes share method and pattern */
 		for (size_t j = i + 1; j < crm_routes.nroutes; j++)
 			CHECK(strcmp(a->method, crm_routes.routes[j].method) != 0 ||
