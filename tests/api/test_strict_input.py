@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 import requests
-from conftest import check_json, check_problem, configure, require_env, unique
+from helpers import check_json, check_problem, configure, require_env, unique
 
 require_env("CRM_TEST_URL", "CRM_TEST_DSN")
 
