@@ -77,7 +77,8 @@ static bool parse_listen(struct crm_config *cfg, const char *v, struct crm_err *
 
 	if (strncmp(v, "unix:", 5) == 0) {
 		if (v[5] != '/' || strlen(v + 5) >= 108)
-			return crm_err_set(err, CRM_E_INVALID, "CRM_LISTEN: unix socket path must be absolute and "
+			return crm_err_set(err, CRM_E_INVALID,
+				"CRM_LISTEN: unix socket path must be absolute and "
 				"shorter than 108 bytes");
 		cfg->listen_kind = CRM_LISTEN_UNIX;
 		snprintf(cfg->listen_addr, sizeof(cfg->listen_addr), "%s", v + 5);
@@ -117,12 +118,14 @@ static bool load_numbers(struct crm_config *cfg, crm_getenv_fn get, struct crm_e
 
 	if ((v = get("CRM_SOCKET_MODE")) != NULL) {
 		if (!parse_long(v, 0, 0777, 8, &n))
-			return crm_err_set(err, CRM_E_INVALID, "CRM_SOCKET_MODE: expected octal permissions such as 0660");
+			return crm_err_set(err, CRM_E_INVALID,
+				"CRM_SOCKET_MODE: expected octal permissions such as 0660");
 		cfg->socket_mode = (unsigned)n;
 	}
 	if ((v = get("CRM_WORKERS")) != NULL) {
 		if (!parse_long(v, 1, WORKERS_MAX, 10, &n))
-			return crm_err_set(err, CRM_E_INVALID, "CRM_WORKERS: expected an integer from 1 to %d", WORKERS_MAX);
+			return crm_err_set(err, CRM_E_INVALID, "CRM_WORKERS: expected an integer from 1 to %d",
+				WORKERS_MAX);
 		cfg->workers = (int)n;
 	}
 	if ((v = get("CRM_DRAIN_BATCH")) != NULL) {
@@ -137,8 +140,8 @@ static bool load_numbers(struct crm_config *cfg, crm_getenv_fn get, struct crm_e
 	}
 	if ((v = get("CRM_BODY_LIMIT")) != NULL) {
 		if (!parse_long(v, BODY_LIMIT_MIN, BODY_LIMIT_MAX, 10, &n))
-			return crm_err_set(err, CRM_E_INVALID, "CRM_BODY_LIMIT: expected bytes from %d to %d", BODY_LIMIT_MIN,
-				BODY_LIMIT_MAX);
+			return crm_err_set(err, CRM_E_INVALID, "CRM_BODY_LIMIT: expected bytes from %d to %d",
+				BODY_LIMIT_MIN, BODY_LIMIT_MAX);
 		cfg->body_limit = (size_t)n;
 	}
 	return true;

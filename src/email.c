@@ -166,8 +166,8 @@ static const char *domain_alabel(const char *domain, char **alabel)
 		return "must have a valid internationalized domain name";
 	/* round trip: an A-label from the client must be the one its Unicode form gives */
 	ok = idn2_to_unicode_8z8z((const char *)ascii, &unicode, 0) == IDN2_OK &&
-		idn2_lookup_u8((const uint8_t *)unicode, &again, IDNA_FLAGS) == IDN2_OK &&
-		strcmp((const char *)ascii, (const char *)again) == 0;
+	     idn2_lookup_u8((const uint8_t *)unicode, &again, IDNA_FLAGS) == IDN2_OK &&
+	     strcmp((const char *)ascii, (const char *)again) == 0;
 	idn2_free(unicode);
 	idn2_free(again);
 	if (!ok) {

@@ -134,8 +134,7 @@ static void read_body(FCGX_Request *fr, struct crm_arena *a, size_t limit, struc
 	req->body_len = got;
 }
 
-static void serve_one(FCGX_Request *fr, const struct crm_config *cfg, struct crm_service *svc,
-	struct crm_arena *arena)
+static void serve_one(FCGX_Request *fr, const struct crm_config *cfg, struct crm_service *svc, struct crm_arena *arena)
 {
 	struct crm_sink sink = {sink_write, fr};
 	struct crm_request req;

@@ -36,7 +36,7 @@ void crm_h_source_stats(struct crm_ctx *ctx);
 struct crm_list {
 	struct crm_ctx *ctx;
 	struct crm_jw w;
-	bool stream;  /* false: buffer the whole answer (small pages that need a Link header) */
+	bool stream; /* false: buffer the whole answer (small pages that need a Link header) */
 	size_t count;
 };
 

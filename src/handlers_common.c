@@ -77,8 +77,7 @@ void crm_list_end(struct crm_list *l, bool ok, const struct crm_err *err)
 /* --- query parameters --- */
 
 /* An id-like query parameter: digits only, min..CRM_ID_MAX. Absent leaves *out unchanged. */
-void crm_h_query_int(struct crm_ctx *ctx, const char *name, int64_t min, int64_t max, int64_t *out,
-	struct crm_err *err)
+void crm_h_query_int(struct crm_ctx *ctx, const char *name, int64_t min, int64_t max, int64_t *out, struct crm_err *err)
 {
 	const char *v = crm_http_query_get(ctx->arena, ctx->req->query, name);
 	int64_t n = 0;

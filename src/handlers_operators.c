@@ -40,7 +40,7 @@ void crm_h_operator_create(struct crm_ctx *ctx)
 	if (!crm_h_decode(ctx, &crm_schema_operator_create, &b))
 		return;
 	if (!crm_service_operator_create(ctx->svc, ctx->arena, b.name, b.has_is_active ? b.is_active : true,
-		(int32_t)b.max_load_limit, &op, &err)) {
+		    (int32_t)b.max_load_limit, &op, &err)) {
 		crm_h_fail(ctx, &err);
 		return;
 	}

@@ -101,7 +101,8 @@ void crm_h_source_operators_set(struct crm_ctx *ctx)
 	bool decoded;
 
 	crm_err_init(&err);
-	decoded = crm_json_decode(ctx->req->body, ctx->req->body_len, &crm_schema_source_operators, &b, ctx->arena, &err);
+	decoded =
+		crm_json_decode(ctx->req->body, ctx->req->body_len, &crm_schema_source_operators, &b, ctx->arena, &err);
 	if (!decoded && b.operators.items == NULL) {
 		crm_h_fail(ctx, &err);
 		return;
@@ -121,7 +122,7 @@ void crm_h_source_operators_set(struct crm_ctx *ctx)
 		return;
 	}
 	if (!crm_service_source_operators_set(ctx->svc, ctx->arena, ctx->req->params[0], items, b.operators.n, &out,
-		&nout, &err)) {
+		    &nout, &err)) {
 		crm_h_fail(ctx, &err);
 		return;
 	}

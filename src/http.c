@@ -102,8 +102,8 @@ enum crm_match crm_http_match(const struct crm_router *router, const char *metho
 		}
 		path_found = true;
 		if (used + strlen(routes[i].method) + 9 < allow_size) {
-			used += (size_t)snprintf(allow + used, allow_size - used, "%s%s%s", used ? ", " : "", routes[i].method,
-				strcmp(routes[i].method, "GET") == 0 ? ", HEAD" : "");
+			used += (size_t)snprintf(allow + used, allow_size - used, "%s%s%s", used ? ", " : "",
+				routes[i].method, strcmp(routes[i].method, "GET") == 0 ? ", HEAD" : "");
 		}
 	}
 	return path_found ? CRM_MATCH_NO_METHOD : CRM_MATCH_NO_PATH;
@@ -227,8 +227,7 @@ static int name_index(const char *name, const char *const *allowed)
 	return -1;
 }
 
-bool crm_http_query_check(struct crm_arena *a, const char *query, const char *const *allowed,
-	struct crm_err *err)
+bool crm_http_query_check(struct crm_arena *a, const char *query, const char *const *allowed, struct crm_err *err)
 {
 	uint32_t seen = 0;
 
@@ -380,8 +379,7 @@ void crm_http_handle(const struct crm_router *router, struct crm_service *svc, s
 		crm_resp_error(resp, &err);
 		crm_resp_header(resp, "Allow: %s", allow);
 		goto send;
-	case CRM_MATCH_OK:
-		break;
+	case CRM_MATCH_OK: break;
 	}
 	if (strcmp(req->method, "POST") == 0 || strcmp(req->method, "PATCH") == 0) {
 		if (req->body_too_large) {
@@ -390,7 +388,8 @@ void crm_http_handle(const struct crm_router *router, struct crm_service *svc, s
 			goto send;
 		}
 		if (!crm_http_is_json(req->content_type)) {
-			crm_err_set(&err, CRM_E_MEDIA_TYPE, "content type must be application/json, in UTF-8 if a charset is given");
+			crm_err_set(&err, CRM_E_MEDIA_TYPE,
+				"content type must be application/json, in UTF-8 if a charset is given");
 			crm_resp_error(resp, &err);
 			goto send;
 		}

@@ -82,8 +82,7 @@ static void decode_string(json_object *v, const struct crm_jfield *f, const char
 	*(const char **)dst = crm_arena_strndup(arena, s, len);
 }
 
-static void decode_int(json_object *v, const struct crm_jfield *f, const char *path, void *dst,
-	struct crm_err *err)
+static void decode_int(json_object *v, const struct crm_jfield *f, const char *path, void *dst, struct crm_err *err)
 {
 	int64_t i;
 
@@ -152,21 +151,15 @@ static void decode_field(json_object *obj, const struct crm_jfield *f, void *out
 		return;
 	}
 	switch (f->type) {
-	case CRM_JT_STRING:
-		decode_string(v, f, path, dst, arena, err);
-		break;
-	case CRM_JT_INT:
-		decode_int(v, f, path, dst, err);
-		break;
+	case CRM_JT_STRING: decode_string(v, f, path, dst, arena, err); break;
+	case CRM_JT_INT: decode_int(v, f, path, dst, err); break;
 	case CRM_JT_BOOL:
 		if (!json_object_is_type(v, json_type_boolean))
 			crm_err_field(err, path, "must be true or false");
 		else
 			*(bool *)dst = json_object_get_boolean(v);
 		break;
-	case CRM_JT_ARRAY:
-		decode_array(v, f, path, dst, arena, err);
-		break;
+	case CRM_JT_ARRAY: decode_array(v, f, path, dst, arena, err); break;
 	}
 }
 
@@ -178,8 +171,8 @@ static bool decode_object(json_object *obj, const struct crm_jschema *schema, vo
 	return err->nfields == 0 && err->code == CRM_E_OK;
 }
 
-bool crm_json_decode(const char *text, size_t len, const struct crm_jschema *schema, void *out,
-	struct crm_arena *arena, struct crm_err *err)
+bool crm_json_decode(const char *text, size_t len, const struct crm_jschema *schema, void *out, struct crm_arena *arena,
+	struct crm_err *err)
 {
 	struct json_tokener *tok;
 	enum json_tokener_error jerr;

@@ -28,19 +28,19 @@ struct name {
 };
 
 enum want {
-	W_VALUE,       /* a value */
+	W_VALUE,        /* a value */
 	W_VALUE_OR_END, /* after '[': a value or ']' */
-	W_NAME,        /* after ',' in an object: a member name */
-	W_NAME_OR_END, /* after '{': a member name or '}' */
-	W_COLON,       /* after a member name */
-	W_NEXT,        /* after a value: ',' or the closing bracket (or the end, at the top) */
+	W_NAME,         /* after ',' in an object: a member name */
+	W_NAME_OR_END,  /* after '{': a member name or '}' */
+	W_COLON,        /* after a member name */
+	W_NEXT,         /* after a value: ',' or the closing bracket (or the end, at the top) */
 };
 
 struct scan {
 	const unsigned char *start, *p, *end;
 	struct crm_arena *arena;
 	struct crm_err *err;
-	char stack[CRM_JSON_MAX_DEPTH]; /* '{' or '[' */
+	char stack[CRM_JSON_MAX_DEPTH];        /* '{' or '[' */
 	size_t first_name[CRM_JSON_MAX_DEPTH]; /* index in names[] of an open object's first name */
 	size_t depth;
 	struct name *names;
@@ -294,7 +294,8 @@ static bool scan_literal(struct scan *s)
 		if (words[i][0] != *s->p)
 			continue;
 		if ((size_t)(s->end - s->p) < n)
-			return memcmp(s->p, words[i], (size_t)(s->end - s->p)) == 0 ? truncated(s) : fail(s, "unknown word");
+			return memcmp(s->p, words[i], (size_t)(s->end - s->p)) == 0 ? truncated(s)
+										    : fail(s, "unknown word");
 		if (memcmp(s->p, words[i], n) != 0)
 			return fail(s, "unknown word");
 		s->p += n;
@@ -383,18 +384,20 @@ static bool scan_value(struct scan *s, enum want *want)
 
 	switch (*s->p) {
 	case '{':
-	case '[':
-		return open_container(s, want);
-	case '"':
-		*want = W_NEXT;
-		return scan_string(s, &str, &nul);
+	case '[': return open_container(s, want);
+	case '"': *want = W_NEXT; return scan_string(s, &str, &nul);
 	case '-':
-	case '0': case '1': case '2': case '3': case '4': case '5': case '6': case '7': case '8': case '9':
-		*want = W_NEXT;
-		return scan_number(s);
-	default:
-		*want = W_NEXT;
-		return scan_literal(s);
+	case '0':
+	case '1':
+	case '2':
+	case '3':
+	case '4':
+	case '5':
+	case '6':
+	case '7':
+	case '8':
+	case '9': *want = W_NEXT; return scan_number(s);
+	default: *want = W_NEXT; return scan_literal(s);
 	}
 }
 
@@ -438,22 +441,19 @@ static bool step(struct scan *s, enum want *want)
 		if (*s->p == ']')
 			return close_container(s, want);
 		return scan_value(s, want);
-	case W_VALUE:
-		return scan_value(s, want);
+	case W_VALUE: return scan_value(s, want);
 	case W_NAME_OR_END:
 		if (*s->p == '}')
 			return close_container(s, want);
 		return scan_name(s, want);
-	case W_NAME:
-		return scan_name(s, want);
+	case W_NAME: return scan_name(s, want);
 	case W_COLON:
 		if (*s->p != ':')
 			return fail(s, "':' expected");
 		s->p++;
 		*want = W_VALUE;
 		return true;
-	case W_NEXT:
-		return scan_next(s, want);
+	case W_NEXT: return scan_next(s, want);
 	}
 	return fail(s, "internal state");
 }

@@ -27,7 +27,7 @@
 #define DRAIN_SECONDS 15
 
 struct slot {
-	pid_t pid;            /* 0: not running */
+	pid_t pid; /* 0: not running */
 	time_t started;
 	time_t restart_after; /* when pid == 0 and not stopping */
 };
@@ -77,9 +77,11 @@ static void reap(struct slot *slots, int n, bool stopping)
 			slots[i].pid = 0;
 			if (!stopping) {
 				if (WIFSIGNALED(status))
-					crm_log_warn("worker %d killed by signal %d; restarting", (int)pid, WTERMSIG(status));
+					crm_log_warn("worker %d killed by signal %d; restarting", (int)pid,
+						WTERMSIG(status));
 				else
-					crm_log_info("worker %d exited with status %d; restarting", (int)pid, WEXITSTATUS(status));
+					crm_log_info("worker %d exited with status %d; restarting", (int)pid,
+						WEXITSTATUS(status));
 				slots[i].restart_after = now() - slots[i].started < 1 ? now() + 1 : 0;
 			}
 		}

@@ -127,8 +127,7 @@ void crm_pg_after_request(struct crm_pg *pg)
 		return;
 	}
 	switch (PQtransactionStatus(pg->conn)) {
-	case PQTRANS_IDLE:
-		return;
+	case PQTRANS_IDLE: return;
 	case PQTRANS_INTRANS:
 	case PQTRANS_INERROR:
 		res = PQexec(pg->conn, "ROLLBACK");
@@ -196,8 +195,7 @@ PGresult *crm_pg_exec(struct crm_pg *pg, enum pg_stmt stmt, const char *const *v
 	return check(pg, PQexecPrepared(pg->conn, st->name, st->nparams, values, NULL, NULL, 0), err);
 }
 
-PGresult *crm_pg_exec_params(struct crm_pg *pg, const char *sql, int n, const char *const *values,
-	struct crm_err *err)
+PGresult *crm_pg_exec_params(struct crm_pg *pg, const char *sql, int n, const char *const *values, struct crm_err *err)
 {
 	if (!crm_pg_ensure(pg, err))
 		return NULL;
@@ -247,8 +245,8 @@ static bool stream_results(struct crm_pg *pg, pg_row_fn fn, void *ctx, struct cr
 	return ok;
 }
 
-bool crm_pg_stream(struct crm_pg *pg, const char *sql, int n, const char *const *values, pg_row_fn fn,
-	void *ctx, struct crm_err *err)
+bool crm_pg_stream(struct crm_pg *pg, const char *sql, int n, const char *const *values, pg_row_fn fn, void *ctx,
+	struct crm_err *err)
 {
 	if (!crm_pg_ensure(pg, err))
 		return false;
@@ -257,8 +255,8 @@ bool crm_pg_stream(struct crm_pg *pg, const char *sql, int n, const char *const 
 	return stream_results(pg, fn, ctx, err);
 }
 
-bool crm_pg_stream_prepared(struct crm_pg *pg, enum pg_stmt stmt, const char *const *values, pg_row_fn fn,
-	void *ctx, struct crm_err *err)
+bool crm_pg_stream_prepared(struct crm_pg *pg, enum pg_stmt stmt, const char *const *values, pg_row_fn fn, void *ctx,
+	struct crm_err *err)
 {
 	const struct pg_statement *st = &crm_pg_statements[stmt];
 

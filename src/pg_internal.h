@@ -8,8 +8,8 @@
 
 struct crm_pg {
 	char *conninfo;
-	PGconn *conn;   /* NULL until connected; dropped when broken */
-	bool prepared;  /* the statements exist on this connection */
+	PGconn *conn;     /* NULL until connected; dropped when broken */
+	bool prepared;    /* the statements exist on this connection */
 	bool down_logged; /* "could not connect" was logged and not yet followed by a success */
 	bool listening;   /* LISTEN crm_backlog was sent on this connection */
 	int drain_batch;  /* see crm_pg_set_drain_batch */
@@ -56,8 +56,7 @@ bool crm_pg_connect(struct crm_pg *pg, struct crm_err *err);
  * caller PQclear's it), or NULL with err set from the SQLSTATE. */
 PGresult *crm_pg_exec(struct crm_pg *pg, enum pg_stmt stmt, const char *const *values, struct crm_err *err);
 /* Runs unprepared SQL, with or without parameters (text format). Same contract. */
-PGresult *crm_pg_exec_params(struct crm_pg *pg, const char *sql, int n, const char *const *values,
-	struct crm_err *err);
+PGresult *crm_pg_exec_params(struct crm_pg *pg, const char *sql, int n, const char *const *values, struct crm_err *err);
 /* Sets err from a failed result (or a broken connection when res is NULL); logs the server's
  * text. Returns false. */
 bool crm_pg_error(struct crm_pg *pg, const PGresult *res, struct crm_err *err);
@@ -65,10 +64,10 @@ bool crm_pg_error(struct crm_pg *pg, const PGresult *res, struct crm_err *err);
 /* Single-row streaming of one parameterised query: fn is called per row; returns false with
  * err set on a database error, or false with err->code == CRM_E_OK when fn stopped early. */
 typedef bool (*pg_row_fn)(void *ctx, const PGresult *row);
-bool crm_pg_stream(struct crm_pg *pg, const char *sql, int n, const char *const *values, pg_row_fn fn,
-	void *ctx, struct crm_err *err);
+bool crm_pg_stream(struct crm_pg *pg, const char *sql, int n, const char *const *values, pg_row_fn fn, void *ctx,
+	struct crm_err *err);
 /* The same for a prepared statement. */
-bool crm_pg_stream_prepared(struct crm_pg *pg, enum pg_stmt stmt, const char *const *values, pg_row_fn fn,
-	void *ctx, struct crm_err *err);
+bool crm_pg_stream_prepared(struct crm_pg *pg, enum pg_stmt stmt, const char *const *values, pg_row_fn fn, void *ctx,
+	struct crm_err *err);
 
 #endif

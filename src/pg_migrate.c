@@ -38,10 +38,14 @@ static bool run(struct crm_pg *pg, const char *sql, struct crm_err *err)
 
 static bool create_bookkeeping(struct crm_pg *pg, struct crm_err *err)
 {
-	return run(pg, "CREATE TABLE IF NOT EXISTS crm_migrations (version integer PRIMARY KEY, name text NOT NULL,"
-			" applied_at timestamptz NOT NULL DEFAULT now())", err) &&
-		run(pg, "CREATE TABLE IF NOT EXISTS crm_schema_repeatable (name text PRIMARY KEY, checksum text NOT NULL,"
-			" applied_at timestamptz NOT NULL DEFAULT now())", err);
+	return run(pg,
+		       "CREATE TABLE IF NOT EXISTS crm_migrations (version integer PRIMARY KEY, name text NOT NULL,"
+		       " applied_at timestamptz NOT NULL DEFAULT now())",
+		       err) &&
+	       run(pg,
+		       "CREATE TABLE IF NOT EXISTS crm_schema_repeatable (name text PRIMARY KEY, checksum text NOT NULL,"
+		       " applied_at timestamptz NOT NULL DEFAULT now())",
+		       err);
 }
 
 static bool applied_versions(struct crm_pg *pg, bool *done, size_t n, struct crm_err *err)
@@ -153,7 +157,7 @@ bool crm_pg_migrate(struct crm_pg *pg, int *applied, struct crm_err *err)
 	if (!run(pg, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", err))
 		return false;
 	ok = run(pg, "SET client_min_messages = warning", err) && run(pg, "BEGIN", err) &&
-		apply_pending(pg, applied, err) && run(pg, "COMMIT", err);
+	     apply_pending(pg, applied, err) && run(pg, "COMMIT", err);
 	if (pg->conn != NULL) {
 		PGresult *res;
 

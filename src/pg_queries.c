@@ -20,7 +20,8 @@
 
 const struct pg_statement crm_pg_statements[PGS__COUNT] = {
 	[PGS_OPERATOR_CREATE] = {"operator_create",
-		"INSERT INTO operators (name, is_active, max_load_limit) VALUES ($1, $2, $3) RETURNING " OPERATOR_COLS, 3},
+		"INSERT INTO operators (name, is_active, max_load_limit) VALUES ($1, $2, $3) RETURNING " OPERATOR_COLS,
+		3},
 	[PGS_OPERATOR_GET] = {"operator_get", "SELECT " OPERATOR_COLS " FROM operators WHERE id = $1", 1},
 	[PGS_OPERATOR_UPDATE] = {"operator_update",
 		"SELECT " OPERATOR_COLS " FROM crm_operator_update($1, $2, $3::boolean, $4::integer, $5)", 5},
@@ -32,14 +33,16 @@ const struct pg_statement crm_pg_statements[PGS__COUNT] = {
 	[PGS_SOURCES_LIST] = {"sources_list", "SELECT " SOURCE_COLS " FROM sources ORDER BY id", 0},
 	[PGS_OPERATORS_MISSING] = {"operators_missing",
 		"SELECT t.i - 1 FROM unnest($1::bigint[]) WITH ORDINALITY AS t(x, i)"
-		" WHERE NOT EXISTS (SELECT 1 FROM operators o WHERE o.id = t.x) ORDER BY t.i", 1},
+		" WHERE NOT EXISTS (SELECT 1 FROM operators o WHERE o.id = t.x) ORDER BY t.i",
+		1},
 	[PGS_SOURCE_OPERATORS_DELETE] = {"source_operators_delete",
 		"DELETE FROM source_operators WHERE source_id = $1 AND operator_id <> ALL ($2::bigint[])", 2},
 	[PGS_SOURCE_OPERATORS_UPSERT] = {"source_operators_upsert",
 		"WITH up AS (INSERT INTO source_operators (source_id, operator_id, weight)"
 		" SELECT $1, t.op, t.w FROM unnest($2::bigint[], $3::integer[]) AS t(op, w)"
 		" ON CONFLICT (source_id, operator_id) DO UPDATE SET weight = EXCLUDED.weight"
-		" RETURNING " SO_COLS ") SELECT " SO_COLS " FROM up ORDER BY operator_id", 3},
+		" RETURNING " SO_COLS ") SELECT " SO_COLS " FROM up ORDER BY operator_id",
+		3},
 	[PGS_SOURCE_OPERATORS_LIST] = {"source_operators_list",
 		"SELECT " SO_COLS " FROM source_operators WHERE source_id = $1 ORDER BY operator_id", 1},
 	[PGS_INTAKE] = {"intake",
@@ -47,21 +50,25 @@ const struct pg_statement crm_pg_statements[PGS__COUNT] = {
 	[PGS_CONTACT_GET] = {"contact_get", "SELECT " CONTACT_COLS " FROM contacts c WHERE c.id = $1", 1},
 	[PGS_CONTACT_UPDATE] = {"contact_update",
 		"SELECT u.o_error, " CONTACT_COLS " FROM crm_contact_update($1, $2, $3::boolean, $4::bigint, $5) u"
-		" LEFT JOIN LATERAL (SELECT (u.o_contact).*) c ON true", 5},
+		" LEFT JOIN LATERAL (SELECT (u.o_contact).*) c ON true",
+		5},
 	[PGS_DRAIN_SOURCES] = {"drain_sources", "SELECT crm_drain_sources(ARRAY[$1::bigint], $2)", 2},
 	[PGS_DRAIN_ALL] = {"drain_all", "SELECT crm_drain_all($1)", 1},
 	[PGS_CONTACT_EXISTS] = {"contact_exists", "SELECT 1 FROM contacts WHERE id = $1", 1},
 	[PGS_ASSIGNMENTS_LIST] = {"assignments_list",
 		"SELECT id, contact_id, operator_id, reason, note, load_before, load_limit, candidates::text, "
-		"crm_rfc3339(created_at) FROM assignments WHERE contact_id = $1 ORDER BY id", 1},
+		"crm_rfc3339(created_at) FROM assignments WHERE contact_id = $1 ORDER BY id",
+		1},
 	[PGS_SOURCE_STATS] = {"source_stats",
 		"SELECT so.operator_id, o.name, so.weight, o.active_contacts, o.max_load_limit, o.is_active,"
 		" (SELECT count(*) FROM contacts c WHERE c.source_id = so.source_id AND c.operator_id = so.operator_id)"
 		" FROM source_operators so JOIN operators o ON o.id = so.operator_id"
-		" WHERE so.source_id = $1 ORDER BY so.operator_id", 1},
+		" WHERE so.source_id = $1 ORDER BY so.operator_id",
+		1},
 	[PGS_SOURCE_COUNTS] = {"source_counts",
 		"SELECT count(*) FILTER (WHERE c.operator_id IS NULL AND c.status = 'active'),"
-		" count(*) FILTER (WHERE c.operator_id IS NOT NULL) FROM contacts c WHERE c.source_id = $1", 1},
+		" count(*) FILTER (WHERE c.operator_id IS NOT NULL) FROM contacts c WHERE c.source_id = $1",
+		1},
 };
 
 /* --- small helpers --- */
@@ -195,8 +202,8 @@ bool crm_pg_operator_get(struct crm_pg *pg, struct crm_arena *a, int64_t id, str
 	return true;
 }
 
-bool crm_pg_operator_update(struct crm_pg *pg, struct crm_arena *a, int64_t id,
-	const struct crm_operator_patch *patch, struct crm_operator *out, struct crm_err *err)
+bool crm_pg_operator_update(struct crm_pg *pg, struct crm_arena *a, int64_t id, const struct crm_operator_patch *patch,
+	struct crm_operator *out, struct crm_err *err)
 {
 	struct num n, lim, batch;
 	const char *values[] = {
@@ -241,10 +248,9 @@ static bool operator_row(void *p, const PGresult *res)
 	return lc->fn.operator(lc->ctx, &op);
 }
 
-bool crm_pg_operators_list(struct crm_pg *pg, struct crm_arena *a, crm_operator_fn fn, void *ctx,
-	struct crm_err *err)
+bool crm_pg_operators_list(struct crm_pg *pg, struct crm_arena *a, crm_operator_fn fn, void *ctx, struct crm_err *err)
 {
-	struct list_ctx lc = {a, {.operator = fn}, ctx, 0};
+	struct list_ctx lc = {a, {.operator= fn }, ctx, 0};
 
 	return crm_pg_stream_prepared(pg, PGS_OPERATORS_LIST, NULL, operator_row, &lc, err);
 }
@@ -267,8 +273,7 @@ bool crm_pg_source_create(struct crm_pg *pg, struct crm_arena *a, const char *na
 	return true;
 }
 
-bool crm_pg_source_get(struct crm_pg *pg, struct crm_arena *a, int64_t id, struct crm_source *out,
-	struct crm_err *err)
+bool crm_pg_source_get(struct crm_pg *pg, struct crm_arena *a, int64_t id, struct crm_source *out, struct crm_err *err)
 {
 	struct num n;
 	const char *values[] = {num(&n, id)};
@@ -290,16 +295,14 @@ static bool source_row(void *p, const PGresult *res)
 	return lc->fn.source(lc->ctx, &src);
 }
 
-bool crm_pg_sources_list(struct crm_pg *pg, struct crm_arena *a, crm_source_fn fn, void *ctx,
-	struct crm_err *err)
+bool crm_pg_sources_list(struct crm_pg *pg, struct crm_arena *a, crm_source_fn fn, void *ctx, struct crm_err *err)
 {
 	struct list_ctx lc = {a, {.source = fn}, ctx, 0};
 
 	return crm_pg_stream_prepared(pg, PGS_SOURCES_LIST, NULL, source_row, &lc, err);
 }
 
-bool crm_pg_operators_check(struct crm_pg *pg, const struct crm_source_operator *items, size_t n,
-	struct crm_err *err)
+bool crm_pg_operators_check(struct crm_pg *pg, const struct crm_source_operator *items, size_t n, struct crm_err *err)
 {
 	struct crm_buf ids;
 	PGresult *res;
@@ -407,8 +410,8 @@ static bool source_operator_row(void *p, const PGresult *res)
 	return lc->fn.source_operator(lc->ctx, &so);
 }
 
-bool crm_pg_source_operators_list(struct crm_pg *pg, struct crm_arena *a, int64_t source_id,
-	crm_source_operator_fn fn, void *ctx, struct crm_err *err)
+bool crm_pg_source_operators_list(struct crm_pg *pg, struct crm_arena *a, int64_t source_id, crm_source_operator_fn fn,
+	void *ctx, struct crm_err *err)
 {
 	struct num sid;
 	const char *values[] = {num(&sid, source_id)};
@@ -457,16 +460,15 @@ static bool contact_row(void *p, const PGresult *res)
 }
 
 /* Appends "AND <cond>" with the next parameter number. */
-static void where_param(struct crm_buf *sql, const char *cond, int *nparams, const char **values,
-	const char *value)
+static void where_param(struct crm_buf *sql, const char *cond, int *nparams, const char **values, const char *value)
 {
 	(*nparams)++;
 	crm_buf_printf(sql, " AND %s $%d", cond, *nparams);
 	values[*nparams - 1] = value;
 }
 
-bool crm_pg_contacts_list(struct crm_pg *pg, struct crm_arena *a, const struct crm_contact_filter *f,
-	crm_contact_fn fn, void *ctx, struct crm_err *err)
+bool crm_pg_contacts_list(struct crm_pg *pg, struct crm_arena *a, const struct crm_contact_filter *f, crm_contact_fn fn,
+	void *ctx, struct crm_err *err)
 {
 	struct list_ctx lc = {a, {.contact = fn}, ctx, 0};
 	struct num src, op, lead, after, lim;

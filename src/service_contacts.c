@@ -15,8 +15,8 @@
 #include "crm/log.h"
 #include "crm/pg.h"
 
-bool crm_service_contact_create(struct crm_service *s, struct crm_arena *a, const char *email,
-	int64_t source_id, struct crm_contact *out, struct crm_err *err)
+bool crm_service_contact_create(struct crm_service *s, struct crm_arena *a, const char *email, int64_t source_id,
+	struct crm_contact *out, struct crm_err *err)
 {
 	char *normal = crm_arena_alloc(a, CRM_EMAIL_BUF);
 	const char *why;
@@ -56,8 +56,8 @@ bool crm_service_contact_update(struct crm_service *s, struct crm_arena *a, int6
 	}
 }
 
-bool crm_service_assignments_list(struct crm_service *s, struct crm_arena *a, int64_t contact_id,
-	crm_assignment_fn fn, void *ctx, struct crm_err *err)
+bool crm_service_assignments_list(struct crm_service *s, struct crm_arena *a, int64_t contact_id, crm_assignment_fn fn,
+	void *ctx, struct crm_err *err)
 {
 	return crm_pg_assignments_list(s->pg, a, contact_id, fn, ctx, err);
 }

@@ -3,8 +3,8 @@
 
 #include "crm/pg.h"
 
-bool crm_service_lead_get(struct crm_service *s, struct crm_arena *a, int64_t id, crm_lead_contact_fn fn,
-	void *ctx, struct crm_err *err)
+bool crm_service_lead_get(struct crm_service *s, struct crm_arena *a, int64_t id, crm_lead_contact_fn fn, void *ctx,
+	struct crm_err *err)
 {
 	if (id <= 0) /* no lead has such an id; 0 would mean "all leads" below */
 		return crm_err_set(err, CRM_E_NOT_FOUND, "lead not found");

@@ -6,8 +6,8 @@
 
 #include "crm/pg.h"
 
-bool crm_service_source_create(struct crm_service *s, struct crm_arena *a, const char *name,
-	const char *description, struct crm_source *out, struct crm_err *err)
+bool crm_service_source_create(struct crm_service *s, struct crm_arena *a, const char *name, const char *description,
+	struct crm_source *out, struct crm_err *err)
 {
 	return crm_pg_source_create(s->pg, a, name, description, out, err);
 }
@@ -39,7 +39,8 @@ static bool check_unique(const struct crm_source_operator *items, size_t n, stru
 				if (err == NULL)
 					return false;
 				snprintf(field, sizeof(field), "operators[%zu].operator_id", i);
-				crm_err_field(err, field, "operator %" PRId64 " is listed more than once", items[i].operator_id);
+				crm_err_field(err, field, "operator %" PRId64 " is listed more than once",
+					items[i].operator_id);
 				break;
 			}
 		}

@@ -14,7 +14,7 @@ struct crm_config {
 	char database_url[1024];
 	enum crm_listen_kind listen_kind;
 	char listen_addr[256]; /* "host:port" or a unix socket path, as libfcgi takes it */
-	int listen_fd;          /* CRM_LISTEN_FD only */
+	int listen_fd;         /* CRM_LISTEN_FD only */
 	unsigned socket_mode;
 	int workers;
 	enum crm_log_level log_level;

@@ -53,8 +53,8 @@ struct crm_contact {
 	int64_t id;
 	int64_t lead_id;
 	int64_t source_id;
-	int64_t operator_id; /* 0 when unassigned */
-	const char *status;  /* "active" or "closed" (crm_contact_status_valid) */
+	int64_t operator_id;    /* 0 when unassigned */
+	const char *status;     /* "active" or "closed" (crm_contact_status_valid) */
 	const char *created_at; /* RFC 3339, UTC */
 };
 
@@ -91,13 +91,13 @@ struct crm_contact_patch {
 struct crm_assignment {
 	int64_t id;
 	int64_t contact_id;
-	int64_t operator_id;     /* 0: nobody was chosen (or unassigned by hand) */
-	const char *reason;      /* intake, backlog, manual, unassigned */
-	const char *note;        /* why nobody was chosen, or NULL */
+	int64_t operator_id; /* 0: nobody was chosen (or unassigned by hand) */
+	const char *reason;  /* intake, backlog, manual, unassigned */
+	const char *note;    /* why nobody was chosen, or NULL */
 	bool has_load;
-	int32_t load_before;     /* chosen operator's load just before, read under its lock */
+	int32_t load_before; /* chosen operator's load just before, read under its lock */
 	int32_t load_limit;
-	const char *candidates;  /* JSON array text made by the database */
+	const char *candidates; /* JSON array text made by the database */
 	const char *created_at;
 };
 
@@ -116,8 +116,8 @@ struct crm_operator_stats {
 
 struct crm_source_stats {
 	int64_t source_id;
-	int64_t waiting;        /* active contacts without an operator */
-	int64_t assigned_total; /* contacts of the source with an operator */
+	int64_t waiting;                      /* active contacts without an operator */
+	int64_t assigned_total;               /* contacts of the source with an operator */
 	struct crm_operator_stats *operators; /* arena array, by operator id */
 	size_t noperators;
 };

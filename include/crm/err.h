@@ -14,25 +14,25 @@
 #define CRM_PRINTF(f, a) __attribute__((format(printf, f, a)))
 
 /* X(name, http status, title, default message) */
-#define CRM_ERR_MAP(X)                                                              \
-	X(OK, 200, "OK", "ok")                                                          \
-	X(BAD_REQUEST, 400, "Bad Request", "bad request")                               \
-	X(BAD_JSON, 400, "Bad Request", "malformed json")                               \
-	X(NOT_FOUND, 404, "Not Found", "not found")                                     \
-	X(METHOD, 405, "Method Not Allowed", "method not allowed")                      \
-	X(CONFLICT, 409, "Conflict", "conflict")                                        \
-	X(TOO_LARGE, 413, "Content Too Large", "request body exceeds the limit")        \
+#define CRM_ERR_MAP(X)                                                                        \
+	X(OK, 200, "OK", "ok")                                                                \
+	X(BAD_REQUEST, 400, "Bad Request", "bad request")                                     \
+	X(BAD_JSON, 400, "Bad Request", "malformed json")                                     \
+	X(NOT_FOUND, 404, "Not Found", "not found")                                           \
+	X(METHOD, 405, "Method Not Allowed", "method not allowed")                            \
+	X(CONFLICT, 409, "Conflict", "conflict")                                              \
+	X(TOO_LARGE, 413, "Content Too Large", "request body exceeds the limit")              \
 	X(MEDIA_TYPE, 415, "Unsupported Media Type", "content type must be application/json") \
-	X(INVALID, 422, "Unprocessable Content", "invalid input")                       \
-	X(INTERNAL, 500, "Internal Server Error", "internal error")                     \
-	X(RETRY, 503, "Service Unavailable", "transaction conflict, try again")         \
+	X(INVALID, 422, "Unprocessable Content", "invalid input")                             \
+	X(INTERNAL, 500, "Internal Server Error", "internal error")                           \
+	X(RETRY, 503, "Service Unavailable", "transaction conflict, try again")               \
 	X(UNAVAILABLE, 503, "Service Unavailable", "database unavailable")
 
 enum crm_errcode {
 #define CRM_ERR_ENUM(name, status, title, msg) CRM_E_##name,
 	CRM_ERR_MAP(CRM_ERR_ENUM)
 #undef CRM_ERR_ENUM
-	CRM_E__COUNT
+		CRM_E__COUNT
 };
 
 #define CRM_ERR_FIELDS_MAX 16

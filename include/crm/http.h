@@ -28,7 +28,7 @@ struct crm_request {
 	const char *content_type; /* NULL when absent */
 	const char *body;
 	size_t body_len;
-	bool body_too_large;      /* the declared length exceeded the limit; body not read */
+	bool body_too_large;                  /* the declared length exceeded the limit; body not read */
 	int64_t params[CRM_ROUTE_PARAMS_MAX]; /* {id} values of the matched route, in order */
 };
 
@@ -43,9 +43,9 @@ struct crm_response {
 	const char *content_type;
 	char extra_headers[512]; /* "Name: value\r\n" lines (Location, Allow, Link) */
 	struct crm_buf body;
-	bool streaming;          /* headers already sent, body flushed in chunks */
-	bool failed;             /* the sink failed: stop producing */
-	bool head_only;          /* a HEAD request: the headers of GET, no body */
+	bool streaming; /* headers already sent, body flushed in chunks */
+	bool failed;    /* the sink failed: stop producing */
+	bool head_only; /* a HEAD request: the headers of GET, no body */
 	struct crm_sink sink;
 };
 

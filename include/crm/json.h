@@ -38,9 +38,9 @@ struct crm_jfield {
 	const char *name;
 	enum crm_jtype type;
 	unsigned flags;
-	int64_t min, max;   /* INT: value range; STRING: length range; ARRAY: element count */
-	size_t offset;      /* where the value is stored in the output struct */
-	size_t seen_offset; /* a bool set when the member is present, or CRM_JNOSEEN */
+	int64_t min, max;                /* INT: value range; STRING: length range; ARRAY: element count */
+	size_t offset;                   /* where the value is stored in the output struct */
+	size_t seen_offset;              /* a bool set when the member is present, or CRM_JNOSEEN */
 	const struct crm_jschema *items; /* ARRAY only */
 };
 
@@ -51,7 +51,10 @@ struct crm_jschema {
 };
 
 /* A schema over a static array of fields: the count is the array's, never typed by hand. */
-#define CRM_JSCHEMA(fields_array, out_type) {(fields_array), CRM_COUNT(fields_array), sizeof(out_type)}
+#define CRM_JSCHEMA(fields_array, out_type)                               \
+	{                                                                 \
+		(fields_array), CRM_COUNT(fields_array), sizeof(out_type) \
+	}
 
 struct crm_jarray {
 	void *items; /* arena array of `size`-byte elements */
@@ -60,8 +63,8 @@ struct crm_jarray {
 
 /* Decodes a request body that must be one JSON object into *out (zeroed first). Strings and
  * arrays are allocated from the arena. */
-bool crm_json_decode(const char *text, size_t len, const struct crm_jschema *schema, void *out,
-	struct crm_arena *arena, struct crm_err *err) CRM_MUSTCHECK;
+bool crm_json_decode(const char *text, size_t len, const struct crm_jschema *schema, void *out, struct crm_arena *arena,
+	struct crm_err *err) CRM_MUSTCHECK;
 
 /* Streaming writer: appends compact JSON to a buffer, handling commas and escaping. */
 struct crm_jw {

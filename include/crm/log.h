@@ -15,10 +15,10 @@ void crm_log(enum crm_log_level level, const char *fmt, ...) __attribute__((form
 #define crm_log_error(...) crm_log(CRM_LOG_ERROR, __VA_ARGS__)
 #define crm_log_warn(...) crm_log(CRM_LOG_WARN, __VA_ARGS__)
 #define crm_log_info(...) crm_log(CRM_LOG_INFO, __VA_ARGS__)
-#define crm_log_debug(...)                              \
-	do {                                                \
-		if (crm_log_enabled(CRM_LOG_DEBUG))             \
-			crm_log(CRM_LOG_DEBUG, __VA_ARGS__);        \
+#define crm_log_debug(...)                                   \
+	do {                                                 \
+		if (crm_log_enabled(CRM_LOG_DEBUG))          \
+			crm_log(CRM_LOG_DEBUG, __VA_ARGS__); \
 	} while (0)
 
 #endif

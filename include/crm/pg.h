@@ -62,8 +62,8 @@ bool crm_pg_operator_create(struct crm_pg *pg, struct crm_arena *a, const char *
 bool crm_pg_operator_get(struct crm_pg *pg, struct crm_arena *a, int64_t id, struct crm_operator *out,
 	struct crm_err *err) CRM_MUSTCHECK;
 /* Also assigns waiting contacts of the operator's sources if capacity appeared. */
-bool crm_pg_operator_update(struct crm_pg *pg, struct crm_arena *a, int64_t id,
-	const struct crm_operator_patch *patch, struct crm_operator *out, struct crm_err *err) CRM_MUSTCHECK;
+bool crm_pg_operator_update(struct crm_pg *pg, struct crm_arena *a, int64_t id, const struct crm_operator_patch *patch,
+	struct crm_operator *out, struct crm_err *err) CRM_MUSTCHECK;
 
 /* The row callbacks (crm_operator_fn, ...) are declared in domain.h. */
 bool crm_pg_operators_list(struct crm_pg *pg, struct crm_arena *a, crm_operator_fn fn, void *ctx,
@@ -86,8 +86,8 @@ bool crm_pg_source_operators_set(struct crm_pg *pg, struct crm_arena *a, int64_t
  * names no operator. Returns false if any is missing or on a database error. */
 bool crm_pg_operators_check(struct crm_pg *pg, const struct crm_source_operator *items, size_t n,
 	struct crm_err *err) CRM_MUSTCHECK;
-bool crm_pg_source_operators_list(struct crm_pg *pg, struct crm_arena *a, int64_t source_id,
-	crm_source_operator_fn fn, void *ctx, struct crm_err *err) CRM_MUSTCHECK;
+bool crm_pg_source_operators_list(struct crm_pg *pg, struct crm_arena *a, int64_t source_id, crm_source_operator_fn fn,
+	void *ctx, struct crm_err *err) CRM_MUSTCHECK;
 
 /* --- contacts and leads --- */
 /* One distribution in one transaction (crm_intake(), sql/functions/30_intake.sql): reads the
@@ -100,8 +100,8 @@ bool crm_pg_intake(struct crm_pg *pg, struct crm_arena *a, const char *email, in
 bool crm_pg_contact_get(struct crm_pg *pg, struct crm_arena *a, int64_t id, struct crm_contact *out,
 	struct crm_err *err) CRM_MUSTCHECK;
 /* Streams matching contacts by id through a cursor: memory stays flat for any count. */
-bool crm_pg_contacts_list(struct crm_pg *pg, struct crm_arena *a, const struct crm_contact_filter *f,
-	crm_contact_fn fn, void *ctx, struct crm_err *err) CRM_MUSTCHECK;
+bool crm_pg_contacts_list(struct crm_pg *pg, struct crm_arena *a, const struct crm_contact_filter *f, crm_contact_fn fn,
+	void *ctx, struct crm_err *err) CRM_MUSTCHECK;
 /* Streams leads by id with their contacts: one lead when only_id > 0 (NOT_FOUND if absent),
  * else the leads after after_id, at most limit of them (0 = all). */
 bool crm_pg_leads_list(struct crm_pg *pg, struct crm_arena *a, int64_t only_id, int64_t after_id, int32_t limit,

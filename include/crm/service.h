@@ -53,8 +53,8 @@ bool crm_service_operator_update(struct crm_service *s, struct crm_arena *a, int
 bool crm_service_operators_list(struct crm_service *s, struct crm_arena *a, crm_operator_fn fn, void *ctx,
 	struct crm_err *err) CRM_MUSTCHECK;
 
-bool crm_service_source_create(struct crm_service *s, struct crm_arena *a, const char *name,
-	const char *description, struct crm_source *out, struct crm_err *err) CRM_MUSTCHECK;
+bool crm_service_source_create(struct crm_service *s, struct crm_arena *a, const char *name, const char *description,
+	struct crm_source *out, struct crm_err *err) CRM_MUSTCHECK;
 bool crm_service_source_get(struct crm_service *s, struct crm_arena *a, int64_t id, struct crm_source *out,
 	struct crm_err *err) CRM_MUSTCHECK;
 bool crm_service_sources_list(struct crm_service *s, struct crm_arena *a, crm_source_fn fn, void *ctx,
@@ -72,21 +72,21 @@ bool crm_service_source_operators_list(struct crm_service *s, struct crm_arena *
 
 /* A contact arrives: normalise the email, then one transaction draws the operator and stores
  * the contact. Bad email -> field error "email"; unknown source -> CRM_E_NOT_FOUND. */
-bool crm_service_contact_create(struct crm_service *s, struct crm_arena *a, const char *email,
-	int64_t source_id, struct crm_contact *out, struct crm_err *err) CRM_MUSTCHECK;
+bool crm_service_contact_create(struct crm_service *s, struct crm_arena *a, const char *email, int64_t source_id,
+	struct crm_contact *out, struct crm_err *err) CRM_MUSTCHECK;
 bool crm_service_contact_get(struct crm_service *s, struct crm_arena *a, int64_t id, struct crm_contact *out,
 	struct crm_err *err) CRM_MUSTCHECK;
 bool crm_service_contacts_list(struct crm_service *s, struct crm_arena *a, const struct crm_contact_filter *f,
 	crm_contact_fn fn, void *ctx, struct crm_err *err) CRM_MUSTCHECK;
-bool crm_service_lead_get(struct crm_service *s, struct crm_arena *a, int64_t id, crm_lead_contact_fn fn,
-	void *ctx, struct crm_err *err) CRM_MUSTCHECK;
+bool crm_service_lead_get(struct crm_service *s, struct crm_arena *a, int64_t id, crm_lead_contact_fn fn, void *ctx,
+	struct crm_err *err) CRM_MUSTCHECK;
 bool crm_service_leads_list(struct crm_service *s, struct crm_arena *a, int64_t after_id, int32_t limit,
 	crm_lead_contact_fn fn, void *ctx, struct crm_err *err) CRM_MUSTCHECK;
 
 bool crm_service_contact_update(struct crm_service *s, struct crm_arena *a, int64_t id,
 	const struct crm_contact_patch *patch, struct crm_contact *out, struct crm_err *err) CRM_MUSTCHECK;
-bool crm_service_assignments_list(struct crm_service *s, struct crm_arena *a, int64_t contact_id,
-	crm_assignment_fn fn, void *ctx, struct crm_err *err) CRM_MUSTCHECK;
+bool crm_service_assignments_list(struct crm_service *s, struct crm_arena *a, int64_t contact_id, crm_assignment_fn fn,
+	void *ctx, struct crm_err *err) CRM_MUSTCHECK;
 /* The source's figures with every operator's configured and actual share filled in. */
 bool crm_service_source_stats(struct crm_service *s, struct crm_arena *a, int64_t source_id,
 	struct crm_source_stats *out, struct crm_err *err) CRM_MUSTCHECK;

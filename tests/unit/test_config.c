@@ -42,8 +42,8 @@ static void test_defaults(void)
 
 static void test_valid(void)
 {
-	static const char *const env[] = {"CRM_LISTEN", "unix:/run/crm/crm.sock", "CRM_WORKERS", "16",
-		"CRM_BODY_LIMIT", "65536", "CRM_AUTO_MIGRATE", "off", "CRM_LOG_LEVEL", "debug", "CRM_SOCKET_MODE", "0666",
+	static const char *const env[] = {"CRM_LISTEN", "unix:/run/crm/crm.sock", "CRM_WORKERS", "16", "CRM_BODY_LIMIT",
+		"65536", "CRM_AUTO_MIGRATE", "off", "CRM_LOG_LEVEL", "debug", "CRM_SOCKET_MODE", "0666",
 		"CRM_DATABASE_URL", "host=/tmp dbname=crm", "CRM_PID_FILE", "/run/crm.pid", NULL};
 	static const char *const fd_env[] = {"CRM_LISTEN", "fd:0", NULL};
 	static const char *const systemd_env[] = {"LISTEN_FDS", "1", NULL};

@@ -87,8 +87,10 @@ static void test_valid(void)
 	struct crm_err err;
 	const struct crm_source_operator_item *it;
 
-	CHECK(decode(&crm_schema_operator_create, "{\"name\":\"  Ann \",\"max_load_limit\":5,\"is_active\":false,"
-		"\"unknown\":[1,{\"x\":2}]}", &b, &err));
+	CHECK(decode(&crm_schema_operator_create,
+		"{\"name\":\"  Ann \",\"max_load_limit\":5,\"is_active\":false,"
+		"\"unknown\":[1,{\"x\":2}]}",
+		&b, &err));
 	CHECK_STR(b.op.name, "Ann");
 	CHECK(b.op.max_load_limit == 5 && !b.op.is_active && b.op.has_is_active);
 	CHECK(decode(&crm_schema_operator_create, "{\"name\":\"\\u00e9t\\u00e9\",\"max_load_limit\":0}", &b, &err));
@@ -103,11 +105,14 @@ static void test_valid(void)
 	CHECK(decode(&crm_schema_source_create, long_string("description", CRM_DESCRIPTION_MAX, 'd', ",\"name\":\"x\""),
 		&b, &err));
 
-	CHECK(decode(&crm_schema_source_operators, " {\"operators\":[{\"operator_id\":1,\"weight\":10},"
-		"{\"operator_id\":9007199254740991,\"weight\":1000000}]} \n", &b, &err));
+	CHECK(decode(&crm_schema_source_operators,
+		" {\"operators\":[{\"operator_id\":1,\"weight\":10},"
+		"{\"operator_id\":9007199254740991,\"weight\":1000000}]} \n",
+		&b, &err));
 	CHECK(b.so.operators.n == 2);
 	it = b.so.operators.items;
-	CHECK(it[0].operator_id == 1 && it[0].weight == 10 && it[1].operator_id == CRM_ID_MAX && it[1].weight == 1000000);
+	CHECK(it[0].operator_id == 1 && it[0].weight == 10 && it[1].operator_id == CRM_ID_MAX &&
+		it[1].weight == 1000000);
 	CHECK(decode(&crm_schema_source_operators, "{\"operators\":[]}", &b, &err) && b.so.operators.n == 0);
 	CHECK(decode(&crm_schema_source_operators, operators(CRM_SOURCE_OPERATORS_MAX), &b, &err));
 
@@ -207,7 +212,10 @@ struct doc {
 	size_t len; /* 0: strlen(text) */
 };
 
-#define DOC(s) {(s), sizeof(s) - 1}
+#define DOC(s)                     \
+	{                          \
+		(s), sizeof(s) - 1 \
+	}
 
 /* JSON texts that must pass, each also as a member value that json-c then decodes. */
 static const struct doc json_ok[] = {
@@ -215,56 +223,138 @@ static const struct doc json_ok[] = {
 	DOC("123456789012345678901234567890"), DOC("\"x\""), DOC("null"), DOC("true"), DOC("false"),
 	DOC(" \t\r\n{ \"a\" : [ 1 , { } , [ ] ] } \t\r\n"),
 	DOC("\"\\\" \\\\ \\/ \\b \\f \\n \\r \\t \\u00e9 \\u00E9 \\u0041\""),
-	DOC("\"\\ud83d\\ude00\""),          /* a surrogate pair: U+1F600 */
-	DOC("\"\\udbff\\udfff\""),          /* U+10FFFF */
-	DOC("\"\xf0\x9f\x98\x80\""),        /* U+1F600 raw */
-	DOC("\"\xf4\x8f\xbf\xbf\""),        /* U+10FFFF raw, the last code point */
-	DOC("\"\xed\x9f\xbf \xee\x80\x80\""), /* U+D7FF and U+E000 around the surrogates */
-	DOC("\"\xef\xbb\xbf \xef\xbf\xbf\""), /* U+FEFF inside a string, U+FFFF */
+	DOC("\"\\ud83d\\ude00\""),                 /* a surrogate pair: U+1F600 */
+	DOC("\"\\udbff\\udfff\""),                 /* U+10FFFF */
+	DOC("\"\xf0\x9f\x98\x80\""),               /* U+1F600 raw */
+	DOC("\"\xf4\x8f\xbf\xbf\""),               /* U+10FFFF raw, the last code point */
+	DOC("\"\xed\x9f\xbf \xee\x80\x80\""),      /* U+D7FF and U+E000 around the surrogates */
+	DOC("\"\xef\xbb\xbf \xef\xbf\xbf\""),      /* U+FEFF inside a string, U+FFFF */
 	DOC("\"\xc2\x80 \xdf\xbf \xe0\xa0\x80\""), /* the smallest 2- and 3-byte forms */
-	DOC("\"\x7f\""),                     /* DEL is not a control character for JSON */
-	DOC("[{\"a\":1},{\"a\":2}]"),        /* the same name in two objects */
-	DOC("{\"a\":{\"a\":{\"a\":1}},\"b\":1}"),
-	DOC("{\"a\":1,\"ab\":2,\"b\":3,\"\":4,\"A\":5}"),
+	DOC("\"\x7f\""),                           /* DEL is not a control character for JSON */
+	DOC("[{\"a\":1},{\"a\":2}]"),              /* the same name in two objects */
+	DOC("{\"a\":{\"a\":{\"a\":1}},\"b\":1}"), DOC("{\"a\":1,\"ab\":2,\"b\":3,\"\":4,\"A\":5}"),
 	DOC("{\"\\u00e9\":1,\"e\\u0301\":2}"), /* NFC and NFD of é are two names for JSON */
-	DOC("{\"x\":\"a\\u0000b\"}"),        /* NUL in a value: JSON; the decoder refuses it (422) */
+	DOC("{\"x\":\"a\\u0000b\"}"),          /* NUL in a value: JSON; the decoder refuses it (422) */
 };
 
 /* Texts that are not JSON, or not I-JSON (duplicate names, NUL in a name). */
 static const struct doc json_bad[] = {
-	DOC(""), DOC(" "), DOC("{"), DOC("["), DOC("{\"a\""), DOC("{\"a\":"), DOC("{\"a\":1"), DOC("\"abc"),
-	DOC("\"\\"), DOC("\"\\u12"), DOC("tru"), DOC("-"), DOC("1."), DOC("1e"), DOC("1e+"),
+	DOC(""),
+	DOC(" "),
+	DOC("{"),
+	DOC("["),
+	DOC("{\"a\""),
+	DOC("{\"a\":"),
+	DOC("{\"a\":1"),
+	DOC("\"abc"),
+	DOC("\"\\"),
+	DOC("\"\\u12"),
+	DOC("tru"),
+	DOC("-"),
+	DOC("1."),
+	DOC("1e"),
+	DOC("1e+"),
 	/* single quotes, including the member named '"' that fooled the old pre-scan */
-	DOC("{'name':'x'}"), DOC("{'operators':[]}"), DOC("{'is_active':false}"),
-	DOC("{'\"':1,\"name\":\"a\x01z\",\"max_load_limit\":1}"), DOC("{\"name\":'x'}"),
+	DOC("{'name':'x'}"),
+	DOC("{'operators':[]}"),
+	DOC("{'is_active':false}"),
+	DOC("{'\"':1,\"name\":\"a\x01z\",\"max_load_limit\":1}"),
+	DOC("{\"name\":'x'}"),
 	/* what json-c tolerates */
-	DOC("{\"a\":1,}"), DOC("[1,]"), DOC("[,1]"), DOC("{,}"), DOC("[1,,2]"), DOC("{\"a\":1 /* c */}"),
-	DOC("{\"a\":1} // c"), DOC("# c\n{}"), DOC("[NaN]"), DOC("[nan]"), DOC("[Infinity]"), DOC("[-Infinity]"),
-	DOC("[01]"), DOC("[-01]"), DOC("[00]"), DOC("[0x10]"), DOC("[+1]"), DOC("[.5]"), DOC("[1.e5]"), DOC("[-]"),
-	DOC("[True]"), DOC("[nul]"), DOC("[nulls]"), DOC("{\"a\":x}"), DOC("{a:1}"), DOC("[undefined]"),
+	DOC("{\"a\":1,}"),
+	DOC("[1,]"),
+	DOC("[,1]"),
+	DOC("{,}"),
+	DOC("[1,,2]"),
+	DOC("{\"a\":1 /* c */}"),
+	DOC("{\"a\":1} // c"),
+	DOC("# c\n{}"),
+	DOC("[NaN]"),
+	DOC("[nan]"),
+	DOC("[Infinity]"),
+	DOC("[-Infinity]"),
+	DOC("[01]"),
+	DOC("[-01]"),
+	DOC("[00]"),
+	DOC("[0x10]"),
+	DOC("[+1]"),
+	DOC("[.5]"),
+	DOC("[1.e5]"),
+	DOC("[-]"),
+	DOC("[True]"),
+	DOC("[nul]"),
+	DOC("[nulls]"),
+	DOC("{\"a\":x}"),
+	DOC("{a:1}"),
+	DOC("[undefined]"),
 	/* raw control bytes in strings, bad escapes */
-	DOC("[\"a\x01z\"]"), DOC("[\"a\x1fz\"]"), DOC("[\"a\tz\"]"), DOC("[\"a\nz\"]"), DOC("[\"a\x00z\"]"),
-	DOC("[\"\\x41\"]"), DOC("[\"\\U0041\"]"), DOC("[\"\\u00g0\"]"), DOC("[\"\\a\"]"), DOC("[\"\\'\"]"),
+	DOC("[\"a\x01z\"]"),
+	DOC("[\"a\x1fz\"]"),
+	DOC("[\"a\tz\"]"),
+	DOC("[\"a\nz\"]"),
+	DOC("[\"a\x00z\"]"),
+	DOC("[\"\\x41\"]"),
+	DOC("[\"\\U0041\"]"),
+	DOC("[\"\\u00g0\"]"),
+	DOC("[\"\\a\"]"),
+	DOC("[\"\\'\"]"),
 	/* structure */
-	DOC("[1 2]"), DOC("{\"a\" 1}"), DOC("{\"a\":}"), DOC("{1:2}"), DOC("]"), DOC("{]"), DOC("[}"), DOC("{}}"),
-	DOC("{} {}"), DOC("{} x"), DOC("{}\f"), DOC("\v{}"), DOC("\xef\xbb\xbf{}"), DOC("\x00{}"), DOC("{}\x00"),
+	DOC("[1 2]"),
+	DOC("{\"a\" 1}"),
+	DOC("{\"a\":}"),
+	DOC("{1:2}"),
+	DOC("]"),
+	DOC("{]"),
+	DOC("[}"),
+	DOC("{}}"),
+	DOC("{} {}"),
+	DOC("{} x"),
+	DOC("{}\f"),
+	DOC("\v{}"),
+	DOC("\xef\xbb\xbf{}"),
+	DOC("\x00{}"),
+	DOC("{}\x00"),
 	/* duplicate member names, compared decoded; NUL in a name */
-	DOC("{\"name\":\"a\",\"name\":\"b\"}"), DOC("{\"name\":\"a\",\"n\\u0061me\":\"b\"}"),
-	DOC("{\"\\u00e9\":1,\"\xc3\xa9\":2}"), DOC("{\"\\ud83d\\ude00\":1,\"\xf0\x9f\x98\x80\":2}"),
-	DOC("{\"a\":1,\"b\":{\"c\":1,\"c\":2}}"), DOC("[{\"a\":1,\"b\":2,\"a\":3}]"), DOC("{\"\":1,\"\":2}"),
-	DOC("{\"max_load_limit\\u0000x\":1}"), DOC("{\"\\u0000\":1}"),
+	DOC("{\"name\":\"a\",\"name\":\"b\"}"),
+	DOC("{\"name\":\"a\",\"n\\u0061me\":\"b\"}"),
+	DOC("{\"\\u00e9\":1,\"\xc3\xa9\":2}"),
+	DOC("{\"\\ud83d\\ude00\":1,\"\xf0\x9f\x98\x80\":2}"),
+	DOC("{\"a\":1,\"b\":{\"c\":1,\"c\":2}}"),
+	DOC("[{\"a\":1,\"b\":2,\"a\":3}]"),
+	DOC("{\"\":1,\"\":2}"),
+	DOC("{\"max_load_limit\\u0000x\":1}"),
+	DOC("{\"\\u0000\":1}"),
 	/* invalid UTF-8 */
-	DOC("[\"\xc0\xaf\"]"),             /* overlong '/' */
-	DOC("[\"\xc1\xbf\"]"), DOC("[\"\xe0\x80\xaf\"]"), DOC("[\"\xf0\x80\x80\xaf\"]"), /* overlong */
-	DOC("[\"\xed\xa0\x80\"]"), DOC("[\"\xed\xbf\xbf\"]"), /* surrogates in UTF-8 */
+	DOC("[\"\xc0\xaf\"]"), /* overlong '/' */
+	DOC("[\"\xc1\xbf\"]"),
+	DOC("[\"\xe0\x80\xaf\"]"),
+	DOC("[\"\xf0\x80\x80\xaf\"]"), /* overlong */
+	DOC("[\"\xed\xa0\x80\"]"),
+	DOC("[\"\xed\xbf\xbf\"]"),             /* surrogates in UTF-8 */
 	DOC("[\"\xed\xa0\xbd\xed\xb8\x80\"]"), /* CESU-8 of U+1F600 */
-	DOC("[\"\xf4\x90\x80\x80\"]"), DOC("[\"\xf5\x80\x80\x80\"]"), DOC("[\"\xff\"]"), DOC("[\"\xfe\"]"),
-	DOC("[\"\x80\"]"), DOC("[\"\xbf\"]"), DOC("[\"\xc3\"]"), DOC("[\"\xe2\x82\"]"), DOC("[\"\xf0\x9f\x98\"]"),
-	DOC("[\"\xc3"), DOC("{\"\xc3\xa9\xc3\":1}"), DOC("[\"\xc3\x28\"]"),
+	DOC("[\"\xf4\x90\x80\x80\"]"),
+	DOC("[\"\xf5\x80\x80\x80\"]"),
+	DOC("[\"\xff\"]"),
+	DOC("[\"\xfe\"]"),
+	DOC("[\"\x80\"]"),
+	DOC("[\"\xbf\"]"),
+	DOC("[\"\xc3\"]"),
+	DOC("[\"\xe2\x82\"]"),
+	DOC("[\"\xf0\x9f\x98\"]"),
+	DOC("[\"\xc3"),
+	DOC("{\"\xc3\xa9\xc3\":1}"),
+	DOC("[\"\xc3\x28\"]"),
 	/* lone or broken surrogate escapes */
-	DOC("[\"\\ud800\"]"), DOC("[\"\\udc00\"]"), DOC("[\"\\udfff\"]"), DOC("[\"\\ud800x\"]"),
-	DOC("[\"\\ud800\\u0041\"]"), DOC("[\"\\udbff\\udbff\"]"), DOC("[\"\\ude00\\ud83d\"]"),
-	DOC("[\"\\ud800\\n\"]"), DOC("[\"\\ud800\\"), DOC("{\"\\ud800\":1}"),
+	DOC("[\"\\ud800\"]"),
+	DOC("[\"\\udc00\"]"),
+	DOC("[\"\\udfff\"]"),
+	DOC("[\"\\ud800x\"]"),
+	DOC("[\"\\ud800\\u0041\"]"),
+	DOC("[\"\\udbff\\udbff\"]"),
+	DOC("[\"\\ude00\\ud83d\"]"),
+	DOC("[\"\\ud800\\n\"]"),
+	DOC("[\"\\ud800\\"),
+	DOC("{\"\\ud800\":1}"),
 };
 
 static bool validates(const struct doc *d, struct crm_err *err)
@@ -284,7 +374,8 @@ static void test_strict_accepts(void)
 		if (err.code != CRM_E_OK)
 			fprintf(stderr, "  json_ok[%zu] %s: %s\n", i, json_ok[i].text, err.detail);
 		/* json-c must agree: the text as an unknown member of a valid body decodes */
-		snprintf(wrapped, sizeof(wrapped), "{\"name\":\"x\",\"max_load_limit\":1,\"extra\":%s}", json_ok[i].text);
+		snprintf(wrapped, sizeof(wrapped), "{\"name\":\"x\",\"max_load_limit\":1,\"extra\":%s}",
+			json_ok[i].text);
 		CHECK(decode(&crm_schema_operator_create, wrapped, &b, &err));
 		if (err.code != CRM_E_OK)
 			fprintf(stderr, "  json_ok[%zu] wrapped: %s\n", i, err.detail);
@@ -302,7 +393,8 @@ static void test_strict_refuses(void)
 			fprintf(stderr, "  json_bad[%zu] accepted: %.60s\n", i, json_bad[i].text);
 		/* and the decoder says 400, whatever the schema */
 		crm_err_init(&err);
-		CHECK(!crm_json_decode(json_bad[i].text, json_bad[i].len, &crm_schema_source_operators, &b, arena, &err));
+		CHECK(!crm_json_decode(json_bad[i].text, json_bad[i].len, &crm_schema_source_operators, &b, arena,
+			&err));
 		CHECK(err.code == CRM_E_BAD_JSON && err.nfields == 0);
 	}
 }
@@ -313,7 +405,8 @@ static void test_strict_decoded(void)
 	union body b;
 	struct crm_err err;
 
-	CHECK(decode(&crm_schema_operator_create, "{\"name\":\"\\ud83d\\ude00 \\u00e9\",\"max_load_limit\":1}", &b, &err));
+	CHECK(decode(&crm_schema_operator_create, "{\"name\":\"\\ud83d\\ude00 \\u00e9\",\"max_load_limit\":1}", &b,
+		&err));
 	CHECK_STR(b.op.name, "\xf0\x9f\x98\x80 \xc3\xa9");
 	CHECK(decode(&crm_schema_operator_create, "{\"n\\u0061me\":\"x\",\"max_load_limit\":1}", &b, &err));
 	CHECK_STR(b.op.name, "x");
@@ -420,7 +513,8 @@ static void test_writer(void)
 	crm_err_init(&err);
 	crm_err_field(&err, "weight", "must be > 0");
 	crm_json_problem(&buf, &err);
-	CHECK_STR(buf.data, "{\"type\":\"about:blank\",\"title\":\"Unprocessable Content\",\"status\":422,"
+	CHECK_STR(buf.data,
+		"{\"type\":\"about:blank\",\"title\":\"Unprocessable Content\",\"status\":422,"
 		"\"detail\":\"the request has invalid fields\",\"errors\":[{\"field\":\"weight\",\"message\":\"must be > 0\"}]}");
 	crm_buf_finish(&buf);
 }

@@ -90,8 +90,8 @@ static bool capture_write(void *ctx, const char *data, size_t len)
 }
 
 /* Requests rejected before any handler runs need no service. */
-static const char *handle_query(const char *method, const char *path, const char *query, const char *ct,
-	bool too_large, struct capture *cap)
+static const char *handle_query(const char *method, const char *path, const char *query, const char *ct, bool too_large,
+	struct capture *cap)
 {
 	struct crm_request req = {0};
 	struct crm_response resp;
@@ -113,8 +113,7 @@ static const char *handle_query(const char *method, const char *path, const char
 	return cap->out.data;
 }
 
-static const char *handle(const char *method, const char *path, const char *ct, bool too_large,
-	struct capture *cap)
+static const char *handle(const char *method, const char *path, const char *ct, bool too_large, struct capture *cap)
 {
 	return handle_query(method, path, "", ct, too_large, cap);
 }

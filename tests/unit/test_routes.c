@@ -27,8 +27,9 @@ static void test_real_table(void)
 
 		CHECK(a->handler != NULL && a->pattern[0] == '/');
 		/* only the lists take query parameters */
-		CHECK((a->query != NULL) == (strcmp(a->method, "GET") == 0 &&
-			(strcmp(a->pattern, "/api/contacts") == 0 || strcmp(a->pattern, "/api/leads") == 0)));
+		CHECK((a->query != NULL) ==
+			(strcmp(a->method, "GET") == 0 &&
+				(strcmp(a->pattern, "/api/contacts") == 0 || strcmp(a->pattern, "/api/leads") == 0)));
 		/* no two routes share method and pattern */
 		for (size_t j = i + 1; j < crm_routes.nroutes; j++)
 			CHECK(strcmp(a->method, crm_routes.routes[j].method) != 0 ||
