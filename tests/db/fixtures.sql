@@ -104,3 +104,18 @@ LANGUAGE sql AS $$
     SELECT dblink_connect(p_name, format('host=127.0.0.1 port=%s dbname=%s user=postgres',
                                          inet_server_port(), current_database()));
 $$;
+
+-- crm_contact_update's answer as one text: the error code, or 'ok'
+CREATE FUNCTION tap.upd(p_id bigint, p_status text, p_set boolean, p_operator bigint, p_batch integer DEFAULT 32)
+RETURNS text
+LANGUAGE sql AS $$
+    SELECT coalesce(r.o_error::text, 'ok') FROM crm_contact_update(p_id, p_status, p_set, p_operator, p_batch) r;
+$$;
+
+-- a contact, its operator and its history as one comparable value: nothing written when refused
+CREATE FUNCTION tap.state(p_contact bigint) RETURNS text
+LANGUAGE sql AS $$
+    SELECT row(c.status, c.operator_id, tap.history_count(c.id),
+               (SELECT array_agg(o.active_contacts ORDER BY o.id) FROM operators o))::text
+      FROM contacts c WHERE c.id = p_contact;
+$$;
