@@ -16,8 +16,7 @@
 #define OPERATOR_COLS "id, name, is_active, max_load_limit, active_contacts"
 #define SOURCE_COLS "id, name, description"
 #define SO_COLS "id, operator_id, source_id, weight"
-#define CREATED_AT(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-#define CONTACT_COLS "c.id, c.lead_id, c.source_id, c.operator_id, c.status, " CREATED_AT("c.created_at")
+#define CONTACT_COLS "c.id, c.lead_id, c.source_id, c.operator_id, c.status, crm_rfc3339(c.created_at)"
 
 const struct pg_statement crm_pg_statements[PGS__COUNT] = {
 	[PGS_OPERATOR_CREATE] = {"operator_create",
@@ -43,30 +42,8 @@ const struct pg_statement crm_pg_statements[PGS__COUNT] = {
 		" RETURNING " SO_COLS ") SELECT " SO_COLS " FROM up ORDER BY operator_id", 3},
 	[PGS_SOURCE_OPERATORS_LIST] = {"source_operators_list",
 		"SELECT " SO_COLS " FROM source_operators WHERE source_id = $1 ORDER BY operator_id", 1},
-	[PGS_CANDIDATES] = {"candidates",
-		"SELECT so.operator_id, so.weight, o.is_active, o.active_contacts, o.max_load_limit"
-		" FROM sources s LEFT JOIN source_operators so ON so.source_id = s.id"
-		" LEFT JOIN operators o ON o.id = so.operator_id WHERE s.id = $1", 1},
-#ifndef CRM_BROKEN_LOCKS
 	[PGS_INTAKE] = {"intake",
-		"SELECT id, lead_id, source_id, operator_id, status, created_at"
-		" FROM crm_intake($1, $2, $3::bigint[], $4::jsonb)", 4},
-#else
-	/* TEST ONLY (meson -Dbroken_locks=true): trusts the snapshot read by PGS_CANDIDATES and
-	 * increments without re-checking the limit under the row lock. */
-	[PGS_INTAKE] = {"intake",
-		"WITH lead AS (INSERT INTO leads (email) VALUES ($1) ON CONFLICT (email)"
-		" DO UPDATE SET email = EXCLUDED.email RETURNING id),"
-		" op AS (SELECT ($3::bigint[])[1] AS id),"
-		" bump AS (UPDATE operators o SET active_contacts = o.active_contacts + 1 FROM op WHERE o.id = op.id"
-		" RETURNING o.id, o.active_contacts - 1 AS load_before, o.max_load_limit),"
-		" ins AS (INSERT INTO contacts AS c (lead_id, source_id, operator_id)"
-		" SELECT lead.id, $2, (SELECT id FROM bump) FROM lead RETURNING c.*),"
-		" hist AS (INSERT INTO assignments (contact_id, operator_id, reason, load_before, load_limit, candidates)"
-		" SELECT ins.id, ins.operator_id, 'intake', (SELECT load_before FROM bump),"
-		" (SELECT max_load_limit FROM bump), $4::jsonb FROM ins)"
-		" SELECT " CONTACT_COLS " FROM ins c", 4},
-#endif
+		"SELECT id, lead_id, source_id, operator_id, status, created_at FROM crm_intake($1, $2)", 2},
 	[PGS_CONTACT_GET] = {"contact_get", "SELECT " CONTACT_COLS " FROM contacts c WHERE c.id = $1", 1},
 	[PGS_CONTACT_UPDATE] = {"contact_update",
 		"SELECT u.o_error, " CONTACT_COLS " FROM crm_contact_update($1, $2, $3::boolean, $4::bigint, $5) u"
@@ -76,7 +53,7 @@ const struct pg_statement crm_pg_statements[PGS__COUNT] = {
 	[PGS_CONTACT_EXISTS] = {"contact_exists", "SELECT 1 FROM contacts WHERE id = $1", 1},
 	[PGS_ASSIGNMENTS_LIST] = {"assignments_list",
 		"SELECT id, contact_id, operator_id, reason, note, load_before, load_limit, candidates::text, "
-		CREATED_AT("created_at") " FROM assignments WHERE contact_id = $1 ORDER BY id", 1},
+		"crm_rfc3339(created_at) FROM assignments WHERE contact_id = $1 ORDER BY id", 1},
 	[PGS_SOURCE_STATS] = {"source_stats",
 		"SELECT so.operator_id, o.name, so.weight, o.active_contacts, o.max_load_limit, o.is_active,"
 		" (SELECT count(*) FROM contacts c WHERE c.source_id = so.source_id AND c.operator_id = so.operator_id)"
@@ -432,91 +409,15 @@ bool crm_pg_source_operators_list(struct crm_pg *pg, struct crm_arena *a, int64_
 
 /* --- contacts and leads --- */
 
-bool crm_pg_candidates(struct crm_pg *pg, struct crm_arena *a, int64_t source_id, struct crm_candidate **out,
-	size_t *n, struct crm_err *err)
+bool crm_pg_intake(struct crm_pg *pg, struct crm_arena *a, const char *email, int64_t source_id,
+	struct crm_contact *out, struct crm_err *err)
 {
 	struct num sid;
-	const char *values[] = {num(&sid, source_id)};
-	PGresult *res = one_row(pg, PGS_CANDIDATES, values, "source", err);
-	int rows;
+	const char *values[] = {email, num(&sid, source_id)};
+	PGresult *res = one_row(pg, PGS_INTAKE, values, "source", err);
 
 	if (res == NULL)
 		return false;
-	rows = PQntuples(res);
-	*out = crm_arena_calloc(a, (size_t)rows, sizeof(**out));
-	*n = 0;
-	for (int i = 0; i < rows; i++) {
-		struct crm_candidate *c;
-
-		if (PQgetisnull(res, i, 0))
-			continue; /* the source exists but has no operators configured */
-		c = &(*out)[(*n)++];
-		c->operator_id = col_i64(res, i, 0);
-		c->weight = (uint32_t)col_i64(res, i, 1);
-		c->is_active = col_bool(res, i, 2);
-		c->load = (int32_t)col_i64(res, i, 3);
-		c->max_load_limit = (int32_t)col_i64(res, i, 4);
-		c->eligible = c->is_active && c->load < c->max_load_limit;
-	}
-	PQclear(res);
-	return true;
-}
-
-/* The candidates the order was drawn from, as the history's JSON array (by operator id, the
- * same shape crm_candidates_snapshot() makes in the database). Only numbers and booleans. */
-static const char *candidates_json(struct crm_buf *b, const struct crm_candidate *c, size_t n)
-{
-	size_t done = 0;
-	int64_t last = 0;
-
-	crm_buf_clear(b);
-	crm_buf_putc(b, '[');
-	while (done < n) { /* n is small (a source's operators): selection by id is fine */
-		const struct crm_candidate *next = NULL;
-
-		for (size_t i = 0; i < n; i++) {
-			if (c[i].operator_id > last && (next == NULL || c[i].operator_id < next->operator_id))
-				next = &c[i];
-		}
-		if (next == NULL)
-			break;
-		crm_buf_printf(b, "%s{\"operator_id\":%" PRId64 ",\"weight\":%" PRIu32 ",\"load\":%" PRId32
-			",\"max_load_limit\":%" PRId32 ",\"is_active\":%s}", done ? "," : "", next->operator_id, next->weight,
-			next->load, next->max_load_limit, next->is_active ? "true" : "false");
-		last = next->operator_id;
-		done++;
-	}
-	crm_buf_putc(b, ']');
-	return b->data;
-}
-
-bool crm_pg_intake(struct crm_pg *pg, struct crm_arena *a, const char *email, int64_t source_id,
-	const struct crm_candidate *order, size_t n, struct crm_contact *out, struct crm_err *err)
-{
-	struct num sid;
-	struct crm_buf ids, cands;
-	size_t norder = n;
-	PGresult *res;
-
-#ifdef CRM_BROKEN_LOCKS
-	if (n > 0 && !order[0].eligible)
-		norder = 0;
-#endif
-	crm_buf_init(&ids);
-	crm_buf_init(&cands);
-	{
-		const char *values[] = {email, num(&sid, source_id),
-			id_array(&ids, &order[0].operator_id, norder, sizeof(order[0])), candidates_json(&cands, order, n)};
-
-		res = crm_pg_exec(pg, PGS_INTAKE, values, err);
-	}
-	crm_buf_finish(&ids);
-	crm_buf_finish(&cands);
-	if (res == NULL) {
-		if (err->code == CRM_E_INVALID) /* the source vanished: foreign key */
-			crm_err_set(err, CRM_E_NOT_FOUND, "source not found");
-		return false;
-	}
 	read_contact(a, res, 0, 0, out);
 	PQclear(res);
 	return true;
@@ -636,23 +537,42 @@ bool crm_pg_leads_list(struct crm_pg *pg, struct crm_arena *a, int64_t only_id, 
 
 /* --- lifecycle, history, stats, backlog --- */
 
-static bool contact_update_error(const char *code, const struct crm_contact_patch *patch, struct crm_err *err)
+/* The refusals of crm_contact_update(): the closed set of the SQL enum crm_contact_update_error
+ * (sql/0004_repeatable_functions.sql), each mapped once to its error. A refusal with a field is
+ * a field error (422); one that names the operator starts its message with "operator N". */
+static const struct contact_refusal {
+	const char *name; /* the enum label */
+	enum crm_errcode code;
+	const char *field;
+	bool names_operator;
+	const char *message;
+} contact_refusals[] = {
+	{"not_found", CRM_E_NOT_FOUND, NULL, false, "contact not found"},
+	{"unknown_operator", CRM_E_INVALID, "operator_id", false, "operator does not exist"},
+	{"not_configured", CRM_E_CONFLICT, NULL, true, "is not configured for the contact's source"},
+	{"inactive", CRM_E_CONFLICT, NULL, true, "is not active"},
+	{"at_limit", CRM_E_CONFLICT, NULL, false, "the operator is at its max_load_limit of active contacts"},
+};
+
+static bool contact_update_error(const char *name, const struct crm_contact_patch *patch, struct crm_err *err)
 {
-	if (strcmp(code, "not_found") == 0)
-		return crm_err_set(err, CRM_E_NOT_FOUND, "contact not found");
-	if (strcmp(code, "unknown_operator") == 0) {
-		crm_err_field(err, "operator_id", "operator does not exist");
+	const struct contact_refusal *r = NULL;
+
+	for (size_t i = 0; i < sizeof(contact_refusals) / sizeof(contact_refusals[0]) && r == NULL; i++) {
+		if (strcmp(contact_refusals[i].name, name) == 0)
+			r = &contact_refusals[i];
+	}
+	if (r == NULL) {
+		crm_log_error("unexpected contact update result: %s", name);
+		return crm_err_set(err, CRM_E_INTERNAL, NULL);
+	}
+	if (r->field != NULL) {
+		crm_err_field(err, r->field, "%s", r->message);
 		return false;
 	}
-	if (strcmp(code, "not_configured") == 0)
-		return crm_err_set(err, CRM_E_CONFLICT, "operator %" PRId64 " is not configured for the contact's source",
-			patch->operator_id);
-	if (strcmp(code, "inactive") == 0)
-		return crm_err_set(err, CRM_E_CONFLICT, "operator %" PRId64 " is not active", patch->operator_id);
-	if (strcmp(code, "at_limit") == 0)
-		return crm_err_set(err, CRM_E_CONFLICT, "the operator is at its max_load_limit of active contacts");
-	crm_log_error("unexpected contact update result: %s", code);
-	return crm_err_set(err, CRM_E_INTERNAL, NULL);
+	if (r->names_operator)
+		return crm_err_set(err, r->code, "operator %" PRId64 " %s", patch->operator_id, r->message);
+	return crm_err_set(err, r->code, "%s", r->message);
 }
 
 bool crm_pg_contact_update(struct crm_pg *pg, struct crm_arena *a, int64_t id, const struct crm_contact_patch *patch,

@@ -1,11 +1,11 @@
 /* service_contacts.c -- a contact arrives: the distribution use case, and contact/lead reads
  *
- * DESIGN: one distribution is two statements. The first reads the source's configured
- * operators (no locks). The worker then draws a weighted random order of them (pick.h) and
- * the second statement, crm_intake() in sql/0002_intake.sql, does the rest in one transaction:
- * it finds or creates the lead and takes the first operator of that order that is still
- * eligible with a conditional row update. Row locks are held only inside that one statement,
- * so no lock is held across a network round trip.
+ * DESIGN: one distribution is one statement, crm_intake() in sql/functions/30_intake.sql: in
+ * one transaction it reads the source's operators, draws their weighted random order (the one
+ * home of that rule is SQL, because the backlog drains inside other transactions' SQL too),
+ * finds or creates the lead and takes the first operator of that order that is still eligible
+ * with a conditional row update. Row locks are held only inside that one statement, so no lock
+ * is held across a network round trip.
  */
 #include "crm/service.h"
 
@@ -13,7 +13,6 @@
 
 #include "crm/email.h"
 #include "crm/log.h"
-#include "crm/pick.h"
 
 #define DRAIN_PER_SOURCE 500
 
@@ -22,19 +21,14 @@ bool crm_service_contact_create(struct crm_service *s, struct crm_arena *a, cons
 {
 	size_t len = strlen(email);
 	char *normal = crm_arena_alloc(a, len + 1);
-	struct crm_candidate *cand;
 	const char *why;
-	size_t n;
 
 	if (!crm_email_normalize(email, len, normal, &why)) {
 		crm_err_field(err, "email", "%s", why);
 		return false;
 	}
 	for (int attempt = 1;; attempt++) {
-		if (!crm_pg_candidates(s->pg, a, source_id, &cand, &n, err))
-			return false;
-		crm_pick_order(cand, n, &s->rng);
-		if (crm_pg_intake(s->pg, a, normal, source_id, cand, n, out, err))
+		if (crm_pg_intake(s->pg, a, normal, source_id, out, err))
 			return true;
 		if (!crm_service_retry(err, attempt))
 			return false;

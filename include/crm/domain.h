@@ -1,6 +1,6 @@
 /* domain.h -- the plain structs of the product and its limits
  *
- * No behaviour here: email.h, pick.h and rng.h hold the pure rules. Strings inside these
+ * No behaviour here: email.h holds the pure rules (the distribution's rules live in SQL). Strings inside these
  * structs are borrowed (usually from the request arena); a struct never owns memory.
  */
 #ifndef CRM_DOMAIN_H
@@ -111,16 +111,6 @@ struct crm_source_stats {
 	int64_t assigned_total; /* contacts of the source with an operator */
 	struct crm_operator_stats *operators; /* arena array, by operator id */
 	size_t noperators;
-};
-
-/* One operator configured for a source, as seen by the distribution. */
-struct crm_candidate {
-	int64_t operator_id;
-	uint32_t weight;
-	bool eligible; /* active and below its limit when read (a hint; the database decides) */
-	bool is_active;
-	int32_t load;  /* active contacts when read */
-	int32_t max_load_limit;
 };
 
 #endif

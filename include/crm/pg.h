@@ -25,6 +25,16 @@ struct crm_migration {
 extern const struct crm_migration crm_migrations[];
 extern const size_t crm_migrations_count;
 
+/* A repeatable migration (sql/functions/): re-applied whenever its checksum changes. */
+struct crm_repeatable {
+	const char *name;     /* "functions/20_candidates.sql" */
+	const char *checksum; /* sha256 of the text, hex */
+	const char *sql;
+};
+
+extern const struct crm_repeatable crm_repeatables[];
+extern const size_t crm_repeatables_count;
+
 struct crm_pg;
 
 /* Creates the handle; does not connect. conninfo may be "" (libpq defaults, PG* variables). */
@@ -37,8 +47,9 @@ bool crm_pg_ensure(struct crm_pg *pg, struct crm_err *err) CRM_MUSTCHECK;
 /* After every request: rolls back a transaction left open, drops a broken connection. */
 void crm_pg_after_request(struct crm_pg *pg);
 
-/* Applies pending migrations under an advisory lock, each in its own transaction. *applied is
- * the number applied by this call. */
+/* Applies pending numbered migrations, then the repeatable ones whose checksum changed (all of
+ * them after a numbered one), in one transaction under an advisory lock. *applied is the number
+ * of numbered migrations applied by this call. */
 bool crm_pg_migrate(struct crm_pg *pg, int *applied, struct crm_err *err) CRM_MUSTCHECK;
 
 /* After a change that may free capacity, the transaction itself assigns at most this many
@@ -87,15 +98,13 @@ bool crm_pg_source_operators_list(struct crm_pg *pg, struct crm_arena *a, int64_
 	crm_source_operator_fn fn, void *ctx, struct crm_err *err) CRM_MUSTCHECK;
 
 /* --- contacts and leads --- */
-/* The operators configured for a source with their snapshot eligibility; NOT_FOUND when the
- * source does not exist. *out is an arena array. */
-bool crm_pg_candidates(struct crm_pg *pg, struct crm_arena *a, int64_t source_id, struct crm_candidate **out,
-	size_t *n, struct crm_err *err) CRM_MUSTCHECK;
-/* One distribution in one transaction: finds or creates the lead, takes the first operator of
- * `order` that is still configured, active and below its limit (conditional row update), and
- * stores the contact (unassigned when none). */
+/* One distribution in one transaction (crm_intake(), sql/functions/30_intake.sql): reads the
+ * source's operators, draws their weighted random order, finds or creates the lead, takes the
+ * first operator of that order that is still configured, active and below its limit
+ * (conditional row update), and stores the contact (unassigned when none) with its history
+ * row. NOT_FOUND when the source does not exist. */
 bool crm_pg_intake(struct crm_pg *pg, struct crm_arena *a, const char *email, int64_t source_id,
-	const struct crm_candidate *order, size_t n, struct crm_contact *out, struct crm_err *err) CRM_MUSTCHECK;
+	struct crm_contact *out, struct crm_err *err) CRM_MUSTCHECK;
 bool crm_pg_contact_get(struct crm_pg *pg, struct crm_arena *a, int64_t id, struct crm_contact *out,
 	struct crm_err *err) CRM_MUSTCHECK;
 /* Streams matching contacts by id through a cursor: memory stays flat for any count. */

@@ -15,12 +15,10 @@
 #include "crm/domain.h"
 #include "crm/err.h"
 #include "crm/pg.h"
-#include "crm/rng.h"
 
 /* What one worker process owns for its whole life. */
 struct crm_service {
 	struct crm_pg *pg;
-	struct crm_rng rng;
 };
 
 /* Transactions that lost a serialization or deadlock race are tried this many times. */
@@ -30,8 +28,7 @@ struct crm_service {
  * such a race and another attempt is allowed. */
 bool crm_service_retry(struct crm_err *err, int attempt);
 
-/* Seeds the process's random generator and creates the (not yet connected) database handle;
- * call in each process after fork. */
+/* Creates the (not yet connected) database handle; call in each process after fork. */
 bool crm_service_init(struct crm_service *s, const char *database_url, int drain_batch,
 	struct crm_err *err) CRM_MUSTCHECK;
 void crm_service_finish(struct crm_service *s);
@@ -62,8 +59,8 @@ void crm_service_source_operators_report(struct crm_service *s, const struct crm
 bool crm_service_source_operators_list(struct crm_service *s, struct crm_arena *a, int64_t source_id,
 	crm_source_operator_fn fn, void *ctx, struct crm_err *err) CRM_MUSTCHECK;
 
-/* A contact arrives: normalise the email, draw the candidate order, store it in one
- * transaction. Bad email -> field error "email"; unknown source -> CRM_E_NOT_FOUND. */
+/* A contact arrives: normalise the email, then one transaction draws the operator and stores
+ * the contact. Bad email -> field error "email"; unknown source -> CRM_E_NOT_FOUND. */
 bool crm_service_contact_create(struct crm_service *s, struct crm_arena *a, const char *email,
 	int64_t source_id, struct crm_contact *out, struct crm_err *err) CRM_MUSTCHECK;
 bool crm_service_contact_get(struct crm_service *s, struct crm_arena *a, int64_t id, struct crm_contact *out,

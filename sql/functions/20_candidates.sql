@@ -1,0 +1,89 @@
+-- 20_candidates.sql -- a source's candidates: the weighted random order, the history's snapshot,
+-- and taking one operator's slot
+--
+-- DESIGN: the weighted order lives here, in SQL, and nowhere else. The backlog is drained
+-- inside the SQL of other transactions (a contact closed or unassigned, an operator activated,
+-- a source configured) and by the drainer, so only SQL can serve them and the intake alike;
+-- and drawing the order inside crm_intake makes a distribution one round trip, not two.
+--
+-- The rule: the operators eligible when read come first; within each group they are ordered
+-- by exponential clocks -ln(1 - U) / weight. The smallest clock belongs to operator i with
+-- probability weight_i / sum of the group's weights, and the whole order is successive
+-- sampling without replacement. crm_take_operator then takes the first operator of the order
+-- that is still eligible under its row lock, so the operator chosen is drawn with probability
+-- weight / sum of the weights of the operators eligible at that moment.
+--
+-- The candidates are read once per decision: the same rows give the order and the snapshot the
+-- history records (operator_id, weight, load, max_load_limit, is_active; by operator id).
+
+CREATE OR REPLACE FUNCTION crm_candidates(p_source bigint, OUT o_order bigint[], OUT o_snapshot jsonb)
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    SELECT coalesce(array_agg(so.operator_id
+                    ORDER BY NOT crm_eligible(o), -ln(1.0 - random()) / so.weight), '{}'),
+           coalesce(jsonb_agg(jsonb_build_object(
+                    'operator_id', o.id, 'weight', so.weight, 'load', o.active_contacts,
+                    'max_load_limit', o.max_load_limit, 'is_active', o.is_active) ORDER BY o.id), '[]')
+      INTO o_order, o_snapshot
+      FROM source_operators so JOIN operators o ON o.id = so.operator_id
+     WHERE so.source_id = p_source;
+END
+$$;
+
+-- The weighted random order alone (see above).
+CREATE OR REPLACE FUNCTION crm_weighted_order(p_source bigint) RETURNS bigint[]
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    RETURN (SELECT c.o_order FROM crm_candidates(p_source) c);
+END
+$$;
+
+-- The snapshot alone: every operator configured for the source, as seen now. (VOLATILE only
+-- because crm_candidates also draws the order; the snapshot itself is deterministic.)
+CREATE OR REPLACE FUNCTION crm_candidates_snapshot(p_source bigint) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    RETURN (SELECT c.o_snapshot FROM crm_candidates(p_source) c);
+END
+$$;
+
+-- Why nobody was chosen, from the snapshot of the candidates.
+CREATE OR REPLACE FUNCTION crm_no_choice_reason(p_candidates jsonb) RETURNS text
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    RETURN CASE
+        WHEN jsonb_array_length(p_candidates) = 0 THEN 'no operators configured'
+        WHEN NOT EXISTS (SELECT 1 FROM jsonb_array_elements(p_candidates) e
+                          WHERE (e ->> 'is_active')::boolean) THEN 'all inactive'
+        ELSE 'all at limit'
+    END;
+END
+$$;
+
+-- Takes one slot of the first operator of p_order that is still configured for the source and
+-- eligible, with a conditional UPDATE of its counter: the UPDATE holds the row lock until
+-- commit, and PostgreSQL re-checks its WHERE clause on the newest row version after waiting
+-- for a concurrent writer, so no two transactions can both take an operator's last slot. With
+-- p_skip_locked, operators locked by others are passed over (drains never wait).
+CREATE OR REPLACE FUNCTION crm_take_operator(p_source bigint, p_order bigint[], p_skip_locked boolean,
+                                             OUT o_operator bigint, OUT o_load integer, OUT o_limit integer)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_cand bigint;
+BEGIN
+    FOREACH v_cand IN ARRAY p_order LOOP
+        IF p_skip_locked THEN
+            PERFORM 1 FROM operators o WHERE o.id = v_cand FOR NO KEY UPDATE SKIP LOCKED;
+            CONTINUE WHEN NOT FOUND;
+        END IF;
+        UPDATE operators o
+           SET active_contacts = o.active_contacts + 1
+         WHERE o.id = v_cand
+           AND crm_eligible(o)
+           AND EXISTS (SELECT 1 FROM source_operators so
+                        WHERE so.source_id = p_source AND so.operator_id = v_cand)
+        RETURNING o.id, o.active_contacts - 1, o.max_load_limit INTO o_operator, o_load, o_limit;
+        EXIT WHEN o_operator IS NOT NULL;
+    END LOOP;
+END
+$$;

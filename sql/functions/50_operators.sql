@@ -1,0 +1,27 @@
+-- 50_operators.sql -- changing an operator
+
+-- PATCH of an operator; capacity may appear, so its sources are drained in the same
+-- transaction. NULL arguments leave a column unchanged. No row: the operator does not exist.
+CREATE OR REPLACE FUNCTION crm_operator_update(p_id bigint, p_name text, p_active boolean, p_limit integer,
+                                               p_batch integer)
+RETURNS SETOF operators
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_op operators;
+BEGIN
+    UPDATE operators o
+       SET name = coalesce(p_name, o.name),
+           is_active = coalesce(p_active, o.is_active),
+           max_load_limit = coalesce(p_limit, o.max_load_limit)
+     WHERE o.id = p_id
+    RETURNING o.* INTO v_op;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    IF crm_eligible(v_op) THEN
+        PERFORM crm_drain_sources(crm_operator_sources(p_id), p_batch);
+        SELECT * INTO v_op FROM operators o WHERE o.id = p_id;
+    END IF;
+    RETURN NEXT v_op;
+END
+$$;
