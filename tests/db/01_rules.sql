@@ -1,7 +1,26 @@
 -- 01_rules.sql -- the read-only helpers: candidates snapshot, why nobody was chosen, the weighted
 -- order, an operator's sources, the append-only history
 BEGIN;
-SELECT plan(27);
+SELECT plan(39);
+
+-- crm_eligible, crm_below_limit (operators row: id, name, is_active, max_load_limit, active_contacts, created_at)
+SELECT is(crm_eligible(ROW(1, 'x', true, 5, 4, now())::operators), true, 'eligible: active, load limit-1');
+SELECT is(crm_eligible(ROW(1, 'x', true, 5, 5, now())::operators), false, 'eligible: not at the limit');
+SELECT is(crm_eligible(ROW(1, 'x', true, 5, 6, now())::operators), false, 'eligible: not over the limit');
+SELECT is(crm_eligible(ROW(1, 'x', false, 5, 0, now())::operators), false, 'eligible: not when inactive');
+SELECT is(crm_eligible(ROW(1, 'x', true, 0, 0, now())::operators), false, 'eligible: never with limit 0');
+SELECT is(crm_below_limit(ROW(1, 'x', false, 5, 4, now())::operators), true, 'below limit: limit-1, whatever is_active');
+SELECT is(crm_below_limit(ROW(1, 'x', true, 5, 5, now())::operators), false, 'below limit: not at the limit');
+CREATE TEMP TABLE el AS SELECT tap.operator(true, 1) AS yes, tap.operator(false, 1) AS no, tap.operator(true, 0) AS zero;
+SELECT is((SELECT array_agg(o.id) FROM operators o, el WHERE o.id IN (el.yes, el.no, el.zero) AND crm_eligible(o)),
+          ARRAY[el.yes], 'eligible: over stored operators, only the active one below its limit') FROM el;
+
+-- crm_rfc3339
+SET LOCAL TimeZone = 'America/New_York';
+SELECT is(crm_rfc3339('2026-11-25 15:42:07.123456+02'), '2026-11-25T13:42:07.123456Z',
+          'rfc3339: UTC with microseconds, whatever the session time zone');
+SELECT is(crm_rfc3339('2026-01-02 03:04:05+00'), '2026-01-02T03:04:05.000000Z', 'rfc3339: zero microseconds written');
+RESET TimeZone;
 
 -- crm_candidates_snapshot --------------------------------------------------------------------
 CREATE TEMP TABLE f AS
@@ -39,6 +58,14 @@ SELECT tap.configure(other, a, 1) FROM f;
 SELECT is(crm_operator_sources(f.a), ARRAY[f.s, f.other], 'operator sources: all of them, by id') FROM f;
 SELECT is(crm_operator_sources(f.c), ARRAY[f.other], 'operator sources: only its own') FROM f;
 SELECT is(crm_operator_sources(tap.operator()), '{}'::bigint[], 'operator sources: none is {} (not NULL)');
+
+-- crm_candidates: the order and the snapshot from the same rows
+SELECT is((SELECT array_agg(x ORDER BY x) FROM unnest((crm_candidates(f.s)).o_order) x),
+          (SELECT array_agg((e ->> 'operator_id')::bigint ORDER BY (e ->> 'operator_id')::bigint)
+             FROM jsonb_array_elements((crm_candidates(f.s)).o_snapshot) e),
+          'candidates: the order holds the operators of the snapshot') FROM f;
+SELECT is((SELECT c.o_snapshot FROM crm_candidates(f.s) c), crm_candidates_snapshot(f.s),
+          'candidates: the snapshot is crm_candidates_snapshot') FROM f;
 
 -- crm_weighted_order -------------------------------------------------------------------------
 CREATE TEMP TABLE w AS
