@@ -119,3 +119,57 @@ LANGUAGE sql AS $$
                (SELECT array_agg(o.active_contacts ORDER BY o.id) FROM operators o))::text
       FROM contacts c WHERE c.id = p_contact;
 $$;
+
+-- two sessions: one value from another session (dblink connection p_conn), committed at once
+-- unless that session is inside BEGIN
+CREATE FUNCTION tap.remote(p_conn text, p_sql text) RETURNS bigint
+LANGUAGE sql AS $$
+    SELECT v FROM dblink(p_conn, p_sql) AS t(v bigint);
+$$;
+
+CREATE FUNCTION tap.remote_ids(p_conn text, p_sql text) RETURNS bigint[]
+LANGUAGE sql AS $$
+    SELECT v FROM dblink(p_conn, p_sql) AS t(v bigint[]);
+$$;
+
+-- true once backend p_pid waits on p_type ('Lock': a row lock; 'Timeout': pg_sleep), at most 10 s
+CREATE FUNCTION tap.waits(p_pid integer, p_type text DEFAULT 'Lock') RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+    FOR i IN 1 .. 1000 LOOP
+        PERFORM pg_stat_clear_snapshot();
+        IF EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = p_pid AND wait_event_type = p_type) THEN
+            RETURN true;
+        END IF;
+        PERFORM pg_sleep(0.01);
+    END LOOP;
+    RETURN false;
+END
+$$;
+
+CREATE FUNCTION tap.pid(p_conn text) RETURNS integer
+LANGUAGE sql AS $$
+    SELECT tap.remote(p_conn, 'SELECT pg_backend_pid()')::integer;
+$$;
+
+-- the crm_backlog notifications session p_conn (which LISTENs) received: waits until at least
+-- p_min arrived (at most 5 s), then returns how many
+CREATE FUNCTION tap.notifications(p_conn text, p_min integer) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_n integer := 0;
+BEGIN
+    FOR i IN 1 .. 500 LOOP
+        v_n := v_n + (SELECT count(*) FROM dblink_get_notify(p_conn) WHERE notify_name = 'crm_backlog');
+        EXIT WHEN v_n >= p_min AND i > 1;
+        PERFORM pg_sleep(0.01);
+    END LOOP;
+    RETURN v_n;
+END
+$$;
+
+-- runs a query in another session and discards its rows; returns how many there were
+CREATE FUNCTION tap.run(p_conn text, p_sql text) RETURNS bigint
+LANGUAGE sql AS $$
+    SELECT tap.remote(p_conn, 'SELECT count(*) FROM (' || p_sql || ') q');
+$$;
