@@ -6,7 +6,7 @@
 -- lock_timeout turns a wait that must not happen (a drain waiting for a locked row) into a
 -- failed lives_ok instead of a hang.
 BEGIN;
-SELECT plan(29);
+SELECT plan(31);
 SET LOCAL lock_timeout = '3s';
 SELECT tap.connect('setup'), tap.connect('lock');
 
@@ -131,6 +131,19 @@ SELECT is(tap.upd(m.k, NULL, true, m.q, 0), 'ok', 'locked read: hand-pick q: ok'
 SELECT is((SELECT load_before FROM tap.last_assignment(m.k)), 1,
           'locked read: load_before is q''s load after the other session committed') FROM m;
 SELECT is(tap.load(m.q), 2, 'locked read: q has both') FROM m;
+
+-- the intake waits for a locked operator (it does not pass it over like a drain) ----------------
+SELECT dblink_disconnect('lock'), tap.connect('lock');
+CREATE TEMP TABLE i AS
+SELECT tap.remote('setup', 'SELECT tap.source()') AS s, tap.remote('setup', 'SELECT tap.operator(true, 5)') AS x;
+SELECT tap.run('setup', format('SELECT tap.configure(%s, %s)', s, x)) FROM i;
+ALTER TABLE i ADD COLUMN pid integer;
+UPDATE i SET pid = tap.pid('lock');
+SELECT dblink_send_query('lock', format(
+    'BEGIN; SELECT 1 FROM operators WHERE id = %s FOR NO KEY UPDATE; SELECT pg_sleep(0.5); COMMIT', x)) FROM i;
+SELECT ok(tap.waits(i.pid, 'Timeout'), 'intake wait: the other session holds the operator''s row') FROM i;
+SELECT is((SELECT operator_id FROM crm_intake('waiter@tap.test', i.s)), i.x,
+          'intake wait: the intake waits for the only operator and gets it') FROM i;
 
 SELECT ok(tap.counts_exact(), 'every operator''s active_contacts equals its active contacts');
 SELECT * FROM finish();
