@@ -1,16 +1,16 @@
 -- 04_drain.sql -- the backlog: crm_drain_source, crm_drain_sources, crm_drain_all (one session;
 -- the two-session behaviour, SKIP LOCKED and NOTIFY, is in 90_two_sessions.sql)
 BEGIN;
-SELECT plan(40);
+SELECT plan(42);
 
 -- FIFO, oldest first, bounded by the operators' capacity -----------------------------------------
 CREATE TEMP TABLE f AS SELECT tap.source() AS s, tap.operator(true, 2) AS a, tap.operator(false, 5) AS off;
 SELECT tap.configure(s, a, 3), tap.configure(s, off, 100) FROM f;
+SELECT tap.contact(f.s, NULL, 'closed') FROM f;  -- closed and unassigned, older than the queue: not waiting
 CREATE TEMP TABLE q AS SELECT tap.waiting(f.s, 4) AS c FROM f;
 -- the oldest one's row version moves to the end of the table: a scan in physical order would
 -- now meet it last, the queue must still serve it first
 UPDATE contacts SET status = 'active' FROM q WHERE id = q.c[1];
-SELECT tap.contact(f.s, NULL, 'closed') FROM f;              -- closed and unassigned: not waiting
 CREATE TEMP TABLE other AS SELECT tap.source() AS s;
 SELECT tap.configure(other.s, f.a), tap.waiting(other.s, 1) FROM other, f;  -- another source's queue
 
@@ -100,6 +100,21 @@ SELECT is(ARRAY[(SELECT count(*) FROM unnest(c1) x WHERE tap.operator_of(x) IS N
 SELECT is(tap.operator_of(dq.c1[3]), NULL, 'drain all: the youngest of s1 still waits') FROM dq;
 SELECT is(crm_drain_all(2), 1, 'drain all: the next pass takes the rest it can') FROM d;
 SELECT is(crm_drain_all(2), 0, 'drain all: then nothing') FROM d;
+
+-- FIFO whatever the plan: the queue read by a sequential scan, the oldest row version moved last
+DISCARD PLANS;
+SET LOCAL enable_indexscan = off;
+SET LOCAL enable_bitmapscan = off;
+CREATE TEMP TABLE fq AS SELECT tap.source() AS s, tap.operator(true, 1) AS a;
+SELECT tap.configure(s, a) FROM fq;
+ALTER TABLE fq ADD COLUMN w bigint[];
+UPDATE fq SET w = tap.waiting(s, 3);
+UPDATE contacts SET status = 'active' FROM fq WHERE id = fq.w[1];
+SELECT is(crm_drain_source(fq.s, 1), 1, 'FIFO, sequential scan: one assigned') FROM fq;
+SELECT is(tap.operator_of(fq.w[1]), fq.a, 'FIFO, sequential scan: the oldest one, not the first row met') FROM fq;
+RESET enable_indexscan;
+RESET enable_bitmapscan;
+DISCARD PLANS;
 
 SELECT ok(tap.counts_exact(), 'every operator''s active_contacts equals its active contacts');
 SELECT * FROM finish();
