@@ -22,11 +22,13 @@ set -euo pipefail
 STACK_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)"
 PG_BIN=/usr/lib/postgresql/15/bin
 
-# Debian packages needed to build and run the stack (tests/run adds the Python ones).
+# Debian packages needed to build and run the stack (tests/run adds the test ones: pytest and
+# friends, valgrind, pgTAP and pg_prove for tests/db).
 STACK_PACKAGES=(meson ninja-build pkg-config gcc libc6-dev libfcgi-dev libjson-c-dev libpq-dev
 	libunistring-dev libunistring2 libidn2-dev libidn2-0 postgresql-15 postgresql-client-15 nginx curl procps python3 ca-certificates)
 # shellcheck disable=SC2034 # used by tests/run
-TEST_PACKAGES=(python3-pytest python3-requests python3-psycopg2 valgrind)
+TEST_PACKAGES=(python3-pytest python3-requests python3-psycopg2 valgrind
+	postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl)
 
 log() { printf '[%s] %s\n' "${CRM_STACK:-stack}" "$*"; }
 warn() { printf '[%s] warning: %s\n' "${CRM_STACK:-stack}" "$*" >&2; }
