@@ -6,11 +6,11 @@
 -- ones), so the counters stay exact without touching them; run finishes with VACUUM ANALYZE.
 \set ON_ERROR_STOP 1
 
-SELECT count(*) AS nsrc FROM bench_orders WHERE k = 1 \gset
-
 CREATE TEMP TABLE bulk_src AS
-SELECT row_number() OVER (ORDER BY source_id) - 1 AS idx, source_id, ops
-  FROM bench_orders WHERE k = 1;
+SELECT row_number() OVER (ORDER BY source_id) - 1 AS idx, source_id,
+       array_agg(operator_id ORDER BY operator_id) AS ops
+  FROM source_operators GROUP BY source_id;
+SELECT count(*) AS nsrc FROM bulk_src \gset
 
 WITH l AS (
     INSERT INTO leads (email)
