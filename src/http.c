@@ -13,6 +13,7 @@
 #include "crm/json.h"
 #include "crm/json_valid.h"
 #include "crm/log.h"
+#include "crm/util.h"
 
 #define ID_DIGITS_MAX 18
 #define QUERY_NAMES_MAX 32 /* names a route may take */
@@ -154,15 +155,16 @@ bool crm_http_is_json(const char *ct)
 	return true;
 }
 
-static int hexval(char c)
+/* The byte that the "%XY" at s[i] encodes, or -1 when it is not '%' and two hex digits. */
+static int pct_byte(const char *s, size_t i, size_t len)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
+	int hi, lo;
+
+	if (s[i] != '%' || i + 2 >= len)
+		return -1;
+	hi = crm_hexval((unsigned char)s[i + 1]);
+	lo = crm_hexval((unsigned char)s[i + 2]);
+	return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
 }
 
 static char *decode_component(struct crm_arena *a, const char *s, size_t len)
@@ -170,10 +172,12 @@ static char *decode_component(struct crm_arena *a, const char *s, size_t len)
 	char *out = crm_arena_alloc(a, len + 1), *o = out;
 
 	for (size_t i = 0; i < len; i++) {
+		int byte = pct_byte(s, i, len);
+
 		if (s[i] == '+') {
 			*o++ = ' ';
-		} else if (s[i] == '%' && i + 2 < len && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-			*o++ = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+		} else if (byte >= 0) {
+			*o++ = (char)byte;
 			i += 2;
 		} else {
 			*o++ = s[i];
@@ -208,9 +212,7 @@ static bool component_ok(struct crm_arena *a, const char *s, size_t len)
 	for (size_t i = 0; i < len; i++) {
 		if (s[i] != '%')
 			continue;
-		if (i + 2 >= len)
-			return false;
-		if (hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0 || (s[i + 1] == '0' && s[i + 2] == '0'))
+		if (pct_byte(s, i, len) <= 0) /* not two hex digits, or %00 */
 			return false;
 		i += 2;
 	}

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "crm/json.h"
+#include "crm/util.h"
 
 /* One member name of an open object: its raw text between the quotes (escapes undecoded). */
 struct name {
@@ -58,24 +59,13 @@ static bool truncated(struct scan *s)
 	return crm_err_set(s->err, CRM_E_BAD_JSON, "request body is not complete JSON");
 }
 
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* The 4 hex digits at p (p + 4 <= end), or -1. */
 static long hex4(const unsigned char *p)
 {
 	long v = 0;
 
 	for (int i = 0; i < 4; i++) {
-		int h = hexval(p[i]);
+		int h = crm_hexval(p[i]);
 
 		if (h < 0)
 			return -1;

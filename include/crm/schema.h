@@ -49,6 +49,15 @@ struct crm_contact_patch_body {
 	bool has_status, has_operator;
 };
 
+/* Room for any body struct above: what a caller decodes into when the schema varies (tests). */
+union crm_body {
+	struct crm_operator_body op;
+	struct crm_source_body src;
+	struct crm_source_operators_body so;
+	struct crm_contact_body contact;
+	struct crm_contact_patch_body patch;
+};
+
 extern const struct crm_jschema crm_schema_operator_create;
 extern const struct crm_jschema crm_schema_operator_patch;
 extern const struct crm_jschema crm_schema_source_create;

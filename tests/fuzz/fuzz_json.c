@@ -17,15 +17,6 @@
 #include "crm/json_valid.h"
 #include "crm/schema.h"
 
-/* Room for any body struct of schema.h. */
-union body {
-	struct crm_operator_body op;
-	struct crm_source_body src;
-	struct crm_source_operators_body so;
-	struct crm_contact_body contact;
-	struct crm_contact_patch_body patch;
-};
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -39,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (const struct crm_jschema *const *schema = crm_schema_all; *schema != NULL; schema++) {
 		struct crm_err err;
 		struct crm_buf out;
-		union body b;
+		union crm_body b;
 
 		crm_err_init(&err);
 		if (!crm_json_decode((const char *)data, size, *schema, &b, a, &err)) {

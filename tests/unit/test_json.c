@@ -21,18 +21,9 @@ static bool decode(const struct crm_jschema *schema, const char *text, void *out
 	return crm_json_decode(text, strlen(text), schema, out, arena, err);
 }
 
-/* Room for any body struct of schema.h. */
-union body {
-	struct crm_operator_body op;
-	struct crm_source_body src;
-	struct crm_source_operators_body so;
-	struct crm_contact_body contact;
-	struct crm_contact_patch_body patch;
-};
-
 static void expect_field_error(const struct crm_jschema *schema, const char *text, const char *field)
 {
-	union body b;
+	union crm_body b;
 	struct crm_err err;
 
 	CHECK(!decode(schema, text, &b, &err));
@@ -46,7 +37,7 @@ static void expect_field_error(const struct crm_jschema *schema, const char *tex
 
 static void expect_bad_json(const char *text)
 {
-	union body b;
+	union crm_body b;
 	struct crm_err err;
 
 	CHECK(!decode(&crm_schema_operator_create, text, &b, &err));
@@ -83,7 +74,7 @@ static const char *operators(size_t n)
 
 static void test_valid(void)
 {
-	union body b;
+	union crm_body b;
 	struct crm_err err;
 	const struct crm_source_operator_item *it;
 
@@ -173,7 +164,7 @@ static void test_types(void)
 
 static void test_all_fields_reported(void)
 {
-	union body b;
+	union crm_body b;
 	struct crm_err err;
 
 	CHECK(!decode(&crm_schema_operator_create, "{\"name\":5,\"max_load_limit\":\"x\",\"is_active\":0}", &b, &err));
@@ -368,7 +359,7 @@ static void test_strict_accepts(void)
 	for (size_t i = 0; i < CRM_COUNT(json_ok); i++) {
 		struct crm_err err;
 		char wrapped[512];
-		union body b;
+		union crm_body b;
 
 		CHECK(validates(&json_ok[i], &err));
 		if (err.code != CRM_E_OK)
@@ -386,7 +377,7 @@ static void test_strict_refuses(void)
 {
 	for (size_t i = 0; i < CRM_COUNT(json_bad); i++) {
 		struct crm_err err;
-		union body b;
+		union crm_body b;
 
 		CHECK(!validates(&json_bad[i], &err) && err.code == CRM_E_BAD_JSON);
 		if (err.code != CRM_E_BAD_JSON)
@@ -402,7 +393,7 @@ static void test_strict_refuses(void)
 /* What the decoder makes of what passed: pairs, names, the place of an error. */
 static void test_strict_decoded(void)
 {
-	union body b;
+	union crm_body b;
 	struct crm_err err;
 
 	CHECK(decode(&crm_schema_operator_create, "{\"name\":\"\\ud83d\\ude00 \\u00e9\",\"max_load_limit\":1}", &b,
@@ -464,7 +455,7 @@ static const char *nested(int arrays)
 static void test_strict_depth(void)
 {
 	struct crm_err err;
-	union body b;
+	union crm_body b;
 
 	CHECK(decode(&crm_schema_operator_create, nested(CRM_JSON_MAX_DEPTH - 1), &b, &err));
 	CHECK(!decode(&crm_schema_operator_create, nested(CRM_JSON_MAX_DEPTH), &b, &err));
