@@ -156,7 +156,8 @@ static const struct pg_constraint {
 	const char *field;
 	const char *message;
 } pg_constraints[] = {
-	{"sources_name_key", CRM_E_CONFLICT, NULL, "a source with this name exists"},
+	{"sources_name_folded_key", CRM_E_CONFLICT, NULL,
+		"a source with this name exists (names are compared regardless of case and Unicode form)"},
 	{"sources_name_check", CRM_E_INVALID, "name", "must be 1 to 200 characters"},
 	{"sources_description_check", CRM_E_INVALID, "description", "must be at most 2000 characters"},
 	{"operators_name_check", CRM_E_INVALID, "name", "must be 1 to 200 characters"},

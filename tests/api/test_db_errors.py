@@ -29,6 +29,40 @@ def crm_log_path():
     return os.path.join(os.path.dirname(run_dir), "log", "crm.log")
 
 
+# --- source names: one per case and Unicode form ---
+
+@pytest.mark.parametrize("first, second", [
+    ("Web", "web"),
+    ("web", "WEB"),
+    ("caf\u00e9", "cafe\u0301"),     # NFC then NFD
+    ("cafe\u0301", "caf\u00e9"),     # NFD then NFC
+    ("\u00c9cole", "e\u0301COLE"),   # upper NFC then lower-case NFD
+])
+def test_source_names_differing_only_in_case_or_form_conflict(api, db_count, first, second):
+    tag = unique("n")
+    created = api.post("/api/sources", json={"name": f"{first} {tag}"})
+    assert created.status_code == 201, created.text
+    before = db_count("sources")
+    resp = api.post("/api/sources", json={"name": f"{second} {tag}", "description": "must not be stored"})
+    body = check_problem(resp, 409)
+    assert "exists" in body["detail"]
+    assert db_count("sources") == before, "a 409 stored a source"
+    assert db_count("sources", "description = 'must not be stored'") == 0
+
+
+def test_source_name_keeps_the_form_it_was_given(api, assert_json):
+    name = unicodedata.normalize("NFD", f"Caf\u00e9 {unique('k')}")
+    src = assert_json(api.post("/api/sources", json={"name": name}), 201)
+    assert src["name"] == name
+    assert assert_json(api.get(f"/api/sources/{src['id']}"), 200)["name"] == name
+
+
+def test_distinct_names_are_still_distinct(api, assert_json):
+    tag = unique("d")
+    assert_json(api.post("/api/sources", json={"name": f"cafe {tag}"}), 201)
+    assert_json(api.post("/api/sources", json={"name": f"caf\u00e9 {tag}"}), 201)
+
+
 # --- constraints by name ---
 
 def test_unknown_source_of_an_intake_is_still_404(api, db_count):
