@@ -51,6 +51,6 @@ bool crm_service_retry(struct crm_err *err, int attempt)
 {
 	if (err->code != CRM_E_RETRY || attempt >= CRM_SERVICE_ATTEMPTS)
 		return false;
-	crm_err_init(err);
+	crm_err_clear(err);
 	return true;
 }

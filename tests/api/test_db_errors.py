@@ -98,3 +98,31 @@ def test_an_unmapped_constraint_is_500_and_its_log_holds_no_row(api, db, db_coun
     finally:
         with db.cursor() as cur:
             cur.execute("ALTER TABLE operators DROP CONSTRAINT crm_test_unmapped_check")
+
+
+# --- a 422 lists every bad field ---
+
+def test_a_422_reports_every_bad_field(api, make_source, make_operator, db_rows):
+    src = make_source()
+    op = make_operator()
+    configure(api, check_json, src["id"], [(op["id"], 3)])
+    n = 40
+    body = {"operators": [{"operator_id": MISSING_ID - i, "weight": 0} for i in range(n)]}
+    problem = check_problem(api.post(f"/api/sources/{src['id']}/operators", json=body), 422)
+    fields = [e["field"] for e in problem["errors"]]
+    for i in range(n):
+        assert f"operators[{i}].weight" in fields, fields
+    assert len(fields) >= n
+    assert db_rows("SELECT operator_id, weight FROM source_operators WHERE source_id = %s",
+                   (src["id"],)) == [(op["id"], 3)]
+
+
+def test_a_422_with_thousands_of_bad_fields(api, make_source):
+    """The most entries the schema takes (1000), two bad fields each: 2000 field errors."""
+    src = make_source()
+    n = 1000
+    body = {"operators": [{"operator_id": -1 - i, "weight": -1} for i in range(n)]}
+    problem = check_problem(api.post(f"/api/sources/{src['id']}/operators", json=body), 422)
+    fields = [e["field"] for e in problem["errors"]]
+    assert len(fields) == len(set(fields)) == 2 * n
+    assert set(fields) == {f"operators[{i}].{k}" for i in range(n) for k in ("operator_id", "weight")}
