@@ -5,6 +5,7 @@
  * open, and a broken one is dropped and made again on the next request (503 meanwhile).
  */
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +23,7 @@ struct crm_pg *crm_pg_create(const char *conninfo)
 	pg->down_logged = false;
 	pg->listening = false;
 	pg->drain_batch = 32;
+	crm_pg_set_timeouts(pg, 0, 0);
 	return pg;
 }
 
@@ -50,6 +52,12 @@ void crm_pg_set_drain_batch(struct crm_pg *pg, int batch)
 	pg->drain_batch = batch;
 }
 
+void crm_pg_set_timeouts(struct crm_pg *pg, int statement_seconds, int lock_seconds)
+{
+	snprintf(pg->options, sizeof(pg->options), "-c TimeZone=UTC -c statement_timeout=%ds -c lock_timeout=%ds",
+		statement_seconds, lock_seconds);
+}
+
 static bool prepare_all(struct crm_pg *pg, struct crm_err *err)
 {
 	for (int i = 0; i < PGS__COUNT; i++) {
@@ -71,9 +79,12 @@ static bool prepare_all(struct crm_pg *pg, struct crm_err *err)
 
 bool crm_pg_connect(struct crm_pg *pg, struct crm_err *err)
 {
-	/* Later keywords override earlier ones, so values in CRM_DATABASE_URL win. */
-	static const char *const keys[] = {"connect_timeout", "application_name", "options", "dbname", NULL};
-	const char *values[] = {"5", "crm", "-c TimeZone=UTC", pg->conninfo, NULL};
+	/* Later keywords override earlier ones, so values in CRM_DATABASE_URL win. Over TCP, a peer
+	 * that vanished (host down, network cut) is noticed in about a minute by the keepalives when
+	 * idle, and in 30 s by tcp_user_timeout when data is unacknowledged; unix sockets ignore both. */
+	static const char *const keys[] = {"connect_timeout", "application_name", "keepalives", "keepalives_idle",
+		"keepalives_interval", "keepalives_count", "tcp_user_timeout", "options", "dbname", NULL};
+	const char *values[] = {"5", "crm", "1", "30", "10", "3", "30000", pg->options, pg->conninfo, NULL};
 
 	if (pg->conn != NULL && PQstatus(pg->conn) == CONNECTION_OK)
 		return true;
@@ -215,6 +226,10 @@ bool crm_pg_error(struct crm_pg *pg, const PGresult *res, struct crm_err *err)
 	if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0) {
 		crm_log_info("transaction must be retried (%s): %s", state, msg);
 		return crm_err_set(err, CRM_E_RETRY, NULL);
+	}
+	if (strcmp(state, "57014") == 0 || strcmp(state, "55P03") == 0) {
+		crm_log_warn("database time limit hit (%s): %s", state, msg);
+		return crm_err_set(err, CRM_E_TIMEOUT, NULL);
 	}
 	if (sqlstate_is(state, "08") || sqlstate_is(state, "57P") || sqlstate_is(state, "53")) {
 		crm_log_error("database unavailable (%s): %s", state, msg);

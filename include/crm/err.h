@@ -14,18 +14,19 @@
 #define CRM_PRINTF(f, a) __attribute__((format(printf, f, a)))
 
 /* X(name, http status, title, default message) */
-#define CRM_ERR_MAP(X)                                                                        \
-	X(OK, 200, "OK", "ok")                                                                \
-	X(BAD_REQUEST, 400, "Bad Request", "bad request")                                     \
-	X(BAD_JSON, 400, "Bad Request", "malformed json")                                     \
-	X(NOT_FOUND, 404, "Not Found", "not found")                                           \
-	X(METHOD, 405, "Method Not Allowed", "method not allowed")                            \
-	X(CONFLICT, 409, "Conflict", "conflict")                                              \
-	X(TOO_LARGE, 413, "Content Too Large", "request body exceeds the limit")              \
-	X(MEDIA_TYPE, 415, "Unsupported Media Type", "content type must be application/json") \
-	X(INVALID, 422, "Unprocessable Content", "invalid input")                             \
-	X(INTERNAL, 500, "Internal Server Error", "internal error")                           \
-	X(RETRY, 503, "Service Unavailable", "transaction conflict, try again")               \
+#define CRM_ERR_MAP(X)                                                                           \
+	X(OK, 200, "OK", "ok")                                                                   \
+	X(BAD_REQUEST, 400, "Bad Request", "bad request")                                        \
+	X(BAD_JSON, 400, "Bad Request", "malformed json")                                        \
+	X(NOT_FOUND, 404, "Not Found", "not found")                                              \
+	X(METHOD, 405, "Method Not Allowed", "method not allowed")                               \
+	X(CONFLICT, 409, "Conflict", "conflict")                                                 \
+	X(TOO_LARGE, 413, "Content Too Large", "request body exceeds the limit")                 \
+	X(MEDIA_TYPE, 415, "Unsupported Media Type", "content type must be application/json")    \
+	X(INVALID, 422, "Unprocessable Content", "invalid input")                                \
+	X(INTERNAL, 500, "Internal Server Error", "internal error")                              \
+	X(RETRY, 503, "Service Unavailable", "transaction conflict, try again")                  \
+	X(TIMEOUT, 503, "Service Unavailable", "the database did not answer in time, try again") \
 	X(UNAVAILABLE, 503, "Service Unavailable", "database unavailable")
 
 enum crm_errcode {

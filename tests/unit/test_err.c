@@ -54,9 +54,16 @@ static void test_without_arena_extra_fields_are_counted(void)
 	CHECK_STR(crm_err_field_at(&err, CRM_ERR_FIELDS_INLINE - 1)->field, "operators[15].weight");
 }
 
+static void test_timeout_is_a_503(void)
+{
+	CHECK(crm_err_http_status(CRM_E_TIMEOUT) == 503);
+	CHECK(crm_err_http_status(CRM_E_RETRY) == 503);
+}
+
 int main(void)
 {
 	test_every_field_kept_with_an_arena();
 	test_without_arena_extra_fields_are_counted();
+	test_timeout_is_a_503();
 	return check_done("err");
 }
