@@ -291,7 +291,7 @@ static bool scan_literal(struct scan *s)
 	for (size_t i = 0; i < 3; i++) {
 		size_t n = strlen(words[i]);
 
-		if (words[i][0] != *s->p)
+		if ((unsigned char)words[i][0] != (unsigned char)*s->p)
 			continue;
 		if ((size_t)(s->end - s->p) < n)
 			return memcmp(s->p, words[i], (size_t)(s->end - s->p)) == 0 ? truncated(s)

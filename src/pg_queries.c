@@ -551,16 +551,16 @@ bool crm_pg_leads_list(struct crm_pg *pg, struct crm_arena *a, int64_t only_id, 
  * a field error (422); one that names the operator starts its message with "operator N". */
 static const struct contact_refusal {
 	const char *name; /* the enum label */
-	enum crm_errcode code;
 	const char *field;
-	bool names_operator;
 	const char *message;
+	enum crm_errcode code;
+	bool names_operator;
 } contact_refusals[] = {
-	{"not_found", CRM_E_NOT_FOUND, NULL, false, "contact not found"},
-	{"unknown_operator", CRM_E_INVALID, "operator_id", false, "operator does not exist"},
-	{"not_configured", CRM_E_CONFLICT, NULL, true, "is not configured for the contact's source"},
-	{"inactive", CRM_E_CONFLICT, NULL, true, "is not active"},
-	{"at_limit", CRM_E_CONFLICT, NULL, false, "the operator is at its max_load_limit of active contacts"},
+	{"not_found", NULL, "contact not found", CRM_E_NOT_FOUND, false},
+	{"unknown_operator", "operator_id", "operator does not exist", CRM_E_INVALID, false},
+	{"not_configured", NULL, "is not configured for the contact's source", CRM_E_CONFLICT, true},
+	{"inactive", NULL, "is not active", CRM_E_CONFLICT, true},
+	{"at_limit", NULL, "the operator is at its max_load_limit of active contacts", CRM_E_CONFLICT, false},
 };
 
 static bool contact_update_error(const char *name, const struct crm_contact_patch *patch, struct crm_err *err)
