@@ -117,15 +117,15 @@ def test_a_422_reports_every_bad_field(api, make_source, make_operator, db_rows)
                    (src["id"],)) == [(op["id"], 3)]
 
 
-def test_a_422_with_thousands_of_bad_fields(api, make_source):
-    """The most entries the schema takes (1000), two bad fields each: 2000 field errors."""
+def test_a_422_with_thousands_of_bad_fields(api, make_source, db_count):
+    """The most entries the schema takes (1000), each with a bad weight: 1000 field errors."""
     src = make_source()
     n = 1000
-    body = {"operators": [{"operator_id": -1 - i, "weight": -1} for i in range(n)]}
+    body = {"operators": [{"operator_id": MISSING_ID - i, "weight": -1} for i in range(n)]}
     problem = check_problem(api.post(f"/api/sources/{src['id']}/operators", json=body), 422)
     fields = [e["field"] for e in problem["errors"]]
-    assert len(fields) == len(set(fields)) == 2 * n
-    assert set(fields) == {f"operators[{i}].{k}" for i in range(n) for k in ("operator_id", "weight")}
+    assert sorted(fields) == sorted(f"operators[{i}].weight" for i in range(n))
+    assert db_count("source_operators", "source_id = %s", (src["id"],)) == 0
 
 
 # --- bounded database time: 503 with Retry-After, nothing changed ---
