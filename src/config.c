@@ -17,6 +17,7 @@
 #define BODY_LIMIT_MIN 1024
 #define BODY_LIMIT_MAX (64 * 1024 * 1024)
 #define WORKERS_MAX 1024
+#define TIMEOUT_MAX 3600
 
 static const char usage[] =
 	"Environment (all optional):\n"
@@ -34,7 +35,12 @@ static const char usage[] =
 	"  CRM_PID_FILE       serve writes the master's pid to this file (default: none)\n"
 	"  CRM_DRAIN_BATCH    waiting contacts that a request freeing capacity assigns itself before\n"
 	"                     waking the drainer, 1..10000 (default 32)\n"
-	"  CRM_SWEEP_SECONDS  the drainer's safety sweep interval, 1..3600 (default 10)\n";
+	"  CRM_SWEEP_SECONDS  the drainer's safety sweep interval, 1..3600 (default 10)\n"
+	"  CRM_STATEMENT_TIMEOUT  seconds one SQL statement of a request or of the drainer may run,\n"
+	"                     0..3600, 0 = no limit (default 30); past it the request is 503\n"
+	"  CRM_LOCK_TIMEOUT   seconds a statement may wait for a row lock, 0..3600, 0 = no limit\n"
+	"                     (default 5); past it the request is 503 with Retry-After, nothing changed.\n"
+	"                     Migrations run without either limit\n";
 
 const char *crm_config_usage(void)
 {
@@ -138,6 +144,18 @@ static bool load_numbers(struct crm_config *cfg, crm_getenv_fn get, struct crm_e
 			return crm_err_set(err, CRM_E_INVALID, "CRM_SWEEP_SECONDS: expected an integer from 1 to 3600");
 		cfg->sweep_seconds = (int)n;
 	}
+	if ((v = get("CRM_STATEMENT_TIMEOUT")) != NULL) {
+		if (!parse_long(v, 0, TIMEOUT_MAX, 10, &n))
+			return crm_err_set(err, CRM_E_INVALID, "CRM_STATEMENT_TIMEOUT: expected seconds from 0 to %d",
+				TIMEOUT_MAX);
+		cfg->statement_timeout = (int)n;
+	}
+	if ((v = get("CRM_LOCK_TIMEOUT")) != NULL) {
+		if (!parse_long(v, 0, TIMEOUT_MAX, 10, &n))
+			return crm_err_set(err, CRM_E_INVALID, "CRM_LOCK_TIMEOUT: expected seconds from 0 to %d",
+				TIMEOUT_MAX);
+		cfg->lock_timeout = (int)n;
+	}
 	if ((v = get("CRM_BODY_LIMIT")) != NULL) {
 		if (!parse_long(v, BODY_LIMIT_MIN, BODY_LIMIT_MAX, 10, &n))
 			return crm_err_set(err, CRM_E_INVALID, "CRM_BODY_LIMIT: expected bytes from %d to %d",
@@ -161,6 +179,8 @@ bool crm_config_load(struct crm_config *cfg, crm_getenv_fn get, struct crm_err *
 	cfg->auto_migrate = true;
 	cfg->drain_batch = 32;
 	cfg->sweep_seconds = 10;
+	cfg->statement_timeout = 30;
+	cfg->lock_timeout = 5;
 
 	if ((v = get("CRM_DATABASE_URL")) != NULL) {
 		if (strlen(v) >= sizeof(cfg->database_url))

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "crm/arena.h"
+
 struct err_info {
 	const char *name;
 	int status;
@@ -27,9 +29,23 @@ static const struct err_info *info(enum crm_errcode code)
 
 void crm_err_init(struct crm_err *err)
 {
+	crm_err_init_arena(err, NULL);
+}
+
+void crm_err_init_arena(struct crm_err *err, struct crm_arena *arena)
+{
+	err->arena = arena;
+	crm_err_clear(err);
+}
+
+void crm_err_clear(struct crm_err *err)
+{
 	err->code = CRM_E_OK;
 	err->detail[0] = '\0';
 	err->nfields = 0;
+	err->dropped = 0;
+	err->more = NULL;
+	err->more_cap = 0;
 }
 
 bool crm_err_set(struct crm_err *err, enum crm_errcode code, const char *fmt, ...)
@@ -47,6 +63,34 @@ bool crm_err_set(struct crm_err *err, enum crm_errcode code, const char *fmt, ..
 	return false;
 }
 
+const struct crm_field_error *crm_err_field_at(const struct crm_err *err, size_t i)
+{
+	return i < CRM_ERR_FIELDS_INLINE ? &err->fields[i] : &err->more[i - CRM_ERR_FIELDS_INLINE];
+}
+
+/* The slot for the next field error, or NULL when it has no room. The overflow array doubles
+ * in the arena (the old copy stays there until the request ends: at most as much again). */
+static struct crm_field_error *next_slot(struct crm_err *err)
+{
+	size_t k = err->nfields - CRM_ERR_FIELDS_INLINE;
+
+	if (err->nfields < CRM_ERR_FIELDS_INLINE)
+		return &err->fields[err->nfields++];
+	if (err->arena == NULL)
+		return NULL;
+	if (k == err->more_cap) {
+		size_t cap = err->more_cap ? 2 * err->more_cap : CRM_ERR_FIELDS_INLINE;
+		struct crm_field_error *more = crm_arena_calloc(err->arena, cap, sizeof(*more));
+
+		if (k > 0)
+			memcpy(more, err->more, k * sizeof(*more));
+		err->more = more;
+		err->more_cap = cap;
+	}
+	err->nfields++;
+	return &err->more[k];
+}
+
 bool crm_err_field(struct crm_err *err, const char *field, const char *fmt, ...)
 {
 	struct crm_field_error *fe;
@@ -56,9 +100,10 @@ bool crm_err_field(struct crm_err *err, const char *field, const char *fmt, ...)
 		err->code = CRM_E_INVALID;
 		snprintf(err->detail, sizeof(err->detail), "the request has invalid fields");
 	}
-	if (err->nfields >= CRM_ERR_FIELDS_MAX)
+	if ((fe = next_slot(err)) == NULL) {
+		err->dropped++;
 		return false;
-	fe = &err->fields[err->nfields++];
+	}
 	snprintf(fe->field, sizeof(fe->field), "%s", field);
 	va_start(ap, fmt);
 	vsnprintf(fe->message, sizeof(fe->message), fmt, ap);

@@ -187,6 +187,7 @@ int crm_fcgi_worker_run(const struct crm_config *cfg, int listen_fd)
 		crm_log_error("%s", err.detail);
 		return 1;
 	}
+	crm_service_set_timeouts(&svc, cfg->statement_timeout, cfg->lock_timeout);
 	arena = crm_arena_create(ARENA_BLOCK);
 	crm_service_connect(&svc);
 	if (FCGX_InitRequest(&fr, listen_fd, 0) != 0) {

@@ -27,7 +27,7 @@ bool crm_h_decode(struct crm_ctx *ctx, const struct crm_jschema *schema, void *o
 {
 	struct crm_err err;
 
-	crm_err_init(&err);
+	crm_err_init_arena(&err, ctx->arena);
 	if (crm_json_decode(ctx->req->body, ctx->req->body_len, schema, out, ctx->arena, &err))
 		return true;
 	crm_h_fail(ctx, &err);

@@ -62,7 +62,7 @@ void crm_h_contact_create(struct crm_ctx *ctx)
 	struct crm_err err;
 	struct crm_jw w;
 
-	crm_err_init(&err);
+	crm_err_init_arena(&err, ctx->arena);
 	if (!crm_h_decode(ctx, &crm_schema_contact_create, &b))
 		return;
 	if (!crm_service_contact_create(ctx->svc, ctx->arena, b.email, b.source_id, &c, &err)) {
@@ -95,7 +95,7 @@ void crm_h_contacts_list(struct crm_ctx *ctx)
 	struct crm_err err;
 	bool ok;
 
-	crm_err_init(&err);
+	crm_err_init_arena(&err, ctx->arena);
 	if (!contact_filter(ctx, &f, &err)) {
 		crm_h_fail(ctx, &err);
 		return;
@@ -113,7 +113,7 @@ void crm_h_contact_get(struct crm_ctx *ctx)
 	struct crm_err err;
 	struct crm_jw w;
 
-	crm_err_init(&err);
+	crm_err_init_arena(&err, ctx->arena);
 	if (!crm_service_contact_get(ctx->svc, ctx->arena, ctx->req->params[0], &c, &err)) {
 		crm_h_fail(ctx, &err);
 		return;
@@ -132,7 +132,7 @@ void crm_h_contact_update(struct crm_ctx *ctx)
 	struct crm_err err;
 	struct crm_jw w;
 
-	crm_err_init(&err);
+	crm_err_init_arena(&err, ctx->arena);
 	if (!crm_json_decode(ctx->req->body, ctx->req->body_len, &crm_schema_contact_patch, &b, ctx->arena, &err)) {
 		crm_h_fail(ctx, &err);
 		return;
@@ -188,7 +188,7 @@ void crm_h_assignments_list(struct crm_ctx *ctx)
 	struct crm_err err;
 	bool ok;
 
-	crm_err_init(&err);
+	crm_err_init_arena(&err, ctx->arena);
 	crm_list_begin(&l, ctx, true);
 	ok = crm_service_assignments_list(ctx->svc, ctx->arena, ctx->req->params[0], assignment_row, &l, &err);
 	crm_list_end(&l, ok, &err);

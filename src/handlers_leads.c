@@ -58,7 +58,7 @@ void crm_h_leads_list(struct crm_ctx *ctx)
 	int32_t limit = 0;
 	bool ok;
 
-	crm_err_init(&err);
+	crm_err_init_arena(&err, ctx->arena);
 	if (!crm_h_query_paging(ctx, &after_id, &limit, &err)) {
 		crm_h_fail(ctx, &err);
 		return;
@@ -77,7 +77,7 @@ void crm_h_lead_get(struct crm_ctx *ctx)
 	struct lead_writer lw = {0};
 	struct crm_err err;
 
-	crm_err_init(&err);
+	crm_err_init_arena(&err, ctx->arena);
 	lw.list.ctx = ctx;
 	lw.list.stream = false;
 	crm_jw_init(&lw.list.w, &ctx->resp->body);

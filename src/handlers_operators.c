@@ -36,7 +36,7 @@ void crm_h_operator_create(struct crm_ctx *ctx)
 	struct crm_operator op;
 	struct crm_err err;
 
-	crm_err_init(&err);
+	crm_err_init_arena(&err, ctx->arena);
 	if (!crm_h_decode(ctx, &crm_schema_operator_create, &b))
 		return;
 	if (!crm_service_operator_create(ctx->svc, ctx->arena, b.name, b.has_is_active ? b.is_active : true,
@@ -62,7 +62,7 @@ void crm_h_operators_list(struct crm_ctx *ctx)
 	struct crm_err err;
 	bool ok;
 
-	crm_err_init(&err);
+	crm_err_init_arena(&err, ctx->arena);
 	crm_list_begin(&l, ctx, true);
 	ok = crm_service_operators_list(ctx->svc, ctx->arena, operator_row, &l, &err);
 	crm_list_end(&l, ok, &err);
@@ -73,7 +73,7 @@ void crm_h_operator_get(struct crm_ctx *ctx)
 	struct crm_operator op;
 	struct crm_err err;
 
-	crm_err_init(&err);
+	crm_err_init_arena(&err, ctx->arena);
 	if (!crm_service_operator_get(ctx->svc, ctx->arena, ctx->req->params[0], &op, &err)) {
 		crm_h_fail(ctx, &err);
 		return;
@@ -88,7 +88,7 @@ void crm_h_operator_update(struct crm_ctx *ctx)
 	struct crm_operator op;
 	struct crm_err err;
 
-	crm_err_init(&err);
+	crm_err_init_arena(&err, ctx->arena);
 	if (!crm_h_decode(ctx, &crm_schema_operator_patch, &b))
 		return;
 	patch.has_name = b.has_name;

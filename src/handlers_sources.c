@@ -46,7 +46,7 @@ void crm_h_source_create(struct crm_ctx *ctx)
 	struct crm_source src;
 	struct crm_err err;
 
-	crm_err_init(&err);
+	crm_err_init_arena(&err, ctx->arena);
 	if (!crm_h_decode(ctx, &crm_schema_source_create, &b))
 		return;
 	if (!crm_service_source_create(ctx->svc, ctx->arena, b.name, b.description, &src, &err)) {
@@ -71,7 +71,7 @@ void crm_h_sources_list(struct crm_ctx *ctx)
 	struct crm_err err;
 	bool ok;
 
-	crm_err_init(&err);
+	crm_err_init_arena(&err, ctx->arena);
 	crm_list_begin(&l, ctx, true);
 	ok = crm_service_sources_list(ctx->svc, ctx->arena, source_row, &l, &err);
 	crm_list_end(&l, ok, &err);
@@ -82,7 +82,7 @@ void crm_h_source_get(struct crm_ctx *ctx)
 	struct crm_source src;
 	struct crm_err err;
 
-	crm_err_init(&err);
+	crm_err_init_arena(&err, ctx->arena);
 	if (!crm_service_source_get(ctx->svc, ctx->arena, ctx->req->params[0], &src, &err)) {
 		crm_h_fail(ctx, &err);
 		return;
@@ -100,7 +100,7 @@ void crm_h_source_operators_set(struct crm_ctx *ctx)
 	size_t nout;
 	bool decoded;
 
-	crm_err_init(&err);
+	crm_err_init_arena(&err, ctx->arena);
 	decoded =
 		crm_json_decode(ctx->req->body, ctx->req->body_len, &crm_schema_source_operators, &b, ctx->arena, &err);
 	if (!decoded && b.operators.items == NULL) {
@@ -147,7 +147,7 @@ void crm_h_source_operators_list(struct crm_ctx *ctx)
 	struct crm_err err;
 	bool ok;
 
-	crm_err_init(&err);
+	crm_err_init_arena(&err, ctx->arena);
 	crm_list_begin(&l, ctx, true);
 	ok = crm_service_source_operators_list(ctx->svc, ctx->arena, ctx->req->params[0], source_operator_row, &l,
 		&err);
@@ -160,7 +160,7 @@ void crm_h_source_stats(struct crm_ctx *ctx)
 	struct crm_err err;
 	struct crm_jw w;
 
-	crm_err_init(&err);
+	crm_err_init_arena(&err, ctx->arena);
 	if (!crm_service_source_stats(ctx->svc, ctx->arena, ctx->req->params[0], &st, &err)) {
 		crm_h_fail(ctx, &err);
 		return;

@@ -303,6 +303,8 @@ void crm_resp_error(struct crm_response *resp, const struct crm_err *err)
 	resp->content_type = "application/problem+json";
 	crm_buf_clear(&resp->body);
 	crm_json_problem(&resp->body, err);
+	if (resp->status == 503) /* every 503 is temporary: conflict, time limit, database down */
+		crm_resp_header(resp, "Retry-After: %d", CRM_RETRY_AFTER_SECONDS);
 }
 
 static bool sink_write(struct crm_response *resp, const char *data, size_t len)

@@ -385,11 +385,13 @@ void crm_json_problem(struct crm_buf *buf, const struct crm_err *err)
 		crm_jw_key(&w, "errors");
 		crm_jw_arr_begin(&w);
 		for (size_t i = 0; i < err->nfields; i++) {
+			const struct crm_field_error *fe = crm_err_field_at(err, i);
+
 			crm_jw_obj_begin(&w);
 			crm_jw_key(&w, "field");
-			crm_jw_str(&w, err->fields[i].field);
+			crm_jw_str(&w, fe->field);
 			crm_jw_key(&w, "message");
-			crm_jw_str(&w, err->fields[i].message);
+			crm_jw_str(&w, fe->message);
 			crm_jw_obj_end(&w);
 		}
 		crm_jw_arr_end(&w);

@@ -5,6 +5,7 @@
  * open, and a broken one is dropped and made again on the next request (503 meanwhile).
  */
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +23,7 @@ struct crm_pg *crm_pg_create(const char *conninfo)
 	pg->down_logged = false;
 	pg->listening = false;
 	pg->drain_batch = 32;
+	crm_pg_set_timeouts(pg, 0, 0);
 	return pg;
 }
 
@@ -50,6 +52,12 @@ void crm_pg_set_drain_batch(struct crm_pg *pg, int batch)
 	pg->drain_batch = batch;
 }
 
+void crm_pg_set_timeouts(struct crm_pg *pg, int statement_seconds, int lock_seconds)
+{
+	snprintf(pg->options, sizeof(pg->options), "-c TimeZone=UTC -c statement_timeout=%ds -c lock_timeout=%ds",
+		statement_seconds, lock_seconds);
+}
+
 static bool prepare_all(struct crm_pg *pg, struct crm_err *err)
 {
 	for (int i = 0; i < PGS__COUNT; i++) {
@@ -71,9 +79,12 @@ static bool prepare_all(struct crm_pg *pg, struct crm_err *err)
 
 bool crm_pg_connect(struct crm_pg *pg, struct crm_err *err)
 {
-	/* Later keywords override earlier ones, so values in CRM_DATABASE_URL win. */
-	static const char *const keys[] = {"connect_timeout", "application_name", "options", "dbname", NULL};
-	const char *values[] = {"5", "crm", "-c TimeZone=UTC", pg->conninfo, NULL};
+	/* Later keywords override earlier ones, so values in CRM_DATABASE_URL win. Over TCP, a peer
+	 * that vanished (host down, network cut) is noticed in about a minute by the keepalives when
+	 * idle, and in 30 s by tcp_user_timeout when data is unacknowledged; unix sockets ignore both. */
+	static const char *const keys[] = {"connect_timeout", "application_name", "keepalives", "keepalives_idle",
+		"keepalives_interval", "keepalives_count", "tcp_user_timeout", "options", "dbname", NULL};
+	const char *values[] = {"5", "crm", "1", "30", "10", "3", "30000", pg->options, pg->conninfo, NULL};
 
 	if (pg->conn != NULL && PQstatus(pg->conn) == CONNECTION_OK)
 		return true;
@@ -146,30 +157,88 @@ static bool sqlstate_is(const char *state, const char *prefix)
 	return strncmp(state, prefix, strlen(prefix)) == 0;
 }
 
+/* Every named constraint a request can violate, mapped once to its answer. A row with a field
+ * is a 422 naming that field; the others use the code and message as they are. A constraint
+ * that is not here (an internal invariant, or one added without a row) is a 500, never a
+ * guess: see constraint_error. */
+static const struct pg_constraint {
+	const char *name;
+	enum crm_errcode code;
+	const char *field;
+	const char *message;
+} pg_constraints[] = {
+	{"sources_name_folded_key", CRM_E_CONFLICT, NULL,
+		"a source with this name exists (names are compared regardless of case and Unicode form)"},
+	{"sources_name_check", CRM_E_INVALID, "name", "must be 1 to 200 characters"},
+	{"sources_description_check", CRM_E_INVALID, "description", "must be at most 2000 characters"},
+	{"operators_name_check", CRM_E_INVALID, "name", "must be 1 to 200 characters"},
+	{"operators_max_load_limit_check", CRM_E_INVALID, "max_load_limit", "must be >= 0"},
+	{"source_operators_weight_check", CRM_E_INVALID, "operators", "every weight must be > 0"},
+	{"source_operators_source_id_fkey", CRM_E_NOT_FOUND, NULL, "source not found"},
+	{"source_operators_operator_id_fkey", CRM_E_INVALID, "operators", "an operator does not exist"},
+	{"leads_email_check", CRM_E_INVALID, "email", "must be a lower-case address of 3 to 254 characters"},
+	{"contacts_source_id_fkey", CRM_E_NOT_FOUND, NULL, "source not found"},
+	{"contacts_operator_id_fkey", CRM_E_INVALID, "operator_id", "operator does not exist"},
+	{"contacts_status_check", CRM_E_INVALID, "status", "must be active or closed"},
+};
+
+static const char *field_or(const PGresult *res, int code, const char *fallback)
+{
+	const char *v = PQresultErrorField(res, code);
+
+	return v != NULL ? v : fallback;
+}
+
+/* Class 23 (integrity) errors. Logged with SQLSTATE, constraint and table only: the server's
+ * DETAIL holds the row ("Failing row contains (...)"), which may be personal data. */
+static bool constraint_error(const PGresult *res, const char *state, struct crm_err *err)
+{
+	const char *name = field_or(res, PG_DIAG_CONSTRAINT_NAME, NULL);
+	const char *table = field_or(res, PG_DIAG_TABLE_NAME, "?");
+
+	for (size_t i = 0; name != NULL && i < sizeof(pg_constraints) / sizeof(pg_constraints[0]); i++) {
+		const struct pg_constraint *c = &pg_constraints[i];
+
+		if (strcmp(c->name, name) != 0)
+			continue;
+		crm_log_info("rejected by the database (%s, constraint %s, table %s)", state, name, table);
+		if (c->field != NULL)
+			return crm_err_field(err, c->field, "%s", c->message);
+		return crm_err_set(err, c->code, "%s", c->message);
+	}
+	crm_log_error("database integrity error (%s, constraint %s, table %s, column %s)", state, name ? name : "none",
+		table, field_or(res, PG_DIAG_COLUMN_NAME, "none"));
+	return crm_err_set(err, CRM_E_INTERNAL, NULL);
+}
+
 bool crm_pg_error(struct crm_pg *pg, const PGresult *res, struct crm_err *err)
 {
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	const char *msg = res ? PQresultErrorMessage(res) : "";
+	const char *msg = res ? field_or(res, PG_DIAG_MESSAGE_PRIMARY, "") : "";
 
 	if (pg->conn == NULL || PQstatus(pg->conn) != CONNECTION_OK || state == NULL) {
 		crm_log_error("database connection lost: %s", pg->conn ? PQerrorMessage(pg->conn) : "no connection");
 		drop(pg);
 		return crm_err_set(err, CRM_E_UNAVAILABLE, NULL);
 	}
-	if (strcmp(state, "23505") == 0)
-		return crm_err_set(err, CRM_E_CONFLICT, "the value conflicts with an existing record");
+	if (sqlstate_is(state, "23"))
+		return constraint_error(res, state, err);
 	if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0) {
 		crm_log_info("transaction must be retried (%s): %s", state, msg);
 		return crm_err_set(err, CRM_E_RETRY, NULL);
+	}
+	if (strcmp(state, "57014") == 0 || strcmp(state, "55P03") == 0) {
+		crm_log_warn("database time limit hit (%s): %s", state, msg);
+		return crm_err_set(err, CRM_E_TIMEOUT, NULL);
 	}
 	if (sqlstate_is(state, "08") || sqlstate_is(state, "57P") || sqlstate_is(state, "53")) {
 		crm_log_error("database unavailable (%s): %s", state, msg);
 		return crm_err_set(err, CRM_E_UNAVAILABLE, NULL);
 	}
-	if (strcmp(state, "23503") == 0 || strcmp(state, "23514") == 0 || strcmp(state, "23502") == 0 ||
-		sqlstate_is(state, "22")) {
-		crm_log_info("rejected by the database (%s): %s", state, msg);
-		return crm_err_set(err, CRM_E_INVALID, "the request violates a data rule");
+	if (sqlstate_is(state, "22")) {
+		/* the primary message of a data exception may quote the value: not logged */
+		crm_log_info("rejected by the database (%s)", state);
+		return crm_err_field(err, "body", "a value is outside what the database accepts");
 	}
 	crm_log_error("database error (%s): %s", state, msg);
 	return crm_err_set(err, CRM_E_INTERNAL, NULL);

@@ -8,11 +8,12 @@
 
 struct crm_pg {
 	char *conninfo;
-	PGconn *conn;     /* NULL until connected; dropped when broken */
-	bool prepared;    /* the statements exist on this connection */
-	bool down_logged; /* "could not connect" was logged and not yet followed by a success */
-	bool listening;   /* LISTEN crm_backlog was sent on this connection */
-	int drain_batch;  /* see crm_pg_set_drain_batch */
+	PGconn *conn;      /* NULL until connected; dropped when broken */
+	bool prepared;     /* the statements exist on this connection */
+	bool down_logged;  /* "could not connect" was logged and not yet followed by a success */
+	bool listening;    /* LISTEN crm_backlog was sent on this connection */
+	int drain_batch;   /* see crm_pg_set_drain_batch */
+	char options[128]; /* libpq options: time zone and the time limits (crm_pg_set_timeouts) */
 };
 
 /* Prepared statements, made once per connection. */

@@ -263,11 +263,8 @@ bool crm_pg_source_create(struct crm_pg *pg, struct crm_arena *a, const char *na
 	const char *values[] = {name, description};
 	PGresult *res = crm_pg_exec(pg, PGS_SOURCE_CREATE, values, err);
 
-	if (res == NULL) {
-		if (err->code == CRM_E_CONFLICT)
-			crm_err_set(err, CRM_E_CONFLICT, "a source named \"%.100s\" already exists", name);
-		return false;
-	}
+	if (res == NULL)
+		return false; /* a taken name is 409 by its constraint (pg.c) */
 	read_source(a, res, 0, out);
 	PQclear(res);
 	return true;

@@ -20,6 +20,11 @@ bool crm_service_init(struct crm_service *s, const char *database_url, int drain
 	return true;
 }
 
+void crm_service_set_timeouts(struct crm_service *s, int statement_seconds, int lock_seconds)
+{
+	crm_pg_set_timeouts(s->pg, statement_seconds, lock_seconds);
+}
+
 void crm_service_finish(struct crm_service *s)
 {
 	crm_pg_destroy(s->pg);
@@ -51,6 +56,6 @@ bool crm_service_retry(struct crm_err *err, int attempt)
 {
 	if (err->code != CRM_E_RETRY || attempt >= CRM_SERVICE_ATTEMPTS)
 		return false;
-	crm_err_init(err);
+	crm_err_clear(err);
 	return true;
 }

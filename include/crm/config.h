@@ -20,8 +20,10 @@ struct crm_config {
 	enum crm_log_level log_level;
 	size_t body_limit;
 	bool auto_migrate;
-	int drain_batch;   /* waiting contacts a freeing transaction assigns itself */
-	int sweep_seconds; /* the drainer's safety sweep interval */
+	int drain_batch;       /* waiting contacts a freeing transaction assigns itself */
+	int sweep_seconds;     /* the drainer's safety sweep interval */
+	int statement_timeout; /* seconds a statement of the application may run; 0: no limit */
+	int lock_timeout;      /* seconds a statement may wait for a lock; 0: no limit */
 	char pid_file[512];
 };
 

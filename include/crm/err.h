@@ -14,18 +14,19 @@
 #define CRM_PRINTF(f, a) __attribute__((format(printf, f, a)))
 
 /* X(name, http status, title, default message) */
-#define CRM_ERR_MAP(X)                                                                        \
-	X(OK, 200, "OK", "ok")                                                                \
-	X(BAD_REQUEST, 400, "Bad Request", "bad request")                                     \
-	X(BAD_JSON, 400, "Bad Request", "malformed json")                                     \
-	X(NOT_FOUND, 404, "Not Found", "not found")                                           \
-	X(METHOD, 405, "Method Not Allowed", "method not allowed")                            \
-	X(CONFLICT, 409, "Conflict", "conflict")                                              \
-	X(TOO_LARGE, 413, "Content Too Large", "request body exceeds the limit")              \
-	X(MEDIA_TYPE, 415, "Unsupported Media Type", "content type must be application/json") \
-	X(INVALID, 422, "Unprocessable Content", "invalid input")                             \
-	X(INTERNAL, 500, "Internal Server Error", "internal error")                           \
-	X(RETRY, 503, "Service Unavailable", "transaction conflict, try again")               \
+#define CRM_ERR_MAP(X)                                                                           \
+	X(OK, 200, "OK", "ok")                                                                   \
+	X(BAD_REQUEST, 400, "Bad Request", "bad request")                                        \
+	X(BAD_JSON, 400, "Bad Request", "malformed json")                                        \
+	X(NOT_FOUND, 404, "Not Found", "not found")                                              \
+	X(METHOD, 405, "Method Not Allowed", "method not allowed")                               \
+	X(CONFLICT, 409, "Conflict", "conflict")                                                 \
+	X(TOO_LARGE, 413, "Content Too Large", "request body exceeds the limit")                 \
+	X(MEDIA_TYPE, 415, "Unsupported Media Type", "content type must be application/json")    \
+	X(INVALID, 422, "Unprocessable Content", "invalid input")                                \
+	X(INTERNAL, 500, "Internal Server Error", "internal error")                              \
+	X(RETRY, 503, "Service Unavailable", "transaction conflict, try again")                  \
+	X(TIMEOUT, 503, "Service Unavailable", "the database did not answer in time, try again") \
 	X(UNAVAILABLE, 503, "Service Unavailable", "database unavailable")
 
 enum crm_errcode {
@@ -35,7 +36,10 @@ enum crm_errcode {
 		CRM_E__COUNT
 };
 
-#define CRM_ERR_FIELDS_MAX 16
+/* Field errors held inside struct crm_err; more go to err->arena when one is given. */
+#define CRM_ERR_FIELDS_INLINE 16
+
+struct crm_arena;
 
 /* One offending input field of a 422 answer: "operators[1].weight", "must be > 0". */
 struct crm_field_error {
@@ -43,19 +47,35 @@ struct crm_field_error {
 	char message[128];
 };
 
+/* A 422 reports every bad field: the first CRM_ERR_FIELDS_INLINE live in `fields`, the rest in
+ * `more`, allocated from `arena` (the request's). The count is bounded only by the body limit
+ * (each bad field needs a few bytes of body), so no fixed array could hold them all. Without
+ * an arena (start-up, unit code) the extra ones are counted in `dropped` and not kept. */
 struct crm_err {
 	enum crm_errcode code;
 	char detail[256];
-	size_t nfields;
-	struct crm_field_error fields[CRM_ERR_FIELDS_MAX];
+	size_t nfields; /* held, inline and in `more` */
+	size_t dropped; /* field errors that found no room (no arena) */
+	struct crm_field_error fields[CRM_ERR_FIELDS_INLINE];
+	struct crm_field_error *more; /* nfields - CRM_ERR_FIELDS_INLINE of them, in the arena */
+	size_t more_cap;
+	struct crm_arena *arena; /* NULL: field errors beyond the inline ones are dropped */
 };
 
+/* Field error i < err->nfields, inline or not. */
+const struct crm_field_error *crm_err_field_at(const struct crm_err *err, size_t i);
+
 void crm_err_init(struct crm_err *err);
+/* crm_err_init, then field errors past the inline ones are kept in `arena`. */
+void crm_err_init_arena(struct crm_err *err, struct crm_arena *arena);
+/* Back to CRM_E_OK with no fields, keeping the arena (a retried transaction). */
+void crm_err_clear(struct crm_err *err);
 
 /* Sets code and a printf detail; always returns false so callers can `return crm_err_set(...)`. */
 bool crm_err_set(struct crm_err *err, enum crm_errcode code, const char *fmt, ...) CRM_PRINTF(3, 4);
 
-/* Adds one field error and turns the error into CRM_E_INVALID. Extra fields are dropped.
+/* Adds one field error and turns the error into CRM_E_INVALID. Past the inline ones it goes
+ * to the arena, or is dropped (counted) without one.
  * Always returns false, like crm_err_set. */
 bool crm_err_field(struct crm_err *err, const char *field, const char *fmt, ...) CRM_PRINTF(3, 4);
 

@@ -18,6 +18,8 @@
 #include "crm/err.h"
 
 #define CRM_ROUTE_PARAMS_MAX 2
+/* The Retry-After of every 503 answer (a retry conflict, a database time limit, no database). */
+#define CRM_RETRY_AFTER_SECONDS 1
 
 struct crm_service; /* service.h: what the handlers call */
 

@@ -56,6 +56,11 @@ bool crm_pg_migrate(struct crm_pg *pg, int *applied, struct crm_err *err) CRM_MU
  * waiting contacts; the drainer process does the rest. Set once at start. */
 void crm_pg_set_drain_batch(struct crm_pg *pg, int batch);
 
+/* statement_timeout and lock_timeout (seconds, 0 = none) of the connections made from now on,
+ * sent as connection options; a statement past either fails with CRM_E_TIMEOUT (503) and its
+ * transaction is rolled back. Not set for migrations. Set once at start, before connecting. */
+void crm_pg_set_timeouts(struct crm_pg *pg, int statement_seconds, int lock_seconds);
+
 /* --- operators --- */
 bool crm_pg_operator_create(struct crm_pg *pg, struct crm_arena *a, const char *name, bool is_active,
 	int32_t max_load_limit, struct crm_operator *out, struct crm_err *err) CRM_MUSTCHECK;

@@ -32,6 +32,9 @@ bool crm_service_retry(struct crm_err *err, int attempt);
 /* Creates the (not yet connected) database handle; call in each process after fork. */
 bool crm_service_init(struct crm_service *s, const char *database_url, int drain_batch,
 	struct crm_err *err) CRM_MUSTCHECK;
+/* The time limits of the database work of requests and the drainer (seconds, 0 = none), before
+ * the first connection: crm_pg_set_timeouts. `crm migrate` does not set them. */
+void crm_service_set_timeouts(struct crm_service *s, int statement_seconds, int lock_seconds);
 void crm_service_finish(struct crm_service *s);
 
 /* A worker connects at start so that its first request finds a connection; a failure is logged

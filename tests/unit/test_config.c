@@ -38,13 +38,15 @@ static void test_defaults(void)
 	CHECK(cfg.log_level == CRM_LOG_INFO);
 	CHECK(cfg.pid_file[0] == '\0');
 	CHECK(cfg.drain_batch == 32 && cfg.sweep_seconds == 10);
+	CHECK(cfg.statement_timeout == 30 && cfg.lock_timeout == 5);
 }
 
 static void test_valid(void)
 {
 	static const char *const env[] = {"CRM_LISTEN", "unix:/run/crm/crm.sock", "CRM_WORKERS", "16", "CRM_BODY_LIMIT",
 		"65536", "CRM_AUTO_MIGRATE", "off", "CRM_LOG_LEVEL", "debug", "CRM_SOCKET_MODE", "0666",
-		"CRM_DATABASE_URL", "host=/tmp dbname=crm", "CRM_PID_FILE", "/run/crm.pid", NULL};
+		"CRM_DATABASE_URL", "host=/tmp dbname=crm", "CRM_PID_FILE", "/run/crm.pid", "CRM_STATEMENT_TIMEOUT",
+		"0", "CRM_LOCK_TIMEOUT", "3600", NULL};
 	static const char *const fd_env[] = {"CRM_LISTEN", "fd:0", NULL};
 	static const char *const systemd_env[] = {"LISTEN_FDS", "1", NULL};
 	struct crm_config cfg;
@@ -57,6 +59,7 @@ static void test_valid(void)
 	CHECK(cfg.log_level == CRM_LOG_DEBUG && cfg.socket_mode == 0666);
 	CHECK_STR(cfg.database_url, "host=/tmp dbname=crm");
 	CHECK_STR(cfg.pid_file, "/run/crm.pid");
+	CHECK(cfg.statement_timeout == 0 && cfg.lock_timeout == 3600);
 	CHECK(load(fd_env, &cfg, &err) && cfg.listen_kind == CRM_LISTEN_FD && cfg.listen_fd == 0);
 	CHECK(load(systemd_env, &cfg, &err) && cfg.listen_kind == CRM_LISTEN_FD && cfg.listen_fd == 3);
 }
@@ -82,6 +85,10 @@ static void test_invalid(void)
 		{"CRM_PID_FILE", "", "CRM_PID_FILE"},
 		{"CRM_DRAIN_BATCH", "0", "CRM_DRAIN_BATCH"},
 		{"CRM_SWEEP_SECONDS", "3601", "CRM_SWEEP_SECONDS"},
+		{"CRM_STATEMENT_TIMEOUT", "3601", "CRM_STATEMENT_TIMEOUT"},
+		{"CRM_STATEMENT_TIMEOUT", "1.5", "CRM_STATEMENT_TIMEOUT"},
+		{"CRM_LOCK_TIMEOUT", "-1", "CRM_LOCK_TIMEOUT"},
+		{"CRM_LOCK_TIMEOUT", "5s", "CRM_LOCK_TIMEOUT"},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
