@@ -117,6 +117,32 @@ static int default_workers(void)
 	return (int)(4 * n);
 }
 
+static bool load_overload(struct crm_config *cfg, crm_getenv_fn get, struct crm_err *err)
+{
+	const char *v;
+	long n;
+
+	if ((v = get("CRM_BODY_TIMEOUT")) != NULL) {
+		if (!parse_long(v, 1, TIMEOUT_MAX, 10, &n))
+			return crm_err_set(err, CRM_E_INVALID, "CRM_BODY_TIMEOUT: expected seconds from 1 to %d",
+				TIMEOUT_MAX);
+		cfg->body_timeout = (int)n;
+	}
+	if ((v = get("CRM_QUEUE_TIMEOUT_MS")) != NULL) {
+		if (!parse_long(v, 0, 600000, 10, &n))
+			return crm_err_set(err, CRM_E_INVALID,
+				"CRM_QUEUE_TIMEOUT_MS: expected milliseconds from 0 to 600000");
+		cfg->queue_timeout_ms = (int)n;
+	}
+	if ((v = get("CRM_LISTEN_BACKLOG")) != NULL) {
+		if (!parse_long(v, 16, 65535, 10, &n))
+			return crm_err_set(err, CRM_E_INVALID,
+				"CRM_LISTEN_BACKLOG: expected an integer from 16 to 65535");
+		cfg->listen_backlog = (int)n;
+	}
+	return true;
+}
+
 static bool load_numbers(struct crm_config *cfg, crm_getenv_fn get, struct crm_err *err)
 {
 	const char *v;
@@ -156,6 +182,8 @@ static bool load_numbers(struct crm_config *cfg, crm_getenv_fn get, struct crm_e
 				TIMEOUT_MAX);
 		cfg->lock_timeout = (int)n;
 	}
+	if (!load_overload(cfg, get, err))
+		return false;
 	if ((v = get("CRM_BODY_LIMIT")) != NULL) {
 		if (!parse_long(v, BODY_LIMIT_MIN, BODY_LIMIT_MAX, 10, &n))
 			return crm_err_set(err, CRM_E_INVALID, "CRM_BODY_LIMIT: expected bytes from %d to %d",
@@ -181,6 +209,9 @@ bool crm_config_load(struct crm_config *cfg, crm_getenv_fn get, struct crm_err *
 	cfg->sweep_seconds = 10;
 	cfg->statement_timeout = 30;
 	cfg->lock_timeout = 5;
+	cfg->body_timeout = 10;
+	cfg->queue_timeout_ms = 500;
+	cfg->listen_backlog = 1024;
 
 	if ((v = get("CRM_DATABASE_URL")) != NULL) {
 		if (strlen(v) >= sizeof(cfg->database_url))
