@@ -39,7 +39,7 @@ static void test_defaults(void)
 	CHECK(cfg.pid_file[0] == '\0');
 	CHECK(cfg.drain_batch == 32 && cfg.sweep_seconds == 10);
 	CHECK(cfg.statement_timeout == 30 && cfg.lock_timeout == 5);
-	CHECK(cfg.body_timeout == 10 && cfg.queue_timeout_ms == 500 && cfg.listen_backlog == 1024);
+	CHECK(cfg.body_timeout == 10 && cfg.queue_timeout_ms == 500 && cfg.listen_backlog == 256);
 }
 
 static void test_valid(void)
