@@ -267,3 +267,22 @@ def test_saturated_workers_refuse_the_queue_then_recover(master, make_source, ma
     fresh = new_email("after")
     assert fcgi(sock, "POST", "/api/contacts", contact_body(src["id"], fresh), start=time.time())[0] == 201
     assert db_count("leads", "email = %s", (fresh,)) == 1
+
+
+# --- nginx: a connect that fails is a 503 with Retry-After ---
+
+def test_nginx_answers_503_when_no_worker_can_be_reached(api):
+    # the backlog full and no worker listening fail alike: the connect to the socket fails. Take
+    # the stack's socket away for a moment (a new connect finds no file) and put it back.
+    sock = os.path.join(os.path.dirname(os.environ["CRM_TEST_PIDFILE"]), "crm.sock")
+    aside = sock + ".aside"
+    os.rename(sock, aside)
+    try:
+        resp = api.get("/api/operators")
+    finally:
+        os.rename(aside, sock)
+    assert resp.status_code == 503, resp.text
+    assert resp.headers["Content-Type"] == "application/problem+json"
+    assert int(resp.headers["Retry-After"]) >= 1
+    assert resp.json()["status"] == 503
+    assert api.get("/api/operators").status_code == 200
