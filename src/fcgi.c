@@ -32,10 +32,11 @@
  * request without the parameter (a direct FastCGI client) is never refused. The backlog is
  * bounded too (CRM_LISTEN_BACKLOG, default 256: about a quarter second of work for 8 workers):
  * past it nginx's connect fails at once and nginx answers 503 + Retry-After itself. Under a
- * sustained overload that is the refusal that costs nothing, and the workers keep their whole
- * time for real work (tests/bench/overload at 4x the sustainable rate: with 256 they served
- * more than that rate at p99 0.44 s; with 1024 the queue passed the limit and the workers spent
- * their time refusing). The queue limit catches the stretches where the backlog is not full but
+ * sustained overload that is the refusal that costs nothing, and the workers keep their time
+ * for real work (tests/bench/overload, 4x the sustainable rate on 2 shared cores: with 1024 the
+ * queue went past the limit and the workers spent most of their time refusing, serving a
+ * quarter of the base rate; with 256 nginx refused the excess in 0 ms and the workers served
+ * about the base rate). The queue limit catches the stretches where the backlog is not full but
  * the workers are slow.
  */
 #include "crm/fcgi.h"
