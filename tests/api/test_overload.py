@@ -7,6 +7,7 @@ CRM_REQUEST_START that nginx passes ($msec), and the test stack keeps its defaul
 """
 import json
 import os
+import shutil
 import signal
 import socket
 import struct
@@ -132,6 +133,7 @@ def master():
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         log.close()
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def log_text(path):
