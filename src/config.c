@@ -40,7 +40,16 @@ static const char usage[] =
 	"                     0..3600, 0 = no limit (default 30); past it the request is 503\n"
 	"  CRM_LOCK_TIMEOUT   seconds a statement may wait for a row lock, 0..3600, 0 = no limit\n"
 	"                     (default 5); past it the request is 503 with Retry-After, nothing changed.\n"
-	"                     Migrations run without either limit\n";
+	"                     Migrations run without either limit\n"
+	"  CRM_BODY_TIMEOUT   seconds a worker waits for the whole request body once it has accepted\n"
+	"                     the request, 1..3600 (default 10); past it the request is dropped, logged\n"
+	"  CRM_QUEUE_TIMEOUT_MS  milliseconds a request may wait for a free worker, 0..600000, 0 = no\n"
+	"                     limit (default 500); a request that waited longer (nginx passes the time\n"
+	"                     it handed it on as CRM_REQUEST_START) is 503 with Retry-After at once,\n"
+	"                     before any database work\n"
+	"  CRM_LISTEN_BACKLOG connections the kernel queues for busy workers, 16..65535 (default 256,\n"
+	"                     about 0.25 s of work for 8 workers); past it nginx's connect fails at once\n"
+	"                     and nginx answers 503 with Retry-After: the cheapest refusal there is\n";
 
 const char *crm_config_usage(void)
 {
@@ -117,6 +126,32 @@ static int default_workers(void)
 	return (int)(4 * n);
 }
 
+static bool load_overload(struct crm_config *cfg, crm_getenv_fn get, struct crm_err *err)
+{
+	const char *v;
+	long n;
+
+	if ((v = get("CRM_BODY_TIMEOUT")) != NULL) {
+		if (!parse_long(v, 1, TIMEOUT_MAX, 10, &n))
+			return crm_err_set(err, CRM_E_INVALID, "CRM_BODY_TIMEOUT: expected seconds from 1 to %d",
+				TIMEOUT_MAX);
+		cfg->body_timeout = (int)n;
+	}
+	if ((v = get("CRM_QUEUE_TIMEOUT_MS")) != NULL) {
+		if (!parse_long(v, 0, 600000, 10, &n))
+			return crm_err_set(err, CRM_E_INVALID,
+				"CRM_QUEUE_TIMEOUT_MS: expected milliseconds from 0 to 600000");
+		cfg->queue_timeout_ms = (int)n;
+	}
+	if ((v = get("CRM_LISTEN_BACKLOG")) != NULL) {
+		if (!parse_long(v, 16, 65535, 10, &n))
+			return crm_err_set(err, CRM_E_INVALID,
+				"CRM_LISTEN_BACKLOG: expected an integer from 16 to 65535");
+		cfg->listen_backlog = (int)n;
+	}
+	return true;
+}
+
 static bool load_numbers(struct crm_config *cfg, crm_getenv_fn get, struct crm_err *err)
 {
 	const char *v;
@@ -156,6 +191,8 @@ static bool load_numbers(struct crm_config *cfg, crm_getenv_fn get, struct crm_e
 				TIMEOUT_MAX);
 		cfg->lock_timeout = (int)n;
 	}
+	if (!load_overload(cfg, get, err))
+		return false;
 	if ((v = get("CRM_BODY_LIMIT")) != NULL) {
 		if (!parse_long(v, BODY_LIMIT_MIN, BODY_LIMIT_MAX, 10, &n))
 			return crm_err_set(err, CRM_E_INVALID, "CRM_BODY_LIMIT: expected bytes from %d to %d",
@@ -181,6 +218,9 @@ bool crm_config_load(struct crm_config *cfg, crm_getenv_fn get, struct crm_err *
 	cfg->sweep_seconds = 10;
 	cfg->statement_timeout = 30;
 	cfg->lock_timeout = 5;
+	cfg->body_timeout = 10;
+	cfg->queue_timeout_ms = 500;
+	cfg->listen_backlog = 256;
 
 	if ((v = get("CRM_DATABASE_URL")) != NULL) {
 		if (strlen(v) >= sizeof(cfg->database_url))

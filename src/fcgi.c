@@ -8,6 +8,36 @@
  *
  * DESIGN (stopping): SIGTERM is blocked while a request runs, so an in-flight request always
  * completes. While the worker waits in accept it is idle, and the handler exits at once.
+ *
+ * DESIGN (body deadline): FCGX_GetStr blocks, and libfcgi's record reader may loop over many
+ * reads (management records, padding, other request ids) inside one call, so neither a poll()
+ * before each call nor a per-read SO_RCVTIMEO bounds the whole body. Instead a one-shot
+ * ITIMER_REAL of CRM_BODY_TIMEOUT seconds is armed after accept; its SIGALRM handler calls
+ * shutdown(SHUT_RD) on the request's socket (async-signal-safe), after which every read libfcgi
+ * does returns end of file at once, wherever it is. A body that did not arrive whole (deadline,
+ * or the client closed early) is never handed to the application: the request is dropped and
+ * logged. nginx buffers the whole body before it connects (fastcgi_request_buffering on), so
+ * only a client speaking FastCGI directly can be cut. Not covered: the params phase inside
+ * FCGX_Accept_r, which libfcgi reads before it returns control.
+ *
+ * DESIGN (overload): requests wait for a free worker in the listening socket's backlog, where
+ * no worker can see them. nginx passes the time it handed the request on (fastcgi_param
+ * CRM_REQUEST_START $msec); a worker that accepts a request which waited longer than
+ * CRM_QUEUE_TIMEOUT_MS answers 503 with Retry-After at once, before routing or any database
+ * work, so nothing changes. When every worker is busy the queue then drains at the speed of
+ * these answers (microseconds each) instead of at the speed of real work, and a served
+ * request's latency stays near the queue limit plus its own time: the client learns early and
+ * can retry elsewhere, instead of waiting behind nginx's read timeout. The check costs one
+ * clock_gettime; it trusts nginx and the workers to share a clock (one host, or NTP), and a
+ * request without the parameter (a direct FastCGI client) is never refused. The backlog is
+ * bounded too (CRM_LISTEN_BACKLOG, default 256: about a quarter second of work for 8 workers):
+ * past it nginx's connect fails at once and nginx answers 503 + Retry-After itself. Under a
+ * sustained overload that is the refusal that costs nothing, and the workers keep their time
+ * for real work (tests/bench/overload, 4x the sustainable rate on 2 shared cores: with 1024 the
+ * queue went past the limit and the workers spent most of their time refusing, serving a
+ * quarter of the base rate; with 256 nginx refused the excess in 0 ms and the workers served
+ * about the base rate). The queue limit catches the stretches where the backlog is not full but
+ * the workers are slow.
  */
 #include "crm/fcgi.h"
 
@@ -16,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,11 +60,18 @@
 #include "crm/routes.h"
 #include "crm/service.h"
 
-#define LISTEN_BACKLOG 1024
 #define ARENA_BLOCK (64 * 1024)
 
 static volatile sig_atomic_t stop_requested;
 static volatile sig_atomic_t idle;
+static volatile sig_atomic_t body_fd = -1;      /* the socket whose body is being read */
+static volatile sig_atomic_t body_deadline_hit; /* the SIGALRM of this request fired */
+
+/* Requests refused for their queue time since the last log line (one line a second at most). */
+static struct {
+	unsigned long count;
+	time_t logged_at;
+} refused;
 
 static void on_stop(int sig)
 {
@@ -41,6 +79,32 @@ static void on_stop(int sig)
 	stop_requested = 1;
 	if (idle)
 		_exit(0);
+}
+
+static void on_body_deadline(int sig)
+{
+	(void)sig;
+	if (body_fd >= 0) {
+		body_deadline_hit = 1;
+		shutdown(body_fd, SHUT_RD); /* every later read of the request returns end of file */
+	}
+}
+
+static void body_deadline_arm(int fd, int seconds)
+{
+	struct itimerval it = {{0, 0}, {seconds, 0}};
+
+	body_deadline_hit = 0;
+	body_fd = fd;
+	setitimer(ITIMER_REAL, &it, NULL);
+}
+
+static void body_deadline_disarm(void)
+{
+	struct itimerval off = {{0, 0}, {0, 0}};
+
+	setitimer(ITIMER_REAL, &off, NULL);
+	body_fd = -1;
 }
 
 bool crm_fcgi_listen(const struct crm_config *cfg, int *out, struct crm_err *err)
@@ -60,14 +124,14 @@ bool crm_fcgi_listen(const struct crm_config *cfg, int *out, struct crm_err *err
 	case CRM_LISTEN_UNIX:
 		if (lstat(cfg->listen_addr, &st) == 0 && S_ISSOCK(st.st_mode))
 			unlink(cfg->listen_addr); /* left by a previous run */
-		fd = FCGX_OpenSocket(cfg->listen_addr, LISTEN_BACKLOG);
+		fd = FCGX_OpenSocket(cfg->listen_addr, cfg->listen_backlog);
 		if (fd < 0)
 			return crm_err_set(err, CRM_E_INVALID, "could not listen on %s", cfg->listen_addr);
 		if (chmod(cfg->listen_addr, cfg->socket_mode) != 0)
 			crm_log_warn("could not chmod %s: %s", cfg->listen_addr, strerror(errno));
 		break;
 	case CRM_LISTEN_TCP:
-		fd = FCGX_OpenSocket(cfg->listen_addr, LISTEN_BACKLOG);
+		fd = FCGX_OpenSocket(cfg->listen_addr, cfg->listen_backlog);
 		if (fd < 0)
 			return crm_err_set(err, CRM_E_INVALID, "could not listen on %s", cfg->listen_addr);
 		break;
@@ -100,11 +164,13 @@ static const char *param(FCGX_Request *req, struct crm_arena *a, const char *nam
 	return (v == NULL || v[0] == '\0') ? NULL : crm_arena_strdup(a, v);
 }
 
-/* Reads the body (declared length, or until EOF when none is declared), up to the limit. */
-static void read_body(FCGX_Request *fr, struct crm_arena *a, size_t limit, struct crm_request *req)
+/* Reads the body (declared length, or until EOF when none is declared), up to the limit, within
+ * the body deadline. Returns false when the body did not arrive whole: the request is dropped. */
+static bool read_body(FCGX_Request *fr, struct crm_arena *a, size_t limit, struct crm_request *req)
 {
 	const char *cl = FCGX_GetParam("CONTENT_LENGTH", fr->envp);
 	size_t want = limit + 1, got = 0;
+	bool declared = false;
 	char *body;
 
 	if (cl != NULL && cl[0] != '\0') {
@@ -113,9 +179,10 @@ static void read_body(FCGX_Request *fr, struct crm_arena *a, size_t limit, struc
 
 		if (*end != '\0' || v > limit) {
 			req->body_too_large = true;
-			return;
+			return true;
 		}
 		want = (size_t)v;
+		declared = true;
 	}
 	body = crm_arena_alloc(a, want + 1);
 	while (got < want) {
@@ -125,13 +192,51 @@ static void read_body(FCGX_Request *fr, struct crm_arena *a, size_t limit, struc
 			break;
 		got += (size_t)n;
 	}
+	if ((declared && got < want) || FCGX_GetError(fr->in) != 0) {
+		crm_log_warn("%s %s: request body incomplete (%zu of %s bytes)%s; dropped", req->method, req->path, got,
+			declared ? cl : "?", body_deadline_hit ? " when the body deadline passed" : "");
+		return false;
+	}
 	if (got > limit) {
 		req->body_too_large = true;
-		return;
+		return true;
 	}
 	body[got] = '\0';
 	req->body = body;
 	req->body_len = got;
+	return true;
+}
+
+/* True when the request waited for a worker longer than limit_ms since nginx handed it on
+ * (CRM_REQUEST_START, seconds since the epoch with milliseconds, nginx's $msec). */
+static bool queue_expired(FCGX_Request *fr, int limit_ms, double *waited_ms)
+{
+	const char *v = FCGX_GetParam("CRM_REQUEST_START", fr->envp);
+	struct timespec now;
+	char *end;
+	double start;
+
+	if (limit_ms == 0 || v == NULL || v[0] == '\0')
+		return false;
+	start = strtod(v, &end);
+	if (*end != '\0' || !(start > 0))
+		return false;
+	clock_gettime(CLOCK_REALTIME, &now);
+	*waited_ms = ((double)now.tv_sec + (double)now.tv_nsec / 1e9 - start) * 1e3;
+	return *waited_ms > (double)limit_ms;
+}
+
+static void log_refused(int limit_ms, double waited_ms)
+{
+	time_t now = time(NULL);
+
+	refused.count++;
+	if (now == refused.logged_at)
+		return;
+	crm_log_warn("every worker busy: refused %lu request(s) that waited longer than %d ms (the last %.0f ms)",
+		refused.count, limit_ms, waited_ms);
+	refused.count = 0;
+	refused.logged_at = now;
 }
 
 static void serve_one(FCGX_Request *fr, const struct crm_config *cfg, struct crm_service *svc, struct crm_arena *arena)
@@ -141,6 +246,8 @@ static void serve_one(FCGX_Request *fr, const struct crm_config *cfg, struct crm
 	struct crm_response resp;
 	struct timespec t0, t1;
 	const char *uri;
+	double waited_ms = 0;
+	bool complete;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	memset(&req, 0, sizeof(req));
@@ -155,7 +262,15 @@ static void serve_one(FCGX_Request *fr, const struct crm_config *cfg, struct crm
 	if (req.query == NULL)
 		req.query = "";
 	req.content_type = param(fr, arena, "CONTENT_TYPE");
-	read_body(fr, arena, cfg->body_limit, &req);
+	if (queue_expired(fr, cfg->queue_timeout_ms, &waited_ms)) {
+		req.queue_expired = true;
+		log_refused(cfg->queue_timeout_ms, waited_ms);
+	}
+	body_deadline_arm(fr->ipcFd, cfg->body_timeout);
+	complete = read_body(fr, arena, cfg->body_limit, &req);
+	body_deadline_disarm();
+	if (!complete)
+		return;
 
 	crm_resp_init(&resp, sink);
 	crm_http_handle(&crm_routes, svc, arena, &req, &resp);
@@ -175,9 +290,15 @@ int crm_fcgi_worker_run(const struct crm_config *cfg, int listen_fd)
 	struct crm_arena *arena;
 	FCGX_Request fr;
 	sigset_t stopset;
+	struct sigaction alarm_sa;
 	struct crm_err err;
 
 	crm_proc_child_init("crm-worker", on_stop);
+	memset(&alarm_sa, 0, sizeof(alarm_sa));
+	alarm_sa.sa_handler = on_body_deadline;
+	alarm_sa.sa_flags = SA_RESTART; /* the restarted read sees the shutdown */
+	sigemptyset(&alarm_sa.sa_mask);
+	sigaction(SIGALRM, &alarm_sa, NULL);
 	sigemptyset(&stopset);
 	sigaddset(&stopset, SIGTERM);
 	sigaddset(&stopset, SIGINT);

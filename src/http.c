@@ -372,6 +372,11 @@ void crm_http_handle(const struct crm_router *router, struct crm_service *svc, s
 
 	crm_err_init(&err);
 	resp->head_only = strcmp(req->method, "HEAD") == 0; /* answered as GET, without the body */
+	if (req->queue_expired) { /* first: a refused request costs no routing and no database work */
+		crm_err_set(&err, CRM_E_BUSY, "every worker was busy for longer than the queue limit; try again");
+		crm_resp_error(resp, &err);
+		goto send;
+	}
 	switch (crm_http_match(router, resp->head_only ? "GET" : req->method, req->path, &route, req->params, allow,
 		sizeof(allow))) {
 	case CRM_MATCH_NO_PATH:

@@ -24,6 +24,9 @@ struct crm_config {
 	int sweep_seconds;     /* the drainer's safety sweep interval */
 	int statement_timeout; /* seconds a statement of the application may run; 0: no limit */
 	int lock_timeout;      /* seconds a statement may wait for a lock; 0: no limit */
+	int body_timeout;      /* seconds from accept until the request body is read whole */
+	int queue_timeout_ms;  /* a request that waited longer in the queue is 503; 0: no limit */
+	int listen_backlog;    /* connections the kernel queues before refusing more */
 	char pid_file[512];
 };
 

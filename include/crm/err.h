@@ -27,7 +27,8 @@
 	X(INTERNAL, 500, "Internal Server Error", "internal error")                              \
 	X(RETRY, 503, "Service Unavailable", "transaction conflict, try again")                  \
 	X(TIMEOUT, 503, "Service Unavailable", "the database did not answer in time, try again") \
-	X(UNAVAILABLE, 503, "Service Unavailable", "database unavailable")
+	X(UNAVAILABLE, 503, "Service Unavailable", "database unavailable")                       \
+	X(BUSY, 503, "Service Unavailable", "every worker is busy, try again")
 
 enum crm_errcode {
 #define CRM_ERR_ENUM(name, status, title, msg) CRM_E_##name,

@@ -39,6 +39,7 @@ static void test_defaults(void)
 	CHECK(cfg.pid_file[0] == '\0');
 	CHECK(cfg.drain_batch == 32 && cfg.sweep_seconds == 10);
 	CHECK(cfg.statement_timeout == 30 && cfg.lock_timeout == 5);
+	CHECK(cfg.body_timeout == 10 && cfg.queue_timeout_ms == 500 && cfg.listen_backlog == 256);
 }
 
 static void test_valid(void)
@@ -46,7 +47,8 @@ static void test_valid(void)
 	static const char *const env[] = {"CRM_LISTEN", "unix:/run/crm/crm.sock", "CRM_WORKERS", "16", "CRM_BODY_LIMIT",
 		"65536", "CRM_AUTO_MIGRATE", "off", "CRM_LOG_LEVEL", "debug", "CRM_SOCKET_MODE", "0666",
 		"CRM_DATABASE_URL", "host=/tmp dbname=crm", "CRM_PID_FILE", "/run/crm.pid", "CRM_STATEMENT_TIMEOUT",
-		"0", "CRM_LOCK_TIMEOUT", "3600", NULL};
+		"0", "CRM_LOCK_TIMEOUT", "3600", "CRM_BODY_TIMEOUT", "2", "CRM_QUEUE_TIMEOUT_MS", "0",
+		"CRM_LISTEN_BACKLOG", "64", NULL};
 	static const char *const fd_env[] = {"CRM_LISTEN", "fd:0", NULL};
 	static const char *const systemd_env[] = {"LISTEN_FDS", "1", NULL};
 	struct crm_config cfg;
@@ -60,6 +62,7 @@ static void test_valid(void)
 	CHECK_STR(cfg.database_url, "host=/tmp dbname=crm");
 	CHECK_STR(cfg.pid_file, "/run/crm.pid");
 	CHECK(cfg.statement_timeout == 0 && cfg.lock_timeout == 3600);
+	CHECK(cfg.body_timeout == 2 && cfg.queue_timeout_ms == 0 && cfg.listen_backlog == 64);
 	CHECK(load(fd_env, &cfg, &err) && cfg.listen_kind == CRM_LISTEN_FD && cfg.listen_fd == 0);
 	CHECK(load(systemd_env, &cfg, &err) && cfg.listen_kind == CRM_LISTEN_FD && cfg.listen_fd == 3);
 }
@@ -89,6 +92,12 @@ static void test_invalid(void)
 		{"CRM_STATEMENT_TIMEOUT", "1.5", "CRM_STATEMENT_TIMEOUT"},
 		{"CRM_LOCK_TIMEOUT", "-1", "CRM_LOCK_TIMEOUT"},
 		{"CRM_LOCK_TIMEOUT", "5s", "CRM_LOCK_TIMEOUT"},
+		{"CRM_BODY_TIMEOUT", "0", "CRM_BODY_TIMEOUT"},
+		{"CRM_BODY_TIMEOUT", "3601", "CRM_BODY_TIMEOUT"},
+		{"CRM_QUEUE_TIMEOUT_MS", "600001", "CRM_QUEUE_TIMEOUT_MS"},
+		{"CRM_QUEUE_TIMEOUT_MS", "0.5", "CRM_QUEUE_TIMEOUT_MS"},
+		{"CRM_LISTEN_BACKLOG", "8", "CRM_LISTEN_BACKLOG"},
+		{"CRM_LISTEN_BACKLOG", "65536", "CRM_LISTEN_BACKLOG"},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
