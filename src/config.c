@@ -40,7 +40,9 @@ static const char usage[] =
 	"                     0..3600, 0 = no limit (default 30); past it the request is 503\n"
 	"  CRM_LOCK_TIMEOUT   seconds a statement may wait for a row lock, 0..3600, 0 = no limit\n"
 	"                     (default 5); past it the request is 503 with Retry-After, nothing changed.\n"
-	"                     Migrations run without either limit\n";
+	"                     Migrations run without either limit\n"
+	"  CRM_IDEMPOTENCY_TTL  seconds an Idempotency-Key and its stored response are kept,\n"
+	"                     60..2592000 (default 86400); the drainer's sweep deletes older ones\n";
 
 const char *crm_config_usage(void)
 {
@@ -156,6 +158,12 @@ static bool load_numbers(struct crm_config *cfg, crm_getenv_fn get, struct crm_e
 				TIMEOUT_MAX);
 		cfg->lock_timeout = (int)n;
 	}
+	if ((v = get("CRM_IDEMPOTENCY_TTL")) != NULL) {
+		if (!parse_long(v, 60, 30 * 24 * 3600, 10, &n))
+			return crm_err_set(err, CRM_E_INVALID,
+				"CRM_IDEMPOTENCY_TTL: expected seconds from 60 to 2592000");
+		cfg->idempotency_ttl = (int)n;
+	}
 	if ((v = get("CRM_BODY_LIMIT")) != NULL) {
 		if (!parse_long(v, BODY_LIMIT_MIN, BODY_LIMIT_MAX, 10, &n))
 			return crm_err_set(err, CRM_E_INVALID, "CRM_BODY_LIMIT: expected bytes from %d to %d",
@@ -181,6 +189,7 @@ bool crm_config_load(struct crm_config *cfg, crm_getenv_fn get, struct crm_err *
 	cfg->sweep_seconds = 10;
 	cfg->statement_timeout = 30;
 	cfg->lock_timeout = 5;
+	cfg->idempotency_ttl = 24 * 3600;
 
 	if ((v = get("CRM_DATABASE_URL")) != NULL) {
 		if (strlen(v) >= sizeof(cfg->database_url))

@@ -140,7 +140,7 @@ static void serve_one(FCGX_Request *fr, const struct crm_config *cfg, struct crm
 	struct crm_request req;
 	struct crm_response resp;
 	struct timespec t0, t1;
-	const char *uri;
+	const char *uri, *key;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	memset(&req, 0, sizeof(req));
@@ -155,6 +155,8 @@ static void serve_one(FCGX_Request *fr, const struct crm_config *cfg, struct crm
 	if (req.query == NULL)
 		req.query = "";
 	req.content_type = param(fr, arena, "CONTENT_TYPE");
+	key = FCGX_GetParam("HTTP_IDEMPOTENCY_KEY", fr->envp); /* present but empty: a malformed key */
+	req.idempotency_key = key ? crm_arena_strdup(arena, key) : NULL;
 	read_body(fr, arena, cfg->body_limit, &req);
 
 	crm_resp_init(&resp, sink);
@@ -188,6 +190,7 @@ int crm_fcgi_worker_run(const struct crm_config *cfg, int listen_fd)
 		return 1;
 	}
 	crm_service_set_timeouts(&svc, cfg->statement_timeout, cfg->lock_timeout);
+	crm_service_set_idempotency_ttl(&svc, cfg->idempotency_ttl);
 	arena = crm_arena_create(ARENA_BLOCK);
 	crm_service_connect(&svc);
 	if (FCGX_InitRequest(&fr, listen_fd, 0) != 0) {

@@ -22,6 +22,7 @@ struct crm_pg *crm_pg_create(const char *conninfo)
 	pg->prepared = false;
 	pg->down_logged = false;
 	pg->listening = false;
+	pg->outer = false;
 	pg->drain_batch = 32;
 	crm_pg_set_timeouts(pg, 0, 0);
 	return pg;
@@ -45,6 +46,7 @@ static void drop(struct crm_pg *pg)
 	}
 	pg->prepared = false;
 	pg->listening = false;
+	pg->outer = false;
 }
 
 void crm_pg_set_drain_batch(struct crm_pg *pg, int batch)
@@ -119,6 +121,14 @@ static bool idle_connection_alive(struct crm_pg *pg)
 
 bool crm_pg_ensure(struct crm_pg *pg, struct crm_err *err)
 {
+	if (pg->outer) {
+		/* inside a request's transaction: a new connection would run the rest outside it, and
+		 * after a failed statement (a lost race) the transaction can only be rolled back */
+		if (pg->conn != NULL && PQstatus(pg->conn) == CONNECTION_OK &&
+			PQtransactionStatus(pg->conn) == PQTRANS_INTRANS)
+			return true;
+		return crm_err_set(err, CRM_E_RETRY, NULL);
+	}
 	if (pg->conn != NULL && pg->prepared && PQstatus(pg->conn) == CONNECTION_OK) {
 		if (PQtransactionStatus(pg->conn) != PQTRANS_IDLE || idle_connection_alive(pg))
 			return true;
@@ -131,6 +141,7 @@ void crm_pg_after_request(struct crm_pg *pg)
 {
 	PGresult *res;
 
+	pg->outer = false;
 	if (pg->conn == NULL)
 		return;
 	if (PQstatus(pg->conn) != CONNECTION_OK) {

@@ -12,6 +12,7 @@ struct crm_pg {
 	bool prepared;     /* the statements exist on this connection */
 	bool down_logged;  /* "could not connect" was logged and not yet followed by a success */
 	bool listening;    /* LISTEN crm_backlog was sent on this connection */
+	bool outer;        /* a request's transaction is open (Idempotency-Key): inner BEGIN/COMMIT skipped */
 	int drain_batch;   /* see crm_pg_set_drain_batch */
 	char options[128]; /* libpq options: time zone and the time limits (crm_pg_set_timeouts) */
 };
@@ -39,6 +40,9 @@ enum pg_stmt {
 	PGS_ASSIGNMENTS_LIST,
 	PGS_SOURCE_STATS,
 	PGS_SOURCE_COUNTS,
+	PGS_IDEM_CLAIM,
+	PGS_IDEM_STORE,
+	PGS_IDEM_EXPIRE,
 	PGS__COUNT
 };
 

@@ -20,6 +20,8 @@ bool crm_service_backlog_run_once(struct crm_service *s, int sweep_ms, struct cr
 	} while (assigned > 0);
 	if (total > 0)
 		crm_log_info("backlog: assigned %d waiting contacts", total);
+	if (!crm_service_idem_expire(s, sweep_ms / 1000, err))
+		return false;
 	crm_pg_backlog_wait(s->pg, sweep_ms);
 	return true;
 }

@@ -24,6 +24,7 @@ struct crm_config {
 	int sweep_seconds;     /* the drainer's safety sweep interval */
 	int statement_timeout; /* seconds a statement of the application may run; 0: no limit */
 	int lock_timeout;      /* seconds a statement may wait for a lock; 0: no limit */
+	int idempotency_ttl;   /* seconds an Idempotency-Key is kept */
 	char pid_file[512];
 };
 

@@ -32,6 +32,7 @@ struct crm_request {
 	size_t body_len;
 	bool body_too_large;                  /* the declared length exceeded the limit; body not read */
 	int64_t params[CRM_ROUTE_PARAMS_MAX]; /* {id} values of the matched route, in order */
+	const char *idempotency_key;          /* the Idempotency-Key header; NULL when absent */
 };
 
 /* Where the answer goes; write returns false when the client is gone. */
