@@ -197,6 +197,7 @@ void crm_h_idempotent(struct crm_ctx *ctx, const char *route, crm_handler_fn fn)
 	case CRM_IDEM_REPLAY: idem_replay(ctx, &stored); return;
 	case CRM_IDEM_MISMATCH:
 		crm_err_set(&err, CRM_E_INVALID, "this Idempotency-Key was used for a different request");
+		crm_err_field(&err, "Idempotency-Key", "was used for a different request (method, path or body)");
 		crm_h_fail(ctx, &err);
 		return;
 	case CRM_IDEM_BUSY:

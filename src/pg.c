@@ -275,6 +275,66 @@ PGresult *crm_pg_exec(struct crm_pg *pg, enum pg_stmt stmt, const char *const *v
 	return check(pg, PQexecPrepared(pg->conn, st->name, st->nparams, values, NULL, NULL, 0), err);
 }
 
+/* Reads the results of one pipelined query: keeps the first failure in *failed, the statement's
+ * rows in *keep (when keep != NULL). False when the connection broke. */
+static bool pipeline_read(struct crm_pg *pg, PGresult **keep, PGresult **failed)
+{
+	PGresult *res = PQgetResult(pg->conn);
+
+	if (res == NULL)
+		return false;
+	for (; res != NULL; res = PQgetResult(pg->conn)) {
+		ExecStatusType st = PQresultStatus(res);
+
+		if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+			if (keep != NULL && *keep == NULL) {
+				*keep = res;
+				continue;
+			}
+		} else if (st != PGRES_PIPELINE_ABORTED && *failed == NULL) {
+			*failed = res;
+			continue;
+		}
+		PQclear(res);
+	}
+	return true;
+}
+
+static bool pipeline_send(struct crm_pg *pg, const char *before, const struct pg_statement *st,
+	const char *const *values, const char *after)
+{
+	return PQenterPipelineMode(pg->conn) &&
+	       (before == NULL || PQsendQueryParams(pg->conn, before, 0, NULL, NULL, NULL, NULL, 0)) &&
+	       PQsendQueryPrepared(pg->conn, st->name, st->nparams, values, NULL, NULL, 0) &&
+	       (after == NULL || PQsendQueryParams(pg->conn, after, 0, NULL, NULL, NULL, NULL, 0)) &&
+	       PQpipelineSync(pg->conn);
+}
+
+PGresult *crm_pg_exec_between(struct crm_pg *pg, const char *before, enum pg_stmt stmt, const char *const *values,
+	const char *after, struct crm_err *err)
+{
+	PGresult *keep = NULL, *failed = NULL, *sync;
+	bool alive;
+
+	if (!crm_pg_ensure(pg, err))
+		return NULL;
+	alive = pipeline_send(pg, before, &crm_pg_statements[stmt], values, after) &&
+		(before == NULL || pipeline_read(pg, NULL, &failed)) && pipeline_read(pg, &keep, &failed) &&
+		(after == NULL || pipeline_read(pg, NULL, &failed));
+	sync = alive ? PQgetResult(pg->conn) : NULL;
+	alive = sync != NULL && PQresultStatus(sync) == PGRES_PIPELINE_SYNC && PQexitPipelineMode(pg->conn);
+	PQclear(sync);
+	if (!alive || failed != NULL) {
+		PQclear(keep);
+		(void)crm_pg_error(pg, alive ? failed : NULL, err);
+		if (!alive)
+			drop(pg);
+		PQclear(failed);
+		return NULL;
+	}
+	return keep;
+}
+
 PGresult *crm_pg_exec_params(struct crm_pg *pg, const char *sql, int n, const char *const *values, struct crm_err *err)
 {
 	if (!crm_pg_ensure(pg, err))

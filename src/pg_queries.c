@@ -745,10 +745,8 @@ bool crm_pg_idem_claim(struct crm_pg *pg, struct crm_arena *a, const struct crm_
 	PGresult *res;
 	bool ok;
 
-	if (!simple(pg, "BEGIN", err))
-		return false;
+	res = crm_pg_exec_between(pg, "BEGIN", PGS_IDEM_CLAIM, values, NULL, err);
 	pg->outer = true;
-	res = crm_pg_exec(pg, PGS_IDEM_CLAIM, values, err);
 	if (res == NULL || !idem_outcome(PQgetvalue(res, 0, 0), outcome, err)) {
 		PQclear(res);
 		crm_pg_after_request(pg);
@@ -773,20 +771,16 @@ bool crm_pg_idem_store(struct crm_pg *pg, const struct crm_idem_request *rq, con
 	struct num st;
 	const char *values[] = {rq->client, rq->key, num(&st, resp->status), resp->location, resp->body};
 	PGresult *res;
-	bool stored;
 
 	if (!pg->outer)
 		return crm_err_set(err, CRM_E_UNAVAILABLE, "the request's transaction was lost");
-	if ((res = crm_pg_exec(pg, PGS_IDEM_STORE, values, err)) == NULL)
-		return false;
-	stored = col_bool(res, 0, 0);
+	/* crm_idem_store raises when the claim's row is missing: then COMMIT is skipped */
+	res = crm_pg_exec_between(pg, NULL, PGS_IDEM_STORE, values, "COMMIT", err);
 	PQclear(res);
-	if (!stored) {
-		crm_log_error("an Idempotency-Key claimed by this request had no unanswered row");
-		return crm_err_set(err, CRM_E_INTERNAL, NULL);
-	}
+	if (res == NULL)
+		return false;
 	pg->outer = false;
-	return simple(pg, "COMMIT", err);
+	return true;
 }
 
 bool crm_pg_idem_expire(struct crm_pg *pg, int ttl, int limit, int *deleted, struct crm_err *err)

@@ -47,18 +47,21 @@ BEGIN
 END
 $$;
 
--- The response of the request that claimed the key in this transaction ('new'). False when
--- the key has no unanswered claim (a caller's bug: the caller fails). An unanswered row is only
--- ever visible to the transaction that inserted it, so no other claim can be completed here.
+-- The response of the request that claimed the key in this transaction ('new'). Raises when
+-- the key has no unanswered claim (a caller's bug), so that the transaction cannot commit the
+-- work without its answer. An unanswered row is only ever visible to the transaction that
+-- inserted it, so no other request's claim can be completed here.
 CREATE OR REPLACE FUNCTION crm_idem_store(p_client text, p_key text, p_status integer, p_location text,
                                           p_body text)
-RETURNS boolean
+RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE idempotency_keys k
        SET status = p_status, location = p_location, body = p_body
      WHERE k.client = p_client AND k.key = p_key AND k.status IS NULL;
-    RETURN FOUND;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'Idempotency-Key % of client "%" has no unanswered claim in this transaction', p_key, p_client;
+    END IF;
 END
 $$;
 

@@ -4,7 +4,7 @@
 -- which a concurrent claim does not wait for ('busy' at once), and which ends with the claiming
 -- transaction, committed (replay) or rolled back (the key is new again).
 BEGIN;
-SELECT plan(27);
+SELECT plan(28);
 SET LOCAL lock_timeout = '3s';
 SELECT tap.connect('other');
 
@@ -21,11 +21,12 @@ SELECT is((SELECT row(status, location, body)::text FROM c WHERE k = 'a1'), row(
 SELECT is((SELECT row(fingerprint, status)::text FROM idempotency_keys WHERE client = '' AND key = 'key-a'),
           row(sha256(convert_to('POST /api/contacts 0 0' || E'\n' || '{"x":1}', 'UTF8')), NULL::int)::text,
           'claim: the row holds the sha256 of the request, unanswered (status NULL)');
-SELECT ok(crm_idem_store('', 'key-a', 201, '/api/contacts/7', '{"id":7}'), 'store: the claimed key takes its response');
+SELECT lives_ok($$SELECT crm_idem_store('', 'key-a', 201, '/api/contacts/7', '{"id":7}')$$, 'store: the claimed key takes its response');
 SELECT is((SELECT row(status, location, body)::text FROM idempotency_keys WHERE key = 'key-a'),
           row(201, '/api/contacts/7', '{"id":7}')::text, 'store: status, Location and body stored');
-SELECT ok(NOT crm_idem_store('', 'key-a', 200, NULL, '{}'), 'store: an answered key is not overwritten');
-SELECT ok(NOT crm_idem_store('', 'key-none', 201, NULL, '{}'), 'store: a key never claimed -> false');
+SELECT throws_ok($$SELECT crm_idem_store('', 'key-a', 200, NULL, '{}')$$, 'P0001', NULL, 'store: an answered key is not overwritten (raises)');
+SELECT throws_ok($$SELECT crm_idem_store('', 'key-none', 201, NULL, '{}')$$, 'P0001', NULL, 'store: a key never claimed raises');
+SELECT is((SELECT status FROM idempotency_keys WHERE key = 'key-a'), 201, 'store: ... and the answer stays');
 SELECT is(pg_temp.claim('a2', '', 'key-a', 'POST /api/contacts 0 0' || E'\n' || '{"x":1}'), 'replay', 'claim: same key, same request -> replay');
 SELECT is((SELECT row(status, location, body)::text FROM c WHERE k = 'a2'), row(201, '/api/contacts/7', '{"id":7}')::text,
           'claim: replay -> the stored response');
@@ -65,7 +66,7 @@ SELECT dblink_exec('other', 'BEGIN');
 SELECT is((SELECT o FROM dblink('other', $$SELECT o_outcome FROM crm_idem_claim('', 'key-b', 'rb', 86400)$$) AS t(o text)),
           'new', 'two sessions: the other session claims key-b');
 SELECT is(pg_temp.claim('b1', '', 'key-b', 'rb'), 'busy', 'two sessions: this one is told busy, without waiting');
-SELECT * FROM dblink('other', $$SELECT crm_idem_store('', 'key-b', 201, '/api/x/1', '{"b":1}')$$) AS t(ok boolean);
+SELECT * FROM dblink('other', $$SELECT crm_idem_store('', 'key-b', 201, '/api/x/1', '{"b":1}')$$) AS t(v text);
 SELECT dblink_exec('other', 'COMMIT');
 SELECT is(pg_temp.claim('b2', '', 'key-b', 'rb'), 'replay', 'two sessions: once it committed -> replay of its answer');
 SELECT dblink_exec('other', 'BEGIN');
