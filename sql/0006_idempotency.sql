@@ -9,20 +9,23 @@
 -- today and will hold the API key's id once keys exist (issue 9), so two clients can never see
 -- each other's answers through a shared key.
 --
--- `status` is NULL while the first request runs (the row is inserted when the key is claimed and
--- completed before commit); a committed row always has its response. A request that fails is
--- rolled back with its row, so a retry is processed anew. Rows older than the configured time
--- to live (CRM_IDEMPOTENCY_TTL, 24 h) are deleted by the drainer's sweep.
+-- A row exists only for an answered request: it is inserted with its response just before the
+-- commit. "In progress" is not a row state but the claim's transaction-scoped advisory lock
+-- (see the functions): an uncommitted row would make a concurrent request wait on the unique
+-- index, and a committed "running" row would outlive a worker killed mid-request. A request
+-- that fails is rolled back, so a retry is processed anew. Rows older than the configured time
+-- to live (CRM_IDEMPOTENCY_TTL, 24 h) are deleted by the drainer's sweep; created_at only grows
+-- with insertion order, so a BRIN index finds them at almost no cost per insert.
 
 CREATE TABLE idempotency_keys (
     client      text NOT NULL DEFAULT '',
     key         text NOT NULL CHECK (key ~ '^[!-~]{1,255}$'),
     fingerprint bytea NOT NULL CHECK (octet_length(fingerprint) = 32),
-    status      integer CHECK (status BETWEEN 200 AND 399),
+    status      integer NOT NULL CHECK (status BETWEEN 200 AND 299),
     location    text,
-    body        text,
+    body        text NOT NULL,
     created_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (client, key)
 );
 
-CREATE INDEX idempotency_keys_created_at_idx ON idempotency_keys (created_at);
+CREATE INDEX idempotency_keys_created_at_idx ON idempotency_keys USING brin (created_at);

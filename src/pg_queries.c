@@ -71,7 +71,7 @@ const struct pg_statement crm_pg_statements[PGS__COUNT] = {
 		1},
 	[PGS_IDEM_CLAIM] = {"idem_claim",
 		"SELECT o_outcome, o_status, o_location, o_body FROM crm_idem_claim($1, $2, $3, $4)", 4},
-	[PGS_IDEM_STORE] = {"idem_store", "SELECT crm_idem_store($1, $2, $3, $4, $5)", 5},
+	[PGS_IDEM_STORE] = {"idem_store", "SELECT crm_idem_store($1, $2, $3, $4, $5, $6)", 6},
 	[PGS_IDEM_EXPIRE] = {"idem_expire", "SELECT crm_idem_expire($1, $2)", 2},
 };
 
@@ -769,12 +769,12 @@ bool crm_pg_idem_store(struct crm_pg *pg, const struct crm_idem_request *rq, con
 	struct crm_err *err)
 {
 	struct num st;
-	const char *values[] = {rq->client, rq->key, num(&st, resp->status), resp->location, resp->body};
+	const char *values[] = {rq->client, rq->key, rq->request, num(&st, resp->status), resp->location, resp->body};
 	PGresult *res;
 
 	if (!pg->outer)
 		return crm_err_set(err, CRM_E_UNAVAILABLE, "the request's transaction was lost");
-	/* crm_idem_store raises when the claim's row is missing: then COMMIT is skipped */
+	/* when the store fails, the pipeline skips COMMIT: the work is rolled back with it */
 	res = crm_pg_exec_between(pg, NULL, PGS_IDEM_STORE, values, "COMMIT", err);
 	PQclear(res);
 	if (res == NULL)
