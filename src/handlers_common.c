@@ -162,6 +162,7 @@ static void idem_store(struct crm_ctx *ctx, const struct crm_idem_request *rq)
 	r.body = resp->body.data != NULL ? resp->body.data : "";
 	crm_err_init_arena(&err, ctx->arena);
 	if (!crm_service_idem_store(ctx->svc, rq, &r, &err)) {
+		crm_service_idem_abandon(ctx->svc);
 		resp->extra_headers[0] = '\0';
 		crm_h_fail(ctx, &err);
 	}
@@ -210,7 +211,8 @@ void crm_h_idempotent(struct crm_ctx *ctx, const char *route, crm_handler_fn fn)
 	fn(ctx);
 	if (ctx->resp->status >= 200 && ctx->resp->status < 300 && !ctx->resp->streaming)
 		idem_store(ctx, &rq);
-	/* else: crm_service_request_done rolls the claim back with the work */
+	else
+		crm_service_idem_abandon(ctx->svc); /* the claim goes with the work, before the answer */
 }
 
 /* --- query parameters --- */

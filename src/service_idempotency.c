@@ -33,6 +33,11 @@ bool crm_service_idem_store(struct crm_service *s, const struct crm_idem_request
 	return crm_pg_idem_store(s->pg, rq, resp, err);
 }
 
+void crm_service_idem_abandon(struct crm_service *s)
+{
+	crm_pg_after_request(s->pg);
+}
+
 static int64_t now_seconds(void)
 {
 	struct timespec ts;

@@ -111,6 +111,9 @@ bool crm_service_idem_claim(struct crm_service *s, struct crm_arena *a, const st
 	enum crm_idem_outcome *outcome, struct crm_idem_response *stored, struct crm_err *err) CRM_MUSTCHECK;
 bool crm_service_idem_store(struct crm_service *s, const struct crm_idem_request *rq,
 	const struct crm_idem_response *resp, struct crm_err *err) CRM_MUSTCHECK;
+/* A claimed request that failed: rolls its transaction back now, before the answer goes out, so
+ * that a retry sent as soon as the client has the answer finds the key free (not 409). */
+void crm_service_idem_abandon(struct crm_service *s);
 
 /* The drainer's sweep, at most once per sweep_seconds: deletes keys older than the TTL. */
 bool crm_service_idem_expire(struct crm_service *s, int sweep_seconds, struct crm_err *err) CRM_MUSTCHECK;
