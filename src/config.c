@@ -49,7 +49,9 @@ static const char usage[] =
 	"                     before any database work\n"
 	"  CRM_LISTEN_BACKLOG connections the kernel queues for busy workers, 16..65535 (default 256,\n"
 	"                     about 0.25 s of work for 8 workers); past it nginx's connect fails at once\n"
-	"                     and nginx answers 503 with Retry-After: the cheapest refusal there is\n";
+	"                     and nginx answers 503 with Retry-After: the cheapest refusal there is\n"
+	"  CRM_IDEMPOTENCY_TTL  seconds an Idempotency-Key and its stored response are kept,\n"
+	"                     60..2592000 (default 86400); the drainer's sweep deletes older ones\n";
 
 const char *crm_config_usage(void)
 {
@@ -193,6 +195,12 @@ static bool load_numbers(struct crm_config *cfg, crm_getenv_fn get, struct crm_e
 	}
 	if (!load_overload(cfg, get, err))
 		return false;
+	if ((v = get("CRM_IDEMPOTENCY_TTL")) != NULL) {
+		if (!parse_long(v, 60, 30 * 24 * 3600, 10, &n))
+			return crm_err_set(err, CRM_E_INVALID,
+				"CRM_IDEMPOTENCY_TTL: expected seconds from 60 to 2592000");
+		cfg->idempotency_ttl = (int)n;
+	}
 	if ((v = get("CRM_BODY_LIMIT")) != NULL) {
 		if (!parse_long(v, BODY_LIMIT_MIN, BODY_LIMIT_MAX, 10, &n))
 			return crm_err_set(err, CRM_E_INVALID, "CRM_BODY_LIMIT: expected bytes from %d to %d",
@@ -221,6 +229,7 @@ bool crm_config_load(struct crm_config *cfg, crm_getenv_fn get, struct crm_err *
 	cfg->body_timeout = 10;
 	cfg->queue_timeout_ms = 500;
 	cfg->listen_backlog = 256;
+	cfg->idempotency_ttl = 24 * 3600;
 
 	if ((v = get("CRM_DATABASE_URL")) != NULL) {
 		if (strlen(v) >= sizeof(cfg->database_url))

@@ -28,6 +28,7 @@ int crm_drainer_run(const struct crm_config *cfg)
 		return 1;
 	}
 	crm_service_set_timeouts(&svc, cfg->statement_timeout, cfg->lock_timeout);
+	crm_service_set_idempotency_ttl(&svc, cfg->idempotency_ttl);
 	while (!stop_requested) {
 		crm_err_init(&err);
 		if (!crm_service_backlog_run_once(&svc, cfg->sweep_seconds * 1000, &err)) {

@@ -245,7 +245,7 @@ static void serve_one(FCGX_Request *fr, const struct crm_config *cfg, struct crm
 	struct crm_request req;
 	struct crm_response resp;
 	struct timespec t0, t1;
-	const char *uri;
+	const char *uri, *key;
 	double waited_ms = 0;
 	bool complete;
 
@@ -266,6 +266,8 @@ static void serve_one(FCGX_Request *fr, const struct crm_config *cfg, struct crm
 		req.queue_expired = true;
 		log_refused(cfg->queue_timeout_ms, waited_ms);
 	}
+	key = FCGX_GetParam("HTTP_IDEMPOTENCY_KEY", fr->envp); /* present but empty: a malformed key */
+	req.idempotency_key = key ? crm_arena_strdup(arena, key) : NULL;
 	body_deadline_arm(fr->ipcFd, cfg->body_timeout);
 	complete = read_body(fr, arena, cfg->body_limit, &req);
 	body_deadline_disarm();
@@ -309,6 +311,7 @@ int crm_fcgi_worker_run(const struct crm_config *cfg, int listen_fd)
 		return 1;
 	}
 	crm_service_set_timeouts(&svc, cfg->statement_timeout, cfg->lock_timeout);
+	crm_service_set_idempotency_ttl(&svc, cfg->idempotency_ttl);
 	arena = crm_arena_create(ARENA_BLOCK);
 	crm_service_connect(&svc);
 	if (FCGX_InitRequest(&fr, listen_fd, 0) != 0) {

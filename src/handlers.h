@@ -63,6 +63,14 @@ bool crm_h_query_paging(struct crm_ctx *ctx, int64_t *after_id, int32_t *limit, 
 void crm_h_link_next(struct crm_ctx *ctx, const char *path, const struct crm_contact_filter *f, int32_t limit,
 	int64_t last);
 
+/* Idempotency-Key (IETF httpapi draft): runs fn, the handler of a POST whose route is
+ * `route` ("POST /api/sources/{id}/operators"), so that a retry with the same key never does
+ * the work twice. Without the header: fn as it is. A malformed key: 400. Else the key is
+ * claimed in a transaction that fn's work joins, and a 2xx answer is stored before that
+ * transaction commits; the same key and request again: the stored answer with
+ * Idempotent-Replayed: true; another request: 422; while the first still runs: 409. */
+void crm_h_idempotent(struct crm_ctx *ctx, const char *route, crm_handler_fn fn);
+
 /* The contact object, shared by contact and lead answers (handlers_contacts.c). */
 void crm_h_write_contact(struct crm_jw *w, const struct crm_contact *c);
 

@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "crm/domain.h"
+#include "crm/json_valid.h"
+#include "crm/service.h"
 #include "handlers.h"
 
 #define FLUSH_THRESHOLD (32 * 1024)
@@ -72,6 +74,145 @@ void crm_list_end(struct crm_list *l, bool ok, const struct crm_err *err)
 	}
 	crm_jw_arr_end(&l->w);
 	l->ctx->resp->status = 200;
+}
+
+/* --- Idempotency-Key --- */
+
+#define IDEM_KEY_MAX 255
+
+/* 1 to 255 visible ASCII characters (0x21-0x7E). */
+static bool idem_key_valid(const char *key)
+{
+	size_t n = 0;
+
+	for (; key[n] != '\0'; n++) {
+		if ((unsigned char)key[n] < 0x21 || (unsigned char)key[n] > 0x7e)
+			return false;
+	}
+	return n >= 1 && n <= IDEM_KEY_MAX;
+}
+
+/* The canonical request whose sha256 is the fingerprint: method, route pattern, path
+ * parameters and the body bytes as received. The raw body, not a re-serialised parse: a retry
+ * resends the same bytes, and comparing them needs no second JSON writer whose output could
+ * change between releases and turn a retry into a 422; a body that differs in any byte is
+ * another request. NULL when the body cannot travel as text (not UTF-8, or a NUL): such a body
+ * is refused by the handler anyway, before anything is stored. */
+static const char *idem_request(struct crm_ctx *ctx, const char *route)
+{
+	const struct crm_request *req = ctx->req;
+	char head[256];
+	char *text;
+	int n;
+
+	if (req->body_too_large || memchr(req->body, '\0', req->body_len) != NULL ||
+		!crm_json_utf8_valid(req->body, req->body_len))
+		return NULL;
+	n = snprintf(head, sizeof(head), "%s %" PRId64 " %" PRId64 "\n", route, req->params[0], req->params[1]);
+	text = crm_arena_alloc(ctx->arena, (size_t)n + req->body_len + 1);
+	memcpy(text, head, (size_t)n);
+	memcpy(text + n, req->body, req->body_len);
+	text[(size_t)n + req->body_len] = '\0';
+	return text;
+}
+
+/* The value of the Location header the handler set, or NULL. */
+static const char *idem_location(struct crm_ctx *ctx)
+{
+	static const char name[] = "Location: ";
+	const char *h = ctx->resp->extra_headers;
+
+	for (const char *line = h; *line != '\0';) {
+		const char *end = strstr(line, "\r\n");
+		size_t len = end != NULL ? (size_t)(end - line) : strlen(line);
+
+		if (len >= sizeof(name) - 1 && strncmp(line, name, sizeof(name) - 1) == 0)
+			return crm_arena_strndup(ctx->arena, line + sizeof(name) - 1, len - (sizeof(name) - 1));
+		if (end == NULL)
+			break;
+		line = end + 2;
+	}
+	return NULL;
+}
+
+static void idem_replay(struct crm_ctx *ctx, const struct crm_idem_response *stored)
+{
+	struct crm_response *resp = ctx->resp;
+
+	resp->status = stored->status;
+	if (stored->location != NULL)
+		crm_resp_header(resp, "Location: %s", stored->location);
+	crm_resp_header(resp, "Idempotent-Replayed: true");
+	crm_buf_clear(&resp->body);
+	if (stored->body != NULL)
+		crm_buf_puts(&resp->body, stored->body);
+}
+
+/* After fn answered 2xx in the claimed transaction: store the answer and commit. A failure
+ * here (the database went away) replaces the answer: nothing was committed, or the client's
+ * retry finds the stored answer. */
+static void idem_store(struct crm_ctx *ctx, const struct crm_idem_request *rq)
+{
+	struct crm_response *resp = ctx->resp;
+	struct crm_idem_response r;
+	struct crm_err err;
+
+	r.status = resp->status;
+	r.location = idem_location(ctx);
+	r.body = resp->body.data != NULL ? resp->body.data : "";
+	crm_err_init_arena(&err, ctx->arena);
+	if (!crm_service_idem_store(ctx->svc, rq, &r, &err)) {
+		crm_service_idem_abandon(ctx->svc);
+		resp->extra_headers[0] = '\0';
+		crm_h_fail(ctx, &err);
+	}
+}
+
+void crm_h_idempotent(struct crm_ctx *ctx, const char *route, crm_handler_fn fn)
+{
+	struct crm_idem_request rq = {"", ctx->req->idempotency_key, NULL}; /* client: "" until API keys */
+	enum crm_idem_outcome outcome;
+	struct crm_idem_response stored;
+	struct crm_err err;
+
+	if (rq.key == NULL) {
+		fn(ctx);
+		return;
+	}
+	crm_err_init_arena(&err, ctx->arena);
+	if (!idem_key_valid(rq.key)) {
+		crm_err_set(&err, CRM_E_BAD_REQUEST, "Idempotency-Key must be 1 to %d visible ASCII characters",
+			IDEM_KEY_MAX);
+		crm_h_fail(ctx, &err);
+		return;
+	}
+	if ((rq.request = idem_request(ctx, route)) == NULL) {
+		fn(ctx); /* refuses the body; nothing is stored, nothing claimed */
+		return;
+	}
+	if (!crm_service_idem_claim(ctx->svc, ctx->arena, &rq, &outcome, &stored, &err)) {
+		crm_h_fail(ctx, &err);
+		return;
+	}
+	switch (outcome) {
+	case CRM_IDEM_REPLAY: idem_replay(ctx, &stored); return;
+	case CRM_IDEM_MISMATCH:
+		crm_err_set(&err, CRM_E_INVALID, "this Idempotency-Key was used for a different request");
+		crm_err_field(&err, "Idempotency-Key", "was used for a different request (method, path or body)");
+		crm_h_fail(ctx, &err);
+		return;
+	case CRM_IDEM_BUSY:
+		crm_err_set(&err, CRM_E_CONFLICT, "a request with this Idempotency-Key is still being processed");
+		crm_h_fail(ctx, &err);
+		crm_resp_header(ctx->resp, "Retry-After: %d", CRM_RETRY_AFTER_SECONDS);
+		return;
+	case CRM_IDEM_NEW: break;
+	}
+	fn(ctx);
+	if (ctx->resp->status >= 200 && ctx->resp->status < 300 && !ctx->resp->streaming)
+		idem_store(ctx, &rq);
+	else
+		crm_service_idem_abandon(ctx->svc); /* the claim goes with the work, before the answer */
 }
 
 /* --- query parameters --- */

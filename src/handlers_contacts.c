@@ -55,7 +55,7 @@ static bool contact_filter(struct crm_ctx *ctx, struct crm_contact_filter *f, st
 
 /* --- contacts --- */
 
-void crm_h_contact_create(struct crm_ctx *ctx)
+static void contact_create(struct crm_ctx *ctx)
 {
 	struct crm_contact_body b;
 	struct crm_contact c;
@@ -72,6 +72,11 @@ void crm_h_contact_create(struct crm_ctx *ctx)
 	crm_h_created(ctx, "/api/contacts", c.id);
 	crm_jw_init(&w, &ctx->resp->body);
 	crm_h_write_contact(&w, &c);
+}
+
+void crm_h_contact_create(struct crm_ctx *ctx)
+{
+	crm_h_idempotent(ctx, "POST /api/contacts", contact_create);
 }
 
 struct contact_list {

@@ -30,7 +30,7 @@ static void answer_operator(struct crm_ctx *ctx, const struct crm_operator *op)
 	write_operator(&w, op);
 }
 
-void crm_h_operator_create(struct crm_ctx *ctx)
+static void operator_create(struct crm_ctx *ctx)
 {
 	struct crm_operator_body b;
 	struct crm_operator op;
@@ -46,6 +46,11 @@ void crm_h_operator_create(struct crm_ctx *ctx)
 	}
 	crm_h_created(ctx, "/api/operators", op.id);
 	answer_operator(ctx, &op);
+}
+
+void crm_h_operator_create(struct crm_ctx *ctx)
+{
+	crm_h_idempotent(ctx, "POST /api/operators", operator_create);
 }
 
 static bool operator_row(void *p, const struct crm_operator *op)

@@ -40,7 +40,7 @@ static void answer_source(struct crm_ctx *ctx, const struct crm_source *src)
 	write_source(&w, src);
 }
 
-void crm_h_source_create(struct crm_ctx *ctx)
+static void source_create(struct crm_ctx *ctx)
 {
 	struct crm_source_body b;
 	struct crm_source src;
@@ -55,6 +55,11 @@ void crm_h_source_create(struct crm_ctx *ctx)
 	}
 	crm_h_created(ctx, "/api/sources", src.id);
 	answer_source(ctx, &src);
+}
+
+void crm_h_source_create(struct crm_ctx *ctx)
+{
+	crm_h_idempotent(ctx, "POST /api/sources", source_create);
 }
 
 static bool source_row(void *p, const struct crm_source *src)
@@ -90,7 +95,7 @@ void crm_h_source_get(struct crm_ctx *ctx)
 	answer_source(ctx, &src);
 }
 
-void crm_h_source_operators_set(struct crm_ctx *ctx)
+static void source_operators_set(struct crm_ctx *ctx)
 {
 	struct crm_source_operator *items, *out;
 	const struct crm_source_operator_item *in;
@@ -131,6 +136,11 @@ void crm_h_source_operators_set(struct crm_ctx *ctx)
 	for (size_t i = 0; i < nout; i++)
 		write_source_operator(&w, &out[i]);
 	crm_jw_arr_end(&w);
+}
+
+void crm_h_source_operators_set(struct crm_ctx *ctx)
+{
+	crm_h_idempotent(ctx, "POST /api/sources/{id}/operators", source_operators_set);
 }
 
 static bool source_operator_row(void *p, const struct crm_source_operator *so)

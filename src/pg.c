@@ -22,6 +22,7 @@ struct crm_pg *crm_pg_create(const char *conninfo)
 	pg->prepared = false;
 	pg->down_logged = false;
 	pg->listening = false;
+	pg->outer = false;
 	pg->drain_batch = 32;
 	crm_pg_set_timeouts(pg, 0, 0);
 	return pg;
@@ -45,6 +46,7 @@ static void drop(struct crm_pg *pg)
 	}
 	pg->prepared = false;
 	pg->listening = false;
+	pg->outer = false;
 }
 
 void crm_pg_set_drain_batch(struct crm_pg *pg, int batch)
@@ -119,6 +121,14 @@ static bool idle_connection_alive(struct crm_pg *pg)
 
 bool crm_pg_ensure(struct crm_pg *pg, struct crm_err *err)
 {
+	if (pg->outer) {
+		/* inside a request's transaction: a new connection would run the rest outside it, and
+		 * after a failed statement (a lost race) the transaction can only be rolled back */
+		if (pg->conn != NULL && PQstatus(pg->conn) == CONNECTION_OK &&
+			PQtransactionStatus(pg->conn) == PQTRANS_INTRANS)
+			return true;
+		return crm_err_set(err, CRM_E_RETRY, NULL);
+	}
 	if (pg->conn != NULL && pg->prepared && PQstatus(pg->conn) == CONNECTION_OK) {
 		if (PQtransactionStatus(pg->conn) != PQTRANS_IDLE || idle_connection_alive(pg))
 			return true;
@@ -131,6 +141,7 @@ void crm_pg_after_request(struct crm_pg *pg)
 {
 	PGresult *res;
 
+	pg->outer = false;
 	if (pg->conn == NULL)
 		return;
 	if (PQstatus(pg->conn) != CONNECTION_OK) {
@@ -262,6 +273,66 @@ PGresult *crm_pg_exec(struct crm_pg *pg, enum pg_stmt stmt, const char *const *v
 	if (!crm_pg_ensure(pg, err))
 		return NULL;
 	return check(pg, PQexecPrepared(pg->conn, st->name, st->nparams, values, NULL, NULL, 0), err);
+}
+
+/* Reads the results of one pipelined query: keeps the first failure in *failed, the statement's
+ * rows in *keep (when keep != NULL). False when the connection broke. */
+static bool pipeline_read(struct crm_pg *pg, PGresult **keep, PGresult **failed)
+{
+	PGresult *res = PQgetResult(pg->conn);
+
+	if (res == NULL)
+		return false;
+	for (; res != NULL; res = PQgetResult(pg->conn)) {
+		ExecStatusType st = PQresultStatus(res);
+
+		if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+			if (keep != NULL && *keep == NULL) {
+				*keep = res;
+				continue;
+			}
+		} else if (st != PGRES_PIPELINE_ABORTED && *failed == NULL) {
+			*failed = res;
+			continue;
+		}
+		PQclear(res);
+	}
+	return true;
+}
+
+static bool pipeline_send(struct crm_pg *pg, const char *before, const struct pg_statement *st,
+	const char *const *values, const char *after)
+{
+	return PQenterPipelineMode(pg->conn) &&
+	       (before == NULL || PQsendQueryParams(pg->conn, before, 0, NULL, NULL, NULL, NULL, 0)) &&
+	       PQsendQueryPrepared(pg->conn, st->name, st->nparams, values, NULL, NULL, 0) &&
+	       (after == NULL || PQsendQueryParams(pg->conn, after, 0, NULL, NULL, NULL, NULL, 0)) &&
+	       PQpipelineSync(pg->conn);
+}
+
+PGresult *crm_pg_exec_between(struct crm_pg *pg, const char *before, enum pg_stmt stmt, const char *const *values,
+	const char *after, struct crm_err *err)
+{
+	PGresult *keep = NULL, *failed = NULL, *sync;
+	bool alive;
+
+	if (!crm_pg_ensure(pg, err))
+		return NULL;
+	alive = pipeline_send(pg, before, &crm_pg_statements[stmt], values, after) &&
+		(before == NULL || pipeline_read(pg, NULL, &failed)) && pipeline_read(pg, &keep, &failed) &&
+		(after == NULL || pipeline_read(pg, NULL, &failed));
+	sync = alive ? PQgetResult(pg->conn) : NULL;
+	alive = sync != NULL && PQresultStatus(sync) == PGRES_PIPELINE_SYNC && PQexitPipelineMode(pg->conn);
+	PQclear(sync);
+	if (!alive || failed != NULL) {
+		PQclear(keep);
+		(void)crm_pg_error(pg, alive ? failed : NULL, err);
+		if (!alive)
+			drop(pg);
+		PQclear(failed);
+		return NULL;
+	}
+	return keep;
 }
 
 PGresult *crm_pg_exec_params(struct crm_pg *pg, const char *sql, int n, const char *const *values, struct crm_err *err)

@@ -12,6 +12,7 @@ struct crm_pg {
 	bool prepared;     /* the statements exist on this connection */
 	bool down_logged;  /* "could not connect" was logged and not yet followed by a success */
 	bool listening;    /* LISTEN crm_backlog was sent on this connection */
+	bool outer;        /* a request's transaction is open (Idempotency-Key): inner BEGIN/COMMIT skipped */
 	int drain_batch;   /* see crm_pg_set_drain_batch */
 	char options[128]; /* libpq options: time zone and the time limits (crm_pg_set_timeouts) */
 };
@@ -39,6 +40,9 @@ enum pg_stmt {
 	PGS_ASSIGNMENTS_LIST,
 	PGS_SOURCE_STATS,
 	PGS_SOURCE_COUNTS,
+	PGS_IDEM_CLAIM,
+	PGS_IDEM_STORE,
+	PGS_IDEM_EXPIRE,
 	PGS__COUNT
 };
 
@@ -56,6 +60,12 @@ bool crm_pg_connect(struct crm_pg *pg, struct crm_err *err);
 /* Runs a prepared statement. Returns a result whose status is TUPLES_OK or COMMAND_OK (the
  * caller PQclear's it), or NULL with err set from the SQLSTATE. */
 PGresult *crm_pg_exec(struct crm_pg *pg, enum pg_stmt stmt, const char *const *values, struct crm_err *err);
+/* Runs `before` (plain SQL without parameters, or NULL), the prepared statement and `after`
+ * (likewise) in one round trip (libpq pipeline mode): "BEGIN" + a claim, a store + "COMMIT".
+ * After the first failure the rest is skipped by the server. Returns the statement's result
+ * (the caller PQclear's it), or NULL with err set from the first failure. */
+PGresult *crm_pg_exec_between(struct crm_pg *pg, const char *before, enum pg_stmt stmt, const char *const *values,
+	const char *after, struct crm_err *err);
 /* Runs unprepared SQL, with or without parameters (text format). Same contract. */
 PGresult *crm_pg_exec_params(struct crm_pg *pg, const char *sql, int n, const char *const *values, struct crm_err *err);
 /* Sets err from a failed result (or a broken connection when res is NULL); logs the server's

@@ -69,6 +69,10 @@ const struct pg_statement crm_pg_statements[PGS__COUNT] = {
 		"SELECT count(*) FILTER (WHERE c.operator_id IS NULL AND c.status = 'active'),"
 		" count(*) FILTER (WHERE c.operator_id IS NOT NULL) FROM contacts c WHERE c.source_id = $1",
 		1},
+	[PGS_IDEM_CLAIM] = {"idem_claim",
+		"SELECT o_outcome, o_status, o_location, o_body FROM crm_idem_claim($1, $2, $3, $4)", 4},
+	[PGS_IDEM_STORE] = {"idem_store", "SELECT crm_idem_store($1, $2, $3, $4, $5, $6)", 6},
+	[PGS_IDEM_EXPIRE] = {"idem_expire", "SELECT crm_idem_expire($1, $2)", 2},
 };
 
 /* --- small helpers --- */
@@ -156,6 +160,19 @@ static bool simple(struct crm_pg *pg, const char *sql, struct crm_err *err)
 
 	PQclear(res);
 	return res != NULL;
+}
+
+/* BEGIN and COMMIT of a function's own transaction; inside a request's transaction (an
+ * Idempotency-Key claim, pg->outer) the work joins that one instead, and its COMMIT is
+ * crm_pg_idem_store's. */
+static bool tx_begin(struct crm_pg *pg, struct crm_err *err)
+{
+	return pg->outer || simple(pg, "BEGIN", err);
+}
+
+static bool tx_commit(struct crm_pg *pg, struct crm_err *err)
+{
+	return pg->outer || simple(pg, "COMMIT", err);
 }
 
 /* "{1,2,3}" for a bigint[] parameter. */
@@ -370,7 +387,7 @@ bool crm_pg_source_operators_set(struct crm_pg *pg, struct crm_arena *a, int64_t
 	crm_buf_init(&ids);
 	values[0] = num(&sid, source_id);
 	values[1] = id_array(&ids, &items[0].operator_id, n, sizeof(items[0]));
-	if (!simple(pg, "BEGIN", err))
+	if (!tx_begin(pg, err))
 		goto out;
 	if ((res = one_row(pg, PGS_SOURCE_LOCK, values, "source", err)) == NULL)
 		goto out;
@@ -390,11 +407,11 @@ bool crm_pg_source_operators_set(struct crm_pg *pg, struct crm_arena *a, int64_t
 			goto out;
 		PQclear(res);
 	}
-	ok = simple(pg, "COMMIT", err);
+	ok = tx_commit(pg, err);
 out:
 	crm_buf_finish(&ids);
-	if (!ok)
-		crm_pg_after_request(pg); /* rolls the transaction back */
+	if (!ok && !pg->outer)
+		crm_pg_after_request(pg); /* rolls the transaction back (a request's one at its end) */
 	return ok;
 }
 
@@ -692,6 +709,89 @@ bool crm_pg_backlog_drain(struct crm_pg *pg, int per_source, int *assigned, stru
 	if (res == NULL)
 		return false;
 	*assigned = (int)col_i64(res, 0, 0);
+	PQclear(res);
+	return true;
+}
+
+/* --- Idempotency-Key --- */
+
+static const struct {
+	const char *name;
+	enum crm_idem_outcome outcome;
+} idem_outcomes[] = {
+	{"new", CRM_IDEM_NEW},
+	{"replay", CRM_IDEM_REPLAY},
+	{"mismatch", CRM_IDEM_MISMATCH},
+	{"busy", CRM_IDEM_BUSY},
+};
+
+static bool idem_outcome(const char *name, enum crm_idem_outcome *out, struct crm_err *err)
+{
+	for (size_t i = 0; i < sizeof(idem_outcomes) / sizeof(idem_outcomes[0]); i++) {
+		if (strcmp(idem_outcomes[i].name, name) == 0) {
+			*out = idem_outcomes[i].outcome;
+			return true;
+		}
+	}
+	crm_log_error("crm_idem_claim answered an unknown outcome '%s'", name);
+	return crm_err_set(err, CRM_E_INTERNAL, NULL);
+}
+
+bool crm_pg_idem_claim(struct crm_pg *pg, struct crm_arena *a, const struct crm_idem_request *rq, int ttl,
+	enum crm_idem_outcome *outcome, struct crm_idem_response *stored, struct crm_err *err)
+{
+	struct num t;
+	const char *values[] = {rq->client, rq->key, rq->request, num(&t, ttl)};
+	PGresult *res;
+	bool ok;
+
+	res = crm_pg_exec_between(pg, "BEGIN", PGS_IDEM_CLAIM, values, NULL, err);
+	pg->outer = true;
+	if (res == NULL || !idem_outcome(PQgetvalue(res, 0, 0), outcome, err)) {
+		PQclear(res);
+		crm_pg_after_request(pg);
+		return false;
+	}
+	stored->status = (int)col_i64(res, 0, 1);
+	stored->location = col_str(a, res, 0, 2);
+	stored->body = col_str(a, res, 0, 3);
+	PQclear(res);
+	if (*outcome == CRM_IDEM_NEW)
+		return true;
+	pg->outer = false;
+	ok = simple(pg, "COMMIT", err); /* the expired row it may have deleted */
+	if (!ok)
+		crm_pg_after_request(pg);
+	return ok;
+}
+
+bool crm_pg_idem_store(struct crm_pg *pg, const struct crm_idem_request *rq, const struct crm_idem_response *resp,
+	struct crm_err *err)
+{
+	struct num st;
+	const char *values[] = {rq->client, rq->key, rq->request, num(&st, resp->status), resp->location, resp->body};
+	PGresult *res;
+
+	if (!pg->outer)
+		return crm_err_set(err, CRM_E_UNAVAILABLE, "the request's transaction was lost");
+	/* when the store fails, the pipeline skips COMMIT: the work is rolled back with it */
+	res = crm_pg_exec_between(pg, NULL, PGS_IDEM_STORE, values, "COMMIT", err);
+	PQclear(res);
+	if (res == NULL)
+		return false;
+	pg->outer = false;
+	return true;
+}
+
+bool crm_pg_idem_expire(struct crm_pg *pg, int ttl, int limit, int *deleted, struct crm_err *err)
+{
+	struct num t, l;
+	const char *values[] = {num(&t, ttl), num(&l, limit)};
+	PGresult *res = crm_pg_exec(pg, PGS_IDEM_EXPIRE, values, err);
+
+	if (res == NULL)
+		return false;
+	*deleted = (int)col_i64(res, 0, 0);
 	PQclear(res);
 	return true;
 }

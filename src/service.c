@@ -16,6 +16,8 @@ bool crm_service_init(struct crm_service *s, const char *database_url, int drain
 {
 	(void)err; /* nothing here can fail today; the signature keeps room for it */
 	s->pg = crm_pg_create(database_url);
+	s->idempotency_ttl = CRM_IDEMPOTENCY_TTL_DEFAULT;
+	s->idempotency_sweep = 0;
 	crm_pg_set_drain_batch(s->pg, drain_batch);
 	return true;
 }

@@ -27,6 +27,7 @@ struct crm_config {
 	int body_timeout;      /* seconds from accept until the request body is read whole */
 	int queue_timeout_ms;  /* a request that waited longer in the queue is 503; 0: no limit */
 	int listen_backlog;    /* connections the kernel queues before refusing more */
+	int idempotency_ttl;   /* seconds an Idempotency-Key is kept */
 	char pid_file[512];
 };
 

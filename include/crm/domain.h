@@ -125,6 +125,28 @@ struct crm_source_stats {
 /* Fills configured_share and actual_share of every operator; a share of a zero total is 0. */
 void crm_source_stats_shares(struct crm_source_stats *st);
 
+/* Idempotency-Key: a request that carries one (see sql/functions/70_idempotency.sql). */
+struct crm_idem_request {
+	const char *client;  /* who the key belongs to: "" until access control (issue 9) */
+	const char *key;     /* 1 to 255 visible ASCII characters */
+	const char *request; /* the canonical request text whose sha256 is the fingerprint */
+};
+
+/* What the claim of a key found. */
+enum crm_idem_outcome {
+	CRM_IDEM_NEW,      /* first use: do the work in the claim's transaction, then store */
+	CRM_IDEM_REPLAY,   /* answered before: the stored response */
+	CRM_IDEM_MISMATCH, /* the key was used for a different request */
+	CRM_IDEM_BUSY,     /* a request with this key is running */
+};
+
+/* A stored response: the status, its Location (NULL when none) and its JSON body. */
+struct crm_idem_response {
+	int status;
+	const char *location;
+	const char *body;
+};
+
 /* Row callbacks of the list functions (filled by pg, passed through the service to the
  * handlers): return false to stop (the client went away). */
 typedef bool (*crm_operator_fn)(void *ctx, const struct crm_operator *op);

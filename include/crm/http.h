@@ -32,7 +32,8 @@ struct crm_request {
 	size_t body_len;
 	bool body_too_large;                  /* the declared length exceeded the limit; body not read */
 	int64_t params[CRM_ROUTE_PARAMS_MAX]; /* {id} values of the matched route, in order */
-	bool queue_expired; /* waited for a worker longer than CRM_QUEUE_TIMEOUT_MS: 503 before any work */
+	bool queue_expired;          /* waited for a worker longer than CRM_QUEUE_TIMEOUT_MS: 503 before any work */
+	const char *idempotency_key; /* the Idempotency-Key header; NULL when absent */
 };
 
 /* Where the answer goes; write returns false when the client is gone. */

@@ -124,6 +124,19 @@ bool crm_pg_assignments_list(struct crm_pg *pg, struct crm_arena *a, int64_t con
 bool crm_pg_source_stats(struct crm_pg *pg, struct crm_arena *a, int64_t source_id, struct crm_source_stats *out,
 	struct crm_err *err) CRM_MUSTCHECK;
 
+/* --- Idempotency-Key (sql/functions/70_idempotency.sql) --- */
+/* Opens the request's transaction and claims the key (a row older than ttl seconds counts as
+ * absent). On CRM_IDEM_NEW the transaction stays open: the request's own statements run in it
+ * (their BEGIN/COMMIT are skipped) until crm_pg_idem_store commits; crm_pg_after_request rolls
+ * it back. Any other outcome ends the transaction; *stored is filled on CRM_IDEM_REPLAY. */
+bool crm_pg_idem_claim(struct crm_pg *pg, struct crm_arena *a, const struct crm_idem_request *rq, int ttl,
+	enum crm_idem_outcome *outcome, struct crm_idem_response *stored, struct crm_err *err) CRM_MUSTCHECK;
+/* Stores the response of the claimed key and commits the transaction. */
+bool crm_pg_idem_store(struct crm_pg *pg, const struct crm_idem_request *rq, const struct crm_idem_response *resp,
+	struct crm_err *err) CRM_MUSTCHECK;
+/* Deletes at most limit keys older than ttl seconds; *deleted says how many. */
+bool crm_pg_idem_expire(struct crm_pg *pg, int ttl, int limit, int *deleted, struct crm_err *err) CRM_MUSTCHECK;
+
 /* --- backlog drainer --- */
 /* Connects if needed and LISTENs on the backlog channel. */
 bool crm_pg_backlog_listen(struct crm_pg *pg, struct crm_err *err) CRM_MUSTCHECK;

@@ -20,7 +20,12 @@ struct crm_pg;
 /* What one worker process owns for its whole life. */
 struct crm_service {
 	struct crm_pg *pg;
+	int idempotency_ttl;       /* seconds an Idempotency-Key is kept (crm_service_set_idempotency_ttl) */
+	int64_t idempotency_sweep; /* the drainer: monotonic second of the last expiry pass */
 };
+
+/* Idempotency-Keys are kept this long unless configured (CRM_IDEMPOTENCY_TTL). */
+#define CRM_IDEMPOTENCY_TTL_DEFAULT (24 * 3600)
 
 /* Transactions that lost a serialization or deadlock race are tried this many times. */
 #define CRM_SERVICE_ATTEMPTS 3
@@ -36,6 +41,8 @@ bool crm_service_init(struct crm_service *s, const char *database_url, int drain
  * the first connection: crm_pg_set_timeouts. `crm migrate` does not set them. */
 void crm_service_set_timeouts(struct crm_service *s, int statement_seconds, int lock_seconds);
 void crm_service_finish(struct crm_service *s);
+/* How long Idempotency-Keys are kept (seconds); set once at start by workers and the drainer. */
+void crm_service_set_idempotency_ttl(struct crm_service *s, int seconds);
 
 /* A worker connects at start so that its first request finds a connection; a failure is logged
  * and every request retries the connection (and answers 503 until it works). */
@@ -93,6 +100,23 @@ bool crm_service_assignments_list(struct crm_service *s, struct crm_arena *a, in
 /* The source's figures with every operator's configured and actual share filled in. */
 bool crm_service_source_stats(struct crm_service *s, struct crm_arena *a, int64_t source_id,
 	struct crm_source_stats *out, struct crm_err *err) CRM_MUSTCHECK;
+
+/* Idempotency-Key. claim: opens the request's transaction and claims rq->key (see
+ * crm_pg_idem_claim); on CRM_IDEM_NEW the caller does the request's work, which joins that
+ * transaction, and then calls crm_service_idem_store, which records the response and commits.
+ * A request that fails never stores: crm_service_request_done rolls everything back. Inside
+ * the claimed transaction a lost serialization or deadlock race is not retried by the worker
+ * (the transaction is gone): it is a 503, and the client's retry with the key does it again. */
+bool crm_service_idem_claim(struct crm_service *s, struct crm_arena *a, const struct crm_idem_request *rq,
+	enum crm_idem_outcome *outcome, struct crm_idem_response *stored, struct crm_err *err) CRM_MUSTCHECK;
+bool crm_service_idem_store(struct crm_service *s, const struct crm_idem_request *rq,
+	const struct crm_idem_response *resp, struct crm_err *err) CRM_MUSTCHECK;
+/* A claimed request that failed: rolls its transaction back now, before the answer goes out, so
+ * that a retry sent as soon as the client has the answer finds the key free (not 409). */
+void crm_service_idem_abandon(struct crm_service *s);
+
+/* The drainer's sweep, at most once per sweep_seconds: deletes keys older than the TTL. */
+bool crm_service_idem_expire(struct crm_service *s, int sweep_seconds, struct crm_err *err) CRM_MUSTCHECK;
 
 /* The drainer: waits for a backlog wake-up (or the sweep interval), then assigns waiting
  * contacts until a pass assigns none. Returns false when the database is unreachable. */

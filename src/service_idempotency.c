@@ -1,0 +1,66 @@
+/* service_idempotency.c -- Idempotency-Key: claim, store, and the drainer's expiry of old keys
+ *
+ * DESIGN: a POST with a key is one transaction: the claim (sql/functions/70_idempotency.sql),
+ * the request's own work, the stored response, COMMIT. So the contact and the answer that names
+ * it are committed together or not at all: a worker killed, or a database restarted, between
+ * the commit and the reply leaves the answer for the client's retry, which replays it instead
+ * of storing the contact again. A failed request rolls back its claim with its work.
+ */
+#include "crm/service.h"
+
+#include <time.h>
+
+#include "crm/log.h"
+#include "crm/pg.h"
+
+/* Keys deleted per statement of the sweep, so that one pass never holds many row locks. */
+#define EXPIRE_BATCH 5000
+
+void crm_service_set_idempotency_ttl(struct crm_service *s, int seconds)
+{
+	s->idempotency_ttl = seconds;
+}
+
+bool crm_service_idem_claim(struct crm_service *s, struct crm_arena *a, const struct crm_idem_request *rq,
+	enum crm_idem_outcome *outcome, struct crm_idem_response *stored, struct crm_err *err)
+{
+	return crm_pg_idem_claim(s->pg, a, rq, s->idempotency_ttl, outcome, stored, err);
+}
+
+bool crm_service_idem_store(struct crm_service *s, const struct crm_idem_request *rq,
+	const struct crm_idem_response *resp, struct crm_err *err)
+{
+	return crm_pg_idem_store(s->pg, rq, resp, err);
+}
+
+void crm_service_idem_abandon(struct crm_service *s)
+{
+	crm_pg_after_request(s->pg);
+}
+
+static int64_t now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec;
+}
+
+/* The drainer, at most once per sweep interval: deletes the keys past their time to live. */
+bool crm_service_idem_expire(struct crm_service *s, int sweep_seconds, struct crm_err *err)
+{
+	int deleted, total = 0;
+	int64_t now = now_seconds();
+
+	if (s->idempotency_sweep != 0 && now - s->idempotency_sweep < sweep_seconds)
+		return true;
+	do {
+		if (!crm_pg_idem_expire(s->pg, s->idempotency_ttl, EXPIRE_BATCH, &deleted, err))
+			return false;
+		total += deleted;
+	} while (deleted == EXPIRE_BATCH);
+	s->idempotency_sweep = now;
+	if (total > 0)
+		crm_log_info("idempotency: %d expired keys deleted", total);
+	return true;
+}
