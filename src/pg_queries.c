@@ -53,7 +53,7 @@ const struct pg_statement crm_pg_statements[PGS__COUNT] = {
 		" LEFT JOIN LATERAL (SELECT (u.o_contact).*) c ON true",
 		5},
 	[PGS_DRAIN_SOURCES] = {"drain_sources", "SELECT crm_drain_sources(ARRAY[$1::bigint], $2)", 2},
-	[PGS_DRAIN_ALL] = {"drain_all", "SELECT crm_drain_all($1)", 1},
+	[PGS_DRAIN_NEXT] = {"drain_next", "SELECT o_source, o_assigned FROM crm_drain_next($1, $2)", 2},
 	[PGS_CONTACT_EXISTS] = {"contact_exists", "SELECT 1 FROM contacts WHERE id = $1", 1},
 	[PGS_ASSIGNMENTS_LIST] = {"assignments_list",
 		"SELECT id, contact_id, operator_id, reason, note, load_before, load_limit, candidates::text, "
@@ -693,15 +693,16 @@ fail:
 	return false;
 }
 
-bool crm_pg_backlog_drain(struct crm_pg *pg, int per_source, int *assigned, struct crm_err *err)
+bool crm_pg_backlog_drain_next(struct crm_pg *pg, int64_t after, int64_t *source, int *assigned, struct crm_err *err)
 {
-	struct num n;
-	const char *values[] = {num(&n, per_source)};
-	PGresult *res = crm_pg_exec(pg, PGS_DRAIN_ALL, values, err);
+	struct num n, batch;
+	const char *values[] = {num(&n, after), num(&batch, pg->drain_batch)};
+	PGresult *res = crm_pg_exec(pg, PGS_DRAIN_NEXT, values, err);
 
 	if (res == NULL)
 		return false;
-	*assigned = (int)col_i64(res, 0, 0);
+	*source = PQgetisnull(res, 0, 0) ? 0 : col_i64(res, 0, 0);
+	*assigned = (int)col_i64(res, 0, 1);
 	PQclear(res);
 	return true;
 }
