@@ -239,7 +239,9 @@ static void log_refused(int limit_ms, double waited_ms)
 	refused.logged_at = now;
 }
 
-static void serve_one(FCGX_Request *fr, const struct crm_config *cfg, struct crm_service *svc, struct crm_arena *arena)
+/* Returns false when the answer could not be completed (an error after its headers went out,
+ * or the client gone): see abort_request. */
+static bool serve_one(FCGX_Request *fr, const struct crm_config *cfg, struct crm_service *svc, struct crm_arena *arena)
 {
 	struct crm_sink sink = {sink_write, fr};
 	struct crm_request req;
@@ -282,8 +284,26 @@ static void serve_one(FCGX_Request *fr, const struct crm_config *cfg, struct crm
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		crm_log_debug("%s %s %d %.3fms%s", req.method, req.path, resp.status,
 			(double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
-			resp.failed ? " (client gone)" : "");
+			resp.failed ? " (aborted)" : "");
 	}
+	return !resp.failed;
+}
+
+/* Aborts a request whose answer could not be completed, so the client sees a failed transfer,
+ * never a complete 200 with cut JSON. Closing the connection without FCGI_END_REQUEST is not
+ * enough: without fastcgi_keep_conn nginx takes the end of the connection as the end of the
+ * answer and ends the chunked body cleanly. A record header that is not FastCGI version 1 is an
+ * upstream error for nginx at any point: it logs "upstream sent unsupported FastCGI protocol
+ * version: 0" and closes the client's connection without the last chunk. The records written
+ * so far are whole (libfcgi writes a record at a time), so this header starts a new record;
+ * what libfcgi still buffers is dropped unsent by FCGX_Free. */
+static void abort_request(FCGX_Request *fr)
+{
+	static const char not_fastcgi[8]; /* version 0 */
+
+	if (fr->ipcFd >= 0 && write(fr->ipcFd, not_fastcgi, sizeof(not_fastcgi)) < 0)
+		crm_log_debug("aborting a request: %s", strerror(errno));
+	FCGX_Free(fr, 1);
 }
 
 int crm_fcgi_worker_run(const struct crm_config *cfg, int listen_fd)
@@ -331,8 +351,10 @@ int crm_fcgi_worker_run(const struct crm_config *cfg, int listen_fd)
 			usleep(10000);
 			continue;
 		}
-		serve_one(&fr, cfg, &svc, arena);
-		FCGX_Finish_r(&fr);
+		if (serve_one(&fr, cfg, &svc, arena))
+			FCGX_Finish_r(&fr);
+		else
+			abort_request(&fr);
 		crm_arena_reset(arena);
 		crm_service_request_done(&svc);
 	}

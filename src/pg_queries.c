@@ -53,7 +53,7 @@ const struct pg_statement crm_pg_statements[PGS__COUNT] = {
 		" LEFT JOIN LATERAL (SELECT (u.o_contact).*) c ON true",
 		5},
 	[PGS_DRAIN_SOURCES] = {"drain_sources", "SELECT crm_drain_sources(ARRAY[$1::bigint], $2)", 2},
-	[PGS_DRAIN_ALL] = {"drain_all", "SELECT crm_drain_all($1)", 1},
+	[PGS_DRAIN_NEXT] = {"drain_next", "SELECT o_source, o_assigned FROM crm_drain_next($1, $2)", 2},
 	[PGS_CONTACT_EXISTS] = {"contact_exists", "SELECT 1 FROM contacts WHERE id = $1", 1},
 	[PGS_ASSIGNMENTS_LIST] = {"assignments_list",
 		"SELECT id, contact_id, operator_id, reason, note, load_before, load_limit, candidates::text, "
@@ -525,35 +525,45 @@ static bool lead_row(void *p, const PGresult *res)
 	lc->rows++;
 	lead.id = col_i64(res, 0, 0);
 	lead.email = PQgetvalue(res, 0, 1);
-	if (PQgetisnull(res, 0, 2))
+	lead.next_after = PQgetisnull(res, 0, 2) ? 0 : col_i64(res, 0, 2);
+	if (PQgetisnull(res, 0, 3))
 		return lc->fn.lead_contact(lc->ctx, &lead, NULL);
-	read_contact(NULL, res, 0, 2, &c);
+	read_contact(NULL, res, 0, 3, &c);
 	return lc->fn.lead_contact(lc->ctx, &lead, &c);
 }
 
+/* One row per (lead, contact), in single-row mode: a lead's contacts are never held together,
+ * neither here nor in the caller. With a limit every row also carries the page's next after_id
+ * when the page is full (a window over the page's leads, computed before the join), so the
+ * caller can send the Link header before the first contact. */
 bool crm_pg_leads_list(struct crm_pg *pg, struct crm_arena *a, int64_t only_id, int64_t after_id, int32_t limit,
 	crm_lead_contact_fn fn, void *ctx, struct crm_err *err)
 {
 	struct list_ctx lc = {a, {.lead_contact = fn}, ctx, 0};
 	struct num id, after, lim;
-	const char *values[2];
+	const char *values[3];
 	struct crm_buf sql;
 	int n = 0;
 	bool ok;
 
 	crm_buf_init(&sql);
-	crm_buf_puts(&sql, "SELECT l.id, l.email, " CONTACT_COLS " FROM (SELECT id, email FROM leads WHERE true");
+	crm_buf_puts(&sql, "SELECT l.id, l.email, l.next_after, " CONTACT_COLS " FROM (SELECT id, email, ");
+	if (limit > 0) {
+		n++;
+		values[n - 1] = num(&lim, limit);
+		crm_buf_printf(&sql, "CASE WHEN count(*) OVER () = $%d THEN max(id) OVER () END", n);
+	} else {
+		crm_buf_puts(&sql, "NULL::bigint");
+	}
+	crm_buf_puts(&sql, " AS next_after FROM (SELECT id, email FROM leads WHERE true");
 	if (only_id)
 		where_param(&sql, "id =", &n, values, num(&id, only_id));
 	if (after_id)
 		where_param(&sql, "id >", &n, values, num(&after, after_id));
 	crm_buf_puts(&sql, " ORDER BY id");
-	if (limit > 0) {
-		n++;
-		crm_buf_printf(&sql, " LIMIT $%d", n);
-		values[n - 1] = num(&lim, limit);
-	}
-	crm_buf_puts(&sql, ") l LEFT JOIN contacts c ON c.lead_id = l.id ORDER BY l.id, c.id");
+	if (limit > 0)
+		crm_buf_puts(&sql, " LIMIT $1");
+	crm_buf_puts(&sql, ") p) l LEFT JOIN contacts c ON c.lead_id = l.id ORDER BY l.id, c.id");
 	ok = crm_pg_stream(pg, sql.data, n, values, lead_row, &lc, err);
 	crm_buf_finish(&sql);
 	if (ok && only_id && lc.rows == 0)
@@ -700,15 +710,16 @@ fail:
 	return false;
 }
 
-bool crm_pg_backlog_drain(struct crm_pg *pg, int per_source, int *assigned, struct crm_err *err)
+bool crm_pg_backlog_drain_next(struct crm_pg *pg, int64_t after, int64_t *source, int *assigned, struct crm_err *err)
 {
-	struct num n;
-	const char *values[] = {num(&n, per_source)};
-	PGresult *res = crm_pg_exec(pg, PGS_DRAIN_ALL, values, err);
+	struct num n, batch;
+	const char *values[] = {num(&n, after), num(&batch, pg->drain_batch)};
+	PGresult *res = crm_pg_exec(pg, PGS_DRAIN_NEXT, values, err);
 
 	if (res == NULL)
 		return false;
-	*assigned = (int)col_i64(res, 0, 0);
+	*source = PQgetisnull(res, 0, 0) ? 0 : col_i64(res, 0, 0);
+	*assigned = (int)col_i64(res, 0, 1);
 	PQclear(res);
 	return true;
 }

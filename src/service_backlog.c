@@ -1,10 +1,33 @@
-/* service_backlog.c -- the drainer's use case: assign waiting contacts as capacity appears */
+/* service_backlog.c -- the drainer's use case: assign waiting contacts as capacity appears
+ *
+ * DESIGN (small batches): the drainer walks the sources with waiting contacts in id order and
+ * gives each one batch (CRM_DRAIN_BATCH contacts) per transaction, committed at once; it walks
+ * again while a walk assigned anything. So the operator rows a batch took stay locked for one
+ * batch, not for the whole backlog (intakes of other sources sharing those operators wait that
+ * long at most), and the sources take turns instead of the longest queue going first. Within a
+ * source the queue stays FIFO and SKIP LOCKED (crm_drain_source).
+ */
 #include "crm/service.h"
 
 #include "crm/log.h"
 #include "crm/pg.h"
 
-#define DRAIN_PER_SOURCE 500
+/* One walk over the sources with waiting contacts; *assigned says how many were assigned. */
+static bool drain_walk(struct crm_service *s, int *assigned, struct crm_err *err)
+{
+	int64_t source, after = 0;
+	int n;
+
+	*assigned = 0;
+	for (;;) {
+		if (!crm_pg_backlog_drain_next(s->pg, after, &source, &n, err))
+			return false;
+		if (source == 0)
+			return true;
+		*assigned += n;
+		after = source;
+	}
+}
 
 bool crm_service_backlog_run_once(struct crm_service *s, int sweep_ms, struct crm_err *err)
 {
@@ -18,7 +41,7 @@ bool crm_service_backlog_run_once(struct crm_service *s, int sweep_ms, struct cr
 		return false;
 	/* drain first: a wake-up may have been sent before we listened */
 	do {
-		if (!crm_pg_backlog_drain(s->pg, DRAIN_PER_SOURCE, &assigned, err))
+		if (!drain_walk(s, &assigned, err))
 			return false;
 		total += assigned;
 	} while (assigned > 0);

@@ -66,6 +66,7 @@ bool crm_contact_status_valid(const char *status);
 struct crm_lead {
 	int64_t id;
 	const char *email;
+	int64_t next_after; /* a full page (?limit=N): the after_id of the next page; else 0 */
 };
 
 /* Filters of GET /api/contacts; 0 / NULL / false mean "not given". */

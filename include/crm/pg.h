@@ -142,7 +142,11 @@ bool crm_pg_idem_expire(struct crm_pg *pg, int ttl, int limit, int *deleted, str
 bool crm_pg_backlog_listen(struct crm_pg *pg, struct crm_err *err) CRM_MUSTCHECK;
 /* Waits up to timeout_ms for backlog notifications and consumes them. */
 void crm_pg_backlog_wait(struct crm_pg *pg, int timeout_ms);
-/* One pass over every source with waiting contacts; *assigned says how many were assigned. */
-bool crm_pg_backlog_drain(struct crm_pg *pg, int per_source, int *assigned, struct crm_err *err) CRM_MUSTCHECK;
+/* One step of the drainer, in a transaction of its own: the first source after `after` (by id)
+ * with waiting contacts gets at most the drain batch of them assigned (crm_drain_next).
+ * *source is that source, 0 when no source after `after` has anyone waiting; *assigned says
+ * how many were assigned. */
+bool crm_pg_backlog_drain_next(struct crm_pg *pg, int64_t after, int64_t *source, int *assigned,
+	struct crm_err *err) CRM_MUSTCHECK;
 
 #endif

@@ -89,3 +89,23 @@ BEGIN
     RETURN v_done;
 END
 $$;
+
+-- The drainer's step: the first source after p_after (in id order) with waiting contacts,
+-- drained of at most p_max of them; returns that source and how many were assigned, or a NULL
+-- source when no source after p_after has anyone waiting. The drainer calls it in autocommit
+-- and walks the sources with it (p_after = the source it returned), so every step is one short
+-- transaction: the operator rows a batch took are unlocked at its commit, and an intake waits
+-- for one batch at most, never for a pass over the whole backlog. crm_drain_all (one
+-- transaction for the whole pass) stays for drainers of the previous release.
+CREATE OR REPLACE FUNCTION crm_drain_next(p_after bigint, p_max integer, OUT o_source bigint, OUT o_assigned integer)
+LANGUAGE plpgsql AS $$
+BEGIN
+    SELECT c.source_id INTO o_source FROM contacts c
+     WHERE c.source_id > p_after AND c.operator_id IS NULL AND c.status = 'active'
+     ORDER BY c.source_id LIMIT 1;
+    o_assigned := 0;
+    IF o_source IS NOT NULL THEN
+        o_assigned := crm_drain_source(o_source, p_max);
+    END IF;
+END
+$$;

@@ -294,7 +294,7 @@ def drains_idle(db_rows):
     """True when no session is inside a backlog drain (a request's batch or the drainer's pass)."""
     return db_rows(
         "SELECT count(*) FROM pg_stat_activity WHERE state <> 'idle' AND pid <> pg_backend_pid()"
-        " AND query ~ 'crm_drain_(all|sources)'")[0][0] == 0
+        " AND query ~ 'crm_drain_(all|sources|next)'")[0][0] == 0
 
 
 def wait_until(cond, timeout, what=None, interval=0.05):

@@ -41,11 +41,11 @@ def start_master(tmp, n):
 
 
 def drainers_listening(db, hosts):
-    """True once the drainer of every host has LISTENed and finished its first pass (its session
-    is idle after crm_drain_all, which the drainer runs only after LISTEN crm_backlog)."""
+    """True once the drainer of every host has LISTENed and walked the backlog (its session is
+    idle after crm_drain_next, which the drainer runs only after LISTEN crm_backlog)."""
     with db.cursor() as cur:
         cur.execute("SELECT count(DISTINCT application_name) FROM pg_stat_activity"
-                    " WHERE application_name = ANY(%s) AND state = 'idle' AND query LIKE '%%crm_drain_all%%'",
+                    " WHERE application_name = ANY(%s) AND state = 'idle' AND query LIKE '%%crm_drain_next%%'",
                     ([f"crm-host{n}" for n in hosts],))
         return cur.fetchone()[0] == len(hosts)
 
