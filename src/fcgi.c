@@ -273,8 +273,8 @@ static bool serve_one(FCGX_Request *fr, const struct crm_config *cfg, struct crm
 	body_deadline_arm(fr->ipcFd, cfg->body_timeout);
 	complete = read_body(fr, arena, cfg->body_limit, &req);
 	body_deadline_disarm();
-	if (!complete)
-		return;
+	if (!complete) /* stalled or cut short: nothing was answered, the request just ends */
+		return true;
 
 	crm_resp_init(&resp, sink);
 	crm_http_handle(&crm_routes, svc, arena, &req, &resp);
