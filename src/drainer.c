@@ -1,8 +1,8 @@
 /* drainer.c -- the backlog drainer process (see drainer.h) */
 #include "crm/drainer.h"
 
+#include <poll.h>
 #include <signal.h>
-#include <unistd.h>
 
 #include "crm/log.h"
 #include "crm/proc.h"
@@ -16,12 +16,30 @@ static void on_stop(int sig)
 	stop_requested = 1;
 }
 
+/* Sleeps one second with the stop signals let in, so a SIGTERM ends it at once. */
+static void wait_a_second(void)
+{
+	struct timespec one = {1, 0};
+	sigset_t none;
+
+	sigemptyset(&none);
+	ppoll(NULL, 0, &one, &none);
+}
+
 int crm_drainer_run(const struct crm_config *cfg)
 {
 	struct crm_service svc;
 	struct crm_err err;
+	sigset_t stopset;
 
-	crm_proc_child_init("crm-drainer", on_stop); /* a signal ends the wait in poll() */
+	/* SIGTERM and SIGINT stay blocked but in the backlog wait, which lets them in atomically
+	 * (crm_pg_backlog_wait uses ppoll): one that comes while a pass runs SQL ends the next wait
+	 * at once, instead of being lost before poll() and waiting out the sweep interval. */
+	crm_proc_child_init("crm-drainer", on_stop);
+	sigemptyset(&stopset);
+	sigaddset(&stopset, SIGTERM);
+	sigaddset(&stopset, SIGINT);
+	sigprocmask(SIG_BLOCK, &stopset, NULL);
 	crm_err_init(&err);
 	if (!crm_service_init(&svc, cfg->database_url, cfg->drain_batch, &err)) {
 		crm_log_error("%s", err.detail);
@@ -33,7 +51,7 @@ int crm_drainer_run(const struct crm_config *cfg)
 		crm_err_init(&err);
 		if (!crm_service_backlog_run_once(&svc, cfg->sweep_seconds * 1000, &err)) {
 			crm_log_debug("backlog drainer: %s", err.detail);
-			sleep(1); /* the database is away; try again */
+			wait_a_second(); /* the database is away; try again */
 		}
 	}
 	crm_service_finish(&svc);

@@ -5,6 +5,7 @@
  * open, and a broken one is dropped and made again on the next request (503 meanwhile).
  */
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -426,13 +427,18 @@ bool crm_pg_backlog_listen(struct crm_pg *pg, struct crm_err *err)
 void crm_pg_backlog_wait(struct crm_pg *pg, int timeout_ms)
 {
 	struct pollfd pfd;
+	struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
+	sigset_t none;
 	PGnotify *n;
 
 	if (pg->conn == NULL)
 		return;
 	pfd.fd = PQsocket(pg->conn);
 	pfd.events = POLLIN;
-	if (poll(&pfd, 1, timeout_ms) <= 0)
+	sigemptyset(&none);
+	/* Every signal is let in only during the wait, atomically (ppoll): a SIGTERM that came while
+	 * the caller ran SQL with it blocked ends this wait at once instead of after the timeout. */
+	if (ppoll(&pfd, 1, &ts, &none) <= 0)
 		return; /* the sweep interval passed, or a signal came */
 	if (!PQconsumeInput(pg->conn)) {
 		crm_log_warn("backlog listener lost its connection: %s", PQerrorMessage(pg->conn));
