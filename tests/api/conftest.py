@@ -21,9 +21,14 @@ names and compare row counts before/after, or filter by the ids they made.
 """
 
 import os
+import shutil
+import signal
+import subprocess
+import tempfile
 
 import pytest
-from helpers import ApiClient, PerThread, check_json, check_problem, configure, unique
+from fastcgi import fcgi
+from helpers import ApiClient, PerThread, check_json, check_problem, configure, unique, wait_until
 
 
 def pytest_configure(config):
@@ -145,3 +150,43 @@ def source_with_operator(api, make_source, make_operator):
         return src, op
 
     return make
+
+
+@pytest.fixture()
+def extra_master():
+    """start(env) -> (socket path, log path) of one more master on a unix socket of its own, with
+    the given CRM_* settings (2 workers unless CRM_WORKERS says otherwise), spoken to with
+    fastcgi.fcgi(); stopped (its process group killed if it hangs) and cleaned up afterwards."""
+    started = []
+    tmp = tempfile.mkdtemp(prefix="crm-master-")
+
+    def start(extra):
+        sock = f"{tmp}/crm{len(started)}.sock"
+        env = dict(os.environ)
+        env.update({"CRM_DATABASE_URL": _env("CRM_TEST_APP_DSN"), "CRM_LISTEN": f"unix:{sock}", "CRM_WORKERS": "2",
+                    "CRM_AUTO_MIGRATE": "off", "CRM_LOG_LEVEL": "info"})
+        env.update(extra)
+        log = open(f"{tmp}/crm{len(started)}.log", "w")
+        proc = subprocess.Popen([_env("CRM_BIN"), "serve"], env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        started.append((proc, log))
+
+        def ready():
+            try:
+                return fcgi(sock, "GET", "/api/operators", timeout=2)[0] == 200
+            except OSError:
+                return False
+
+        wait_until(ready, 10, "the extra master answers")
+        return sock, log.name
+
+    yield start
+    for proc, log in started:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:  # e.g. the drainer inside a long sweep: the whole group
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+    shutil.rmtree(tmp, ignore_errors=True)

@@ -8,19 +8,14 @@ The time-limit tests start one more master (as test_several_hosts does) with sma
 speak FastCGI to its socket directly, so the test stack keeps its defaults.
 """
 import os
-import socket
-import struct
-import subprocess
-import tempfile
 import time
 import unicodedata
 
 import pytest
-from helpers import MISSING_ID, check_json, check_problem, configure, new_email, require_env, unique, wait_until
+from fastcgi import fcgi
+from helpers import MISSING_ID, check_json, check_problem, configure, new_email, require_env, unique
 
 require_env("CRM_TEST_URL", "CRM_TEST_DSN", "CRM_TEST_APP_DSN", "CRM_BIN", "CRM_TEST_PIDFILE")
-APP_DSN = os.environ.get("CRM_TEST_APP_DSN")
-CRM_BIN = os.environ.get("CRM_BIN")
 
 
 def crm_log_path():
@@ -131,110 +126,22 @@ def test_a_422_with_thousands_of_bad_fields(api, make_source, db_count):
 
 # --- bounded database time: 503 with Retry-After, nothing changed ---
 
-def fcgi_record(rtype, content, request_id=1):
-    return struct.pack("!BBHHBx", 1, rtype, request_id, len(content), 0) + content
-
-
-def fcgi_pairs(params):
-    out = b""
-    for k, v in params.items():
-        k, v = k.encode(), v.encode()
-        for x in (k, v):
-            out += bytes([len(x)]) if len(x) < 128 else struct.pack("!I", len(x) | 0x80000000)
-        out += k + v
-    return out
-
-
-def fcgi_request(sock_path, method, uri, body=b"", timeout=30):
-    """One FastCGI request (responder role) -> (status, headers dict, body bytes)."""
-    params = {"REQUEST_METHOD": method, "DOCUMENT_URI": uri, "REQUEST_URI": uri, "QUERY_STRING": "",
-              "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)),
-              "SERVER_PROTOCOL": "HTTP/1.1"}
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    s.connect(sock_path)
-    try:
-        s.sendall(fcgi_record(1, struct.pack("!HB5x", 1, 0)) + fcgi_record(4, fcgi_pairs(params))
-                  + fcgi_record(4, b"") + (fcgi_record(5, body) if body else b"") + fcgi_record(5, b""))
-        data, out = b"", b""
-        while True:
-            while len(data) < 8:
-                chunk = s.recv(65536)
-                assert chunk, "connection closed before END_REQUEST"
-                data += chunk
-            _, rtype, _, clen, plen = struct.unpack("!BBHHBx", data[:8])
-            while len(data) < 8 + clen + plen:
-                chunk = s.recv(65536)
-                assert chunk, "connection closed inside a record"
-                data += chunk
-            content, data = data[8:8 + clen], data[8 + clen + plen:]
-            if rtype == 6:
-                out += content
-            elif rtype == 3:
-                break
-    finally:
-        s.close()
-    head, _, payload = out.partition(b"\r\n\r\n")
-    headers = {}
-    for line in head.decode().split("\r\n"):
-        k, _, v = line.partition(":")
-        headers[k.strip().lower()] = v.strip()
-    return int(headers.get("status", "200").split()[0]), headers, payload
-
-
-@pytest.fixture()
-def limited_master():
-    """start(env) -> (socket path, log path) of one more master (1 worker) with the given CRM_* settings."""
-    started = []
-    tmp = tempfile.mkdtemp(prefix="crm-timeouts-")
-
-    def start(extra):
-        sock = f"{tmp}/crm{len(started)}.sock"
-        env = dict(os.environ)
-        env.update({"CRM_DATABASE_URL": APP_DSN, "CRM_LISTEN": f"unix:{sock}", "CRM_WORKERS": "1",
-                    "CRM_AUTO_MIGRATE": "off", "CRM_LOG_LEVEL": "info"})
-        env.update(extra)
-        log = open(f"{tmp}/crm{len(started)}.log", "w")
-        proc = subprocess.Popen([CRM_BIN, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-        started.append((proc, log))
-
-        def ready():
-            try:
-                return fcgi_request(sock, "GET", "/api/operators", timeout=2)[0] == 200
-            except OSError:
-                return False
-
-        wait_until(ready, 10, "the limited master answers")
-        return sock, log.name
-
-    yield start
-    for proc, log in started:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-
-
 @pytest.mark.parametrize("limits, sqlstate", [
     ({"CRM_LOCK_TIMEOUT": "1", "CRM_STATEMENT_TIMEOUT": "30"}, "55P03"),
     ({"CRM_LOCK_TIMEOUT": "0", "CRM_STATEMENT_TIMEOUT": "1"}, "57014"),
 ])
-def test_a_locked_row_is_503_with_retry_after_and_nothing_changes(limited_master, make_operator, db_rows,
+def test_a_locked_row_is_503_with_retry_after_and_nothing_changes(extra_master, make_operator, db_rows,
                                                                     limits, sqlstate):
     import psycopg2
 
-    sock, log = limited_master(limits)
+    sock, log = extra_master({**limits, "CRM_WORKERS": "1"})
     op = make_operator(max_load_limit=4)
     holder = psycopg2.connect(os.environ["CRM_TEST_DSN"])
     try:
         with holder.cursor() as cur:  # a transaction that holds the operator's row lock
             cur.execute("SELECT id FROM operators WHERE id = %s FOR UPDATE", (op["id"],))
         t0 = time.monotonic()
-        status, headers, payload = fcgi_request(sock, "PATCH", f"/api/operators/{op['id']}",
+        status, headers, payload = fcgi(sock, "PATCH", f"/api/operators/{op['id']}",
                                                 b'{"max_load_limit": 9, "name": "changed"}')
         took = time.monotonic() - t0
     finally:
@@ -250,6 +157,6 @@ def test_a_locked_row_is_503_with_retry_after_and_nothing_changes(limited_master
     assert db_rows("SELECT name, max_load_limit FROM operators WHERE id = %s", (op["id"],)) == \
         [(op["name"], 4)]
     # the worker is usable again at once, and the same PATCH now succeeds
-    status, _, payload = fcgi_request(sock, "PATCH", f"/api/operators/{op['id']}", b'{"max_load_limit": 9}')
+    status, _, payload = fcgi(sock, "PATCH", f"/api/operators/{op['id']}", b'{"max_load_limit": 9}')
     assert status == 200, payload
     assert db_rows("SELECT max_load_limit FROM operators WHERE id = %s", (op["id"],)) == [(9,)]

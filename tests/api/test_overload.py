@@ -7,134 +7,14 @@ CRM_REQUEST_START that nginx passes ($msec), and the test stack keeps its defaul
 """
 import json
 import os
-import shutil
-import signal
-import socket
-import struct
-import subprocess
-import tempfile
 import threading
 import time
 
 import pytest
+from fastcgi import STDIN, connect, fcgi, head, read_answer, record
 from helpers import new_email, require_env, wait_until
 
 require_env("CRM_TEST_URL", "CRM_TEST_DSN", "CRM_TEST_APP_DSN", "CRM_BIN")
-APP_DSN = os.environ.get("CRM_TEST_APP_DSN")
-CRM_BIN = os.environ.get("CRM_BIN")
-
-BEGIN, PARAMS, STDIN, STDOUT, END = 1, 4, 5, 6, 3
-
-
-def record(rtype, content=b""):
-    return struct.pack("!BBHHBx", 1, rtype, 1, len(content), 0) + content
-
-
-def pairs(params):
-    out = b""
-    for k, v in params.items():
-        k, v = k.encode(), v.encode()
-        for x in (k, v):
-            out += bytes([len(x)]) if len(x) < 128 else struct.pack("!I", len(x) | 0x80000000)
-        out += k + v
-    return out
-
-
-def head(method, uri, body_len, start=None):
-    """BEGIN_REQUEST and the params of one request; start: CRM_REQUEST_START as nginx sends it."""
-    params = {"REQUEST_METHOD": method, "DOCUMENT_URI": uri, "REQUEST_URI": uri, "QUERY_STRING": "",
-              "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(body_len),
-              "SERVER_PROTOCOL": "HTTP/1.1"}
-    if start is not None:
-        params["CRM_REQUEST_START"] = f"{start:.3f}"
-    return record(BEGIN, struct.pack("!HB5x", 1, 0)) + record(PARAMS, pairs(params)) + record(PARAMS)
-
-
-def read_answer(s):
-    """-> (status, headers, body) once END_REQUEST arrives; None when the worker closed first."""
-    data, out = b"", b""
-    while True:
-        while len(data) < 8:
-            chunk = s.recv(65536)
-            if not chunk:
-                return None
-            data += chunk
-        _, rtype, _, clen, plen = struct.unpack("!BBHHBx", data[:8])
-        while len(data) < 8 + clen + plen:
-            chunk = s.recv(65536)
-            if not chunk:
-                return None
-            data += chunk
-        content, data = data[8:8 + clen], data[8 + clen + plen:]
-        if rtype == STDOUT:
-            out += content
-        elif rtype == END:
-            break
-    if not out:
-        return None
-    top, _, payload = out.partition(b"\r\n\r\n")
-    headers = {}
-    for line in top.decode().split("\r\n"):
-        k, _, v = line.partition(":")
-        headers[k.strip().lower()] = v.strip()
-    return int(headers.get("status", "200").split()[0]), headers, payload
-
-
-def connect(sock_path, timeout=30):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    s.connect(sock_path)
-    return s
-
-
-def fcgi(sock_path, method, uri, body=b"", start=None, timeout=30):
-    s = connect(sock_path, timeout)
-    try:
-        s.sendall(head(method, uri, len(body), start) + (record(STDIN, body) if body else b"") + record(STDIN))
-        answer = read_answer(s)
-    finally:
-        s.close()
-    assert answer is not None, "the worker closed the connection without an answer"
-    return answer
-
-
-@pytest.fixture()
-def master():
-    """start(env) -> (socket path, log path) of one more master with the given CRM_* settings."""
-    started = []
-    tmp = tempfile.mkdtemp(prefix="crm-overload-")
-
-    def start(extra):
-        sock = f"{tmp}/crm{len(started)}.sock"
-        env = dict(os.environ)
-        env.update({"CRM_DATABASE_URL": APP_DSN, "CRM_LISTEN": f"unix:{sock}", "CRM_WORKERS": "2",
-                    "CRM_AUTO_MIGRATE": "off", "CRM_LOG_LEVEL": "info"})
-        env.update(extra)
-        log = open(f"{tmp}/crm{len(started)}.log", "w")
-        proc = subprocess.Popen([CRM_BIN, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-        started.append((proc, log))
-
-        def ready():
-            try:
-                return fcgi(sock, "GET", "/api/operators", timeout=2)[0] == 200
-            except OSError:
-                return False
-
-        wait_until(ready, 10, "the extra master answers")
-        return sock, log.name
-
-    yield start
-    for proc, log in started:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:  # e.g. the drainer inside a long sweep: the whole group
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
-    shutil.rmtree(tmp, ignore_errors=True)
-
 
 def log_text(path):
     with open(path, encoding="utf-8", errors="replace") as f:
@@ -147,8 +27,8 @@ def contact_body(source_id, email):
 
 # --- the body deadline ---
 
-def test_stalled_bodies_do_not_hold_the_workers(master, make_source, db_count):
-    sock, log = master({"CRM_WORKERS": "2", "CRM_BODY_TIMEOUT": "1"})
+def test_stalled_bodies_do_not_hold_the_workers(extra_master, make_source, db_count):
+    sock, log = extra_master({"CRM_WORKERS": "2", "CRM_BODY_TIMEOUT": "1"})
     src = make_source()
     email = new_email("stall")
     body = contact_body(src["id"], email)
@@ -173,8 +53,8 @@ def test_stalled_bodies_do_not_hold_the_workers(master, make_source, db_count):
     assert log_text(log).count("request body incomplete") >= 2
 
 
-def test_a_body_cut_short_by_the_client_is_never_processed(master, make_source, db_count):
-    sock, log = master({"CRM_WORKERS": "1"})
+def test_a_body_cut_short_by_the_client_is_never_processed(extra_master, make_source, db_count):
+    sock, log = extra_master({"CRM_WORKERS": "1"})
     src = make_source()
     email = new_email("cut")
     body = contact_body(src["id"], email)
@@ -202,8 +82,8 @@ def check_busy(answer):
     assert problem["status"] == 503 and "busy" in problem["detail"]
 
 
-def test_a_request_that_waited_too_long_is_refused_and_changes_nothing(master, make_source, db_count):
-    sock, log = master({"CRM_QUEUE_TIMEOUT_MS": "500"})
+def test_a_request_that_waited_too_long_is_refused_and_changes_nothing(extra_master, make_source, db_count):
+    sock, log = extra_master({"CRM_QUEUE_TIMEOUT_MS": "500"})
     src = make_source()
     old, fresh, unmarked = new_email("old"), new_email("fresh"), new_email("plain")
     check_busy(fcgi(sock, "POST", "/api/contacts", contact_body(src["id"], old), start=time.time() - 5))
@@ -215,17 +95,17 @@ def test_a_request_that_waited_too_long_is_refused_and_changes_nothing(master, m
     assert "refused 1 request(s) that waited longer than 500 ms" in log_text(log)
 
 
-def test_queue_limit_off_serves_old_requests(master, make_source):
-    sock, _ = master({"CRM_QUEUE_TIMEOUT_MS": "0"})
+def test_queue_limit_off_serves_old_requests(extra_master, make_source):
+    sock, _ = extra_master({"CRM_QUEUE_TIMEOUT_MS": "0"})
     src = make_source()
     body = contact_body(src["id"], new_email("off"))
     assert fcgi(sock, "POST", "/api/contacts", body, start=time.time() - 60)[0] == 201
 
 
-def test_saturated_workers_refuse_the_queue_then_recover(master, make_source, make_operator, db_rows, db_count):
+def test_saturated_workers_refuse_the_queue_then_recover(extra_master, make_source, make_operator, db_rows, db_count):
     import psycopg2
 
-    sock, _ = master({"CRM_WORKERS": "2", "CRM_QUEUE_TIMEOUT_MS": "300", "CRM_LOCK_TIMEOUT": "30"})
+    sock, _ = extra_master({"CRM_WORKERS": "2", "CRM_QUEUE_TIMEOUT_MS": "300", "CRM_LOCK_TIMEOUT": "30"})
     src = make_source()
     op = make_operator(max_load_limit=4)
     emails = [new_email("queued") for _ in range(6)]
