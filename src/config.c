@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,31 +129,24 @@ static int default_workers(void)
 	return (int)(4 * n);
 }
 
-static bool load_overload(struct crm_config *cfg, crm_getenv_fn get, struct crm_err *err)
-{
-	const char *v;
-	long n;
-
-	if ((v = get("CRM_BODY_TIMEOUT")) != NULL) {
-		if (!parse_long(v, 1, TIMEOUT_MAX, 10, &n))
-			return crm_err_set(err, CRM_E_INVALID, "CRM_BODY_TIMEOUT: expected seconds from 1 to %d",
-				TIMEOUT_MAX);
-		cfg->body_timeout = (int)n;
-	}
-	if ((v = get("CRM_QUEUE_TIMEOUT_MS")) != NULL) {
-		if (!parse_long(v, 0, 600000, 10, &n))
-			return crm_err_set(err, CRM_E_INVALID,
-				"CRM_QUEUE_TIMEOUT_MS: expected milliseconds from 0 to 600000");
-		cfg->queue_timeout_ms = (int)n;
-	}
-	if ((v = get("CRM_LISTEN_BACKLOG")) != NULL) {
-		if (!parse_long(v, 16, 65535, 10, &n))
-			return crm_err_set(err, CRM_E_INVALID,
-				"CRM_LISTEN_BACKLOG: expected an integer from 16 to 65535");
-		cfg->listen_backlog = (int)n;
-	}
-	return true;
-}
+/* The integer settings of struct crm_config: name, range, the unit its error message names, and
+ * where it goes. Checked in this order; the first bad one stops the load. */
+static const struct int_setting {
+	const char *name;
+	long min, max;
+	const char *unit; /* "an integer", "seconds", "milliseconds" */
+	size_t offset;    /* of an int member of struct crm_config */
+} int_settings[] = {
+	{"CRM_WORKERS", 1, WORKERS_MAX, "an integer", offsetof(struct crm_config, workers)},
+	{"CRM_DRAIN_BATCH", 1, 10000, "an integer", offsetof(struct crm_config, drain_batch)},
+	{"CRM_SWEEP_SECONDS", 1, 3600, "an integer", offsetof(struct crm_config, sweep_seconds)},
+	{"CRM_STATEMENT_TIMEOUT", 0, TIMEOUT_MAX, "seconds", offsetof(struct crm_config, statement_timeout)},
+	{"CRM_LOCK_TIMEOUT", 0, TIMEOUT_MAX, "seconds", offsetof(struct crm_config, lock_timeout)},
+	{"CRM_BODY_TIMEOUT", 1, TIMEOUT_MAX, "seconds", offsetof(struct crm_config, body_timeout)},
+	{"CRM_QUEUE_TIMEOUT_MS", 0, 600000, "milliseconds", offsetof(struct crm_config, queue_timeout_ms)},
+	{"CRM_LISTEN_BACKLOG", 16, 65535, "an integer", offsetof(struct crm_config, listen_backlog)},
+	{"CRM_IDEMPOTENCY_TTL", 60, 30 * 24 * 3600, "seconds", offsetof(struct crm_config, idempotency_ttl)},
+};
 
 static bool load_numbers(struct crm_config *cfg, crm_getenv_fn get, struct crm_err *err)
 {
@@ -165,41 +159,15 @@ static bool load_numbers(struct crm_config *cfg, crm_getenv_fn get, struct crm_e
 				"CRM_SOCKET_MODE: expected octal permissions such as 0660");
 		cfg->socket_mode = (unsigned)n;
 	}
-	if ((v = get("CRM_WORKERS")) != NULL) {
-		if (!parse_long(v, 1, WORKERS_MAX, 10, &n))
-			return crm_err_set(err, CRM_E_INVALID, "CRM_WORKERS: expected an integer from 1 to %d",
-				WORKERS_MAX);
-		cfg->workers = (int)n;
-	}
-	if ((v = get("CRM_DRAIN_BATCH")) != NULL) {
-		if (!parse_long(v, 1, 10000, 10, &n))
-			return crm_err_set(err, CRM_E_INVALID, "CRM_DRAIN_BATCH: expected an integer from 1 to 10000");
-		cfg->drain_batch = (int)n;
-	}
-	if ((v = get("CRM_SWEEP_SECONDS")) != NULL) {
-		if (!parse_long(v, 1, 3600, 10, &n))
-			return crm_err_set(err, CRM_E_INVALID, "CRM_SWEEP_SECONDS: expected an integer from 1 to 3600");
-		cfg->sweep_seconds = (int)n;
-	}
-	if ((v = get("CRM_STATEMENT_TIMEOUT")) != NULL) {
-		if (!parse_long(v, 0, TIMEOUT_MAX, 10, &n))
-			return crm_err_set(err, CRM_E_INVALID, "CRM_STATEMENT_TIMEOUT: expected seconds from 0 to %d",
-				TIMEOUT_MAX);
-		cfg->statement_timeout = (int)n;
-	}
-	if ((v = get("CRM_LOCK_TIMEOUT")) != NULL) {
-		if (!parse_long(v, 0, TIMEOUT_MAX, 10, &n))
-			return crm_err_set(err, CRM_E_INVALID, "CRM_LOCK_TIMEOUT: expected seconds from 0 to %d",
-				TIMEOUT_MAX);
-		cfg->lock_timeout = (int)n;
-	}
-	if (!load_overload(cfg, get, err))
-		return false;
-	if ((v = get("CRM_IDEMPOTENCY_TTL")) != NULL) {
-		if (!parse_long(v, 60, 30 * 24 * 3600, 10, &n))
-			return crm_err_set(err, CRM_E_INVALID,
-				"CRM_IDEMPOTENCY_TTL: expected seconds from 60 to 2592000");
-		cfg->idempotency_ttl = (int)n;
+	for (size_t i = 0; i < CRM_COUNT(int_settings); i++) {
+		const struct int_setting *st = &int_settings[i];
+
+		if ((v = get(st->name)) == NULL)
+			continue;
+		if (!parse_long(v, st->min, st->max, 10, &n))
+			return crm_err_set(err, CRM_E_INVALID, "%s: expected %s from %ld to %ld", st->name, st->unit,
+				st->min, st->max);
+		*(int *)(void *)((char *)cfg + st->offset) = (int)n;
 	}
 	if ((v = get("CRM_BODY_LIMIT")) != NULL) {
 		if (!parse_long(v, BODY_LIMIT_MIN, BODY_LIMIT_MAX, 10, &n))
