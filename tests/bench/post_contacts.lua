@@ -2,6 +2,8 @@
 --
 -- Environment: BENCH_SRC_MIN, BENCH_SRC_MAX (source id range), BENCH_TAG (run tag, keeps emails of
 -- different runs apart). Emails: w<tag>-<thread>-<counter>-<random>@bench.test, unique per request.
+-- With the global BENCH_WITH_KEY set (post_contacts_idem.lua), each request also carries its own
+-- Idempotency-Key.
 -- Usage: wrk -t2 -c64 -d20s -s tests/bench/post_contacts.lua http://127.0.0.1:8200
 dofile(debug.getinfo(1, "S").source:sub(2):match("^(.*)/[^/]*$") .. "/common.lua")
 
@@ -17,7 +19,11 @@ end
 
 function request()
 	counter = counter + 1
+	local r = math.random(0, 999999)
 	local body = string.format('{"email":"w%s-%d-%d-%d@bench.test","source_id":%d}',
-		tag, tid, counter, math.random(0, 999999), math.random(src_min, src_max))
+		tag, tid, counter, r, math.random(src_min, src_max))
+	if BENCH_WITH_KEY then
+		headers["Idempotency-Key"] = string.format("bench-%s-%d-%d-%d", tag, tid, counter, r)
+	end
 	return wrk.format("POST", "/api/contacts", headers, body)
 end
