@@ -52,7 +52,11 @@ static const char usage[] =
 	"                     about 0.25 s of work for 8 workers); past it nginx's connect fails at once\n"
 	"                     and nginx answers 503 with Retry-After: the cheapest refusal there is\n"
 	"  CRM_IDEMPOTENCY_TTL  seconds an Idempotency-Key and its stored response are kept,\n"
-	"                     60..2592000 (default 86400); the drainer's sweep deletes older ones\n";
+	"                     60..2592000 (default 86400); the drainer's sweep deletes older ones\n"
+	"  CRM_KEY_CACHE_MS   milliseconds a worker trusts an API key it verified, 0..5000 (default\n"
+	"                     2000); a revoked key is refused everywhere at most this long after\n"
+	"  CRM_BENCH_NO_AUTH  1: serve /api/ WITHOUT checking keys, for tests/bench/run's baseline\n"
+	"                     only; never in production (logged as a warning at start)\n";
 
 const char *crm_config_usage(void)
 {
@@ -146,6 +150,7 @@ static const struct int_setting {
 	{"CRM_QUEUE_TIMEOUT_MS", 0, 600000, "milliseconds", offsetof(struct crm_config, queue_timeout_ms)},
 	{"CRM_LISTEN_BACKLOG", 16, 65535, "an integer", offsetof(struct crm_config, listen_backlog)},
 	{"CRM_IDEMPOTENCY_TTL", 60, 30 * 24 * 3600, "seconds", offsetof(struct crm_config, idempotency_ttl)},
+	{"CRM_KEY_CACHE_MS", 0, 5000, "milliseconds", offsetof(struct crm_config, key_cache_ms)},
 };
 
 static bool load_numbers(struct crm_config *cfg, crm_getenv_fn get, struct crm_err *err)
@@ -198,6 +203,7 @@ bool crm_config_load(struct crm_config *cfg, crm_getenv_fn get, struct crm_err *
 	cfg->queue_timeout_ms = 500;
 	cfg->listen_backlog = 256;
 	cfg->idempotency_ttl = 24 * 3600;
+	cfg->key_cache_ms = 2000;
 
 	if ((v = get("CRM_DATABASE_URL")) != NULL) {
 		if (strlen(v) >= sizeof(cfg->database_url))
@@ -216,6 +222,8 @@ bool crm_config_load(struct crm_config *cfg, crm_getenv_fn get, struct crm_err *
 		return crm_err_set(err, CRM_E_INVALID, "CRM_LOG_LEVEL: expected error, warn, info or debug");
 	if ((v = get("CRM_AUTO_MIGRATE")) != NULL && !parse_bool(v, &cfg->auto_migrate))
 		return crm_err_set(err, CRM_E_INVALID, "CRM_AUTO_MIGRATE: expected on or off");
+	if ((v = get("CRM_BENCH_NO_AUTH")) != NULL && !parse_bool(v, &cfg->bench_no_auth))
+		return crm_err_set(err, CRM_E_INVALID, "CRM_BENCH_NO_AUTH: expected 1 or 0");
 	if ((v = get("CRM_PID_FILE")) != NULL) {
 		if (v[0] == '\0' || strlen(v) >= sizeof(cfg->pid_file))
 			return crm_err_set(err, CRM_E_INVALID, "CRM_PID_FILE: expected a path");

@@ -270,6 +270,7 @@ static bool serve_one(FCGX_Request *fr, const struct crm_config *cfg, struct crm
 	}
 	key = FCGX_GetParam("HTTP_IDEMPOTENCY_KEY", fr->envp); /* present but empty: a malformed key */
 	req.idempotency_key = key ? crm_arena_strdup(arena, key) : NULL;
+	req.authorization = param(fr, arena, "HTTP_AUTHORIZATION"); /* checked by the route's authorize */
 	body_deadline_arm(fr->ipcFd, cfg->body_timeout);
 	complete = read_body(fr, arena, cfg->body_limit, &req);
 	body_deadline_disarm();
@@ -332,6 +333,7 @@ int crm_fcgi_worker_run(const struct crm_config *cfg, int listen_fd)
 	}
 	crm_service_set_timeouts(&svc, cfg->statement_timeout, cfg->lock_timeout);
 	crm_service_set_idempotency_ttl(&svc, cfg->idempotency_ttl);
+	crm_service_set_keys(&svc, cfg->key_cache_ms, cfg->bench_no_auth);
 	arena = crm_arena_create(ARENA_BLOCK);
 	crm_service_connect(&svc);
 	if (FCGX_InitRequest(&fr, listen_fd, 0) != 0) {

@@ -1,7 +1,8 @@
 /* handlers.h -- the HTTP handlers, private to the handlers layer (listed in routes.c)
  *
  * One file per resource: handlers_operators.c, handlers_sources.c (with a source's operators
- * and stats), handlers_contacts.c (with PATCH and the assignment history), handlers_leads.c;
+ * and stats), handlers_contacts.c (with PATCH and the assignment history), handlers_leads.c,
+ * handlers_keys.c (the API keys and the check of the key every request presents);
  * handlers_common.c holds what they share.
  */
 #ifndef CRM_HANDLERS_H
@@ -28,6 +29,15 @@ void crm_h_lead_get(struct crm_ctx *ctx);
 void crm_h_contact_update(struct crm_ctx *ctx);
 void crm_h_assignments_list(struct crm_ctx *ctx);
 void crm_h_source_stats(struct crm_ctx *ctx);
+void crm_h_key_create(struct crm_ctx *ctx);
+void crm_h_keys_list(struct crm_ctx *ctx);
+void crm_h_key_get(struct crm_ctx *ctx);
+void crm_h_key_revoke(struct crm_ctx *ctx);
+
+/* The router's authorize callback (handlers_keys.c): Authorization: Bearer <key>, verified
+ * by the service; 401 with WWW-Authenticate when absent or not a live key, 403 naming the
+ * scopes when the key holds none of `scopes`. See crm_authorize_fn in http.h. */
+bool crm_h_authorize(struct crm_ctx *ctx, unsigned scopes);
 
 /* --- shared by the handler files (handlers_common.c) --- */
 

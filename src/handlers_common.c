@@ -170,7 +170,8 @@ static void idem_store(struct crm_ctx *ctx, const struct crm_idem_request *rq)
 
 void crm_h_idempotent(struct crm_ctx *ctx, const char *route, crm_handler_fn fn)
 {
-	struct crm_idem_request rq = {"", ctx->req->idempotency_key, NULL}; /* client: "" until API keys */
+	/* keys are per API key: one client can never replay (or block) another's answer */
+	struct crm_idem_request rq = {ctx->req->key_id ? ctx->req->key_id : "", ctx->req->idempotency_key, NULL};
 	enum crm_idem_outcome outcome;
 	struct crm_idem_response stored;
 	struct crm_err err;

@@ -65,6 +65,11 @@ static void contact_create(struct crm_ctx *ctx)
 	crm_err_init_arena(&err, ctx->arena);
 	if (!crm_h_decode(ctx, &crm_schema_contact_create, &b))
 		return;
+	if (ctx->req->principal != NULL && !crm_principal_may_use_source(ctx->req->principal, b.source_id)) {
+		crm_err_set(&err, CRM_E_FORBIDDEN, "this API key may post contacts only for its own sources");
+		crm_h_fail(ctx, &err);
+		return;
+	}
 	if (!crm_service_contact_create(ctx->svc, ctx->arena, b.email, b.source_id, &c, &err)) {
 		crm_h_fail(ctx, &err);
 		return;

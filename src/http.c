@@ -26,6 +26,8 @@ static const char *reason(int status)
 	case 201: return "Created";
 	case 204: return "No Content";
 	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 409: return "Conflict";
@@ -112,8 +114,55 @@ enum crm_match crm_http_match(const struct crm_router *router, const char *metho
 
 void crm_http_routes_print(const struct crm_router *router, FILE *out)
 {
-	for (size_t i = 0; i < router->nroutes; i++)
-		fprintf(out, "%s %s\n", router->routes[i].method, router->routes[i].pattern);
+	for (size_t i = 0; i < router->nroutes; i++) {
+		const struct crm_route *r = &router->routes[i];
+		const char *sep = "";
+
+		fprintf(out, "%s %s ", r->method, r->pattern);
+		if (r->scopes & CRM_SCOPE_PUBLIC)
+			fputs("public", out);
+		for (unsigned bit = 1; bit & CRM_SCOPE_ALL; bit <<= 1) {
+			if (r->scopes & bit) {
+				fprintf(out, "%s%s", sep, crm_scope_name(bit));
+				sep = ",";
+			}
+		}
+		fputc('\n', out);
+	}
+}
+
+bool crm_http_router_check(const struct crm_router *router, struct crm_err *err)
+{
+	for (size_t i = 0; i < router->nroutes; i++) {
+		const struct crm_route *r = &router->routes[i];
+
+		if (r->scopes == 0 || (r->scopes & ~(CRM_SCOPE_ALL | CRM_SCOPE_PUBLIC)) != 0 ||
+			((r->scopes & CRM_SCOPE_PUBLIC) && r->scopes != CRM_SCOPE_PUBLIC))
+			return crm_err_set(err, CRM_E_INTERNAL,
+				"route %s %s: its scopes must be a non-empty set of admin, intake, agent, read, or public "
+				"alone",
+				r->method, r->pattern);
+		if (!(r->scopes & CRM_SCOPE_PUBLIC) && router->authorize == NULL)
+			return crm_err_set(err, CRM_E_INTERNAL, "route %s %s needs a key but the router checks none",
+				r->method, r->pattern);
+	}
+	return true;
+}
+
+/* Who may call the route: public, or the router's authorize callback with the route's scopes.
+ * Fails closed: a route without scopes, or a router that cannot check keys, serves nobody. */
+static bool authorized(const struct crm_router *router, const struct crm_route *route, struct crm_ctx *ctx,
+	struct crm_err *err)
+{
+	if (route->scopes == CRM_SCOPE_PUBLIC)
+		return true;
+	if (router->authorize == NULL || (route->scopes & CRM_SCOPE_ALL) == 0) {
+		crm_log_error("route %s %s has no scope or no key check: refused", route->method, route->pattern);
+		crm_err_set(err, CRM_E_INTERNAL, NULL);
+		crm_resp_error(ctx->resp, err);
+		return false;
+	}
+	return router->authorize(ctx, route->scopes & CRM_SCOPE_ALL);
 }
 
 static const char *skip_ows(const char *s)
@@ -390,6 +439,8 @@ void crm_http_handle(const struct crm_router *router, struct crm_service *svc, s
 		goto send;
 	case CRM_MATCH_OK: break;
 	}
+	if (!authorized(router, route, &ctx, &err)) /* before anything about the body is said */
+		goto send;
 	if (strcmp(req->method, "POST") == 0 || strcmp(req->method, "PATCH") == 0) {
 		if (req->body_too_large) {
 			crm_err_set(&err, CRM_E_TOO_LARGE, NULL);

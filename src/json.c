@@ -99,6 +99,26 @@ static void decode_int(json_object *v, const struct crm_jfield *f, const char *p
 }
 
 static void decode_array(json_object *v, const struct crm_jfield *f, const char *path, void *dst,
+	struct crm_arena *arena, struct crm_err *err);
+
+/* One non-null JSON value by the field's type into dst. */
+static void decode_value(json_object *v, const struct crm_jfield *f, const char *path, void *dst,
+	struct crm_arena *arena, struct crm_err *err)
+{
+	switch (f->type) {
+	case CRM_JT_STRING: decode_string(v, f, path, dst, arena, err); break;
+	case CRM_JT_INT: decode_int(v, f, path, dst, err); break;
+	case CRM_JT_BOOL:
+		if (!json_object_is_type(v, json_type_boolean))
+			crm_err_field(err, path, "must be true or false");
+		else
+			*(bool *)dst = json_object_get_boolean(v);
+		break;
+	case CRM_JT_ARRAY: decode_array(v, f, path, dst, arena, err); break;
+	}
+}
+
+static void decode_array(json_object *v, const struct crm_jfield *f, const char *path, void *dst,
 	struct crm_arena *arena, struct crm_err *err)
 {
 	const struct crm_jschema *items = f->items;
@@ -121,6 +141,14 @@ static void decode_array(json_object *v, const struct crm_jfield *f, const char 
 		char elpath[PATH_MAX_LEN];
 
 		snprintf(elpath, sizeof(elpath), "%s[%zu]", path, i);
+		if (items->nfields == 1 && items->fields[0].name == NULL) { /* an array of scalars */
+			if (el == NULL)
+				crm_err_field(err, elpath, "must not be null");
+			else
+				decode_value(el, &items->fields[0], elpath, (char *)arr->items + i * items->size, arena,
+					err);
+			continue;
+		}
 		if (!json_object_is_type(el, json_type_object)) {
 			crm_err_field(err, elpath, "must be an object");
 			continue;
@@ -150,17 +178,7 @@ static void decode_field(json_object *obj, const struct crm_jfield *f, void *out
 			crm_err_field(err, path, "must not be null");
 		return;
 	}
-	switch (f->type) {
-	case CRM_JT_STRING: decode_string(v, f, path, dst, arena, err); break;
-	case CRM_JT_INT: decode_int(v, f, path, dst, err); break;
-	case CRM_JT_BOOL:
-		if (!json_object_is_type(v, json_type_boolean))
-			crm_err_field(err, path, "must be true or false");
-		else
-			*(bool *)dst = json_object_get_boolean(v);
-		break;
-	case CRM_JT_ARRAY: decode_array(v, f, path, dst, arena, err); break;
-	}
+	decode_value(v, f, path, dst, arena, err);
 }
 
 static bool decode_object(json_object *obj, const struct crm_jschema *schema, void *out, const char *prefix,

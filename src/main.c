@@ -1,4 +1,4 @@
-/* main.c -- the `crm` command: serve, migrate, routes
+/* main.c -- the `crm` command: serve, migrate, routes, keys
  *
  * Reads the configuration once, then hands over to the master (serve) or the migration
  * runner. Exit status: 0 success, 1 runtime failure, 2 usage or configuration error.
@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "crm/cli.h"
 #include "crm/config.h"
 #include "crm/err.h"
 #include "crm/fcgi.h"
@@ -29,13 +30,14 @@ static void usage(FILE *out)
 		"Commands:\n"
 		"  serve     run the FastCGI master and its worker processes in the foreground\n"
 		"  migrate   apply pending database migrations and exit\n"
-		"  routes    print the route table (METHOD PATTERN per line)\n"
+		"  routes    print the route table (METHOD PATTERN SCOPES per line)\n"
+		"%s"
 		"  --help    show this text\n"
 		"\n"
 		"%s"
 		"\n"
 		"Signals to serve: SIGTERM/SIGINT drain and stop, SIGHUP replaces the workers.\n",
-		crm_config_usage());
+		crm_cli_keys_usage(), crm_config_usage());
 }
 
 static const char *env(const char *name)
@@ -93,9 +95,16 @@ static int serve(const struct crm_config *cfg)
 	struct crm_err err;
 	int fd, rc;
 
+	crm_err_init(&err);
+	if (!crm_http_router_check(&crm_routes, &err)) {
+		crm_log_error("%s", err.detail);
+		return 1;
+	}
+	if (cfg->bench_no_auth)
+		crm_log_warn("CRM_BENCH_NO_AUTH is set: /api/ is served WITHOUT checking API keys; this is the "
+			     "benchmark's baseline and must never run in production");
 	if (cfg->auto_migrate && !migrate(cfg, true))
 		return 1;
-	crm_err_init(&err);
 	if (!crm_fcgi_listen(cfg, &fd, &err)) {
 		crm_log_error("%s", err.detail);
 		return 1;
@@ -119,7 +128,7 @@ int main(int argc, char **argv)
 	struct crm_config cfg;
 	struct crm_err err;
 
-	if (argc != 2) {
+	if (argc < 2 || (argc != 2 && strcmp(argv[1], "keys") != 0)) {
 		usage(stderr);
 		return 2;
 	}
@@ -141,6 +150,8 @@ int main(int argc, char **argv)
 		return serve(&cfg);
 	if (strcmp(argv[1], "migrate") == 0)
 		return migrate(&cfg, false) ? 0 : 1;
+	if (strcmp(argv[1], "keys") == 0)
+		return crm_cli_keys(&cfg, argc - 1, argv + 1);
 	fprintf(stderr, "crm: unknown command \"%s\"\n\n", argv[1]);
 	usage(stderr);
 	return 2;

@@ -192,6 +192,10 @@ static const struct pg_constraint {
 	{"contacts_source_id_fkey", CRM_E_NOT_FOUND, NULL, "source not found"},
 	{"contacts_operator_id_fkey", CRM_E_INVALID, "operator_id", "operator does not exist"},
 	{"contacts_status_check", CRM_E_INVALID, "status", "must be active or closed"},
+	{"api_keys_name_check", CRM_E_INVALID, "name", "must be 1 to 200 characters"},
+	{"api_keys_scopes_check", CRM_E_INVALID, "scopes", "must be 1 to 4 of admin, intake, agent, read"},
+	{"api_keys_source_ids_check", CRM_E_INVALID, "source_ids", "needs the intake scope and at least one id"},
+	{"api_keys_public_id_key", CRM_E_RETRY, NULL, "key id collision, try again"},
 };
 
 static const char *field_or(const PGresult *res, int code, const char *fallback)

@@ -11,11 +11,15 @@
 
 #include "crm/buf.h"
 #include "crm/log.h"
+#include "crm/util.h"
 #include "pg_internal.h"
 
 #define OPERATOR_COLS "id, name, is_active, max_load_limit, active_contacts"
 #define SOURCE_COLS "id, name, description"
 #define SO_COLS "id, operator_id, source_id, weight"
+#define KEY_COLS                                                                                                     \
+	"k.id, k.public_id, k.name, k.scopes, k.source_ids, crm_rfc3339(k.created_at), crm_rfc3339(k.last_used_at)," \
+	" crm_rfc3339(k.revoked_at)"
 #define CONTACT_COLS "c.id, c.lead_id, c.source_id, c.operator_id, c.status, crm_rfc3339(c.created_at)"
 
 const struct pg_statement crm_pg_statements[PGS__COUNT] = {
@@ -73,6 +77,16 @@ const struct pg_statement crm_pg_statements[PGS__COUNT] = {
 		"SELECT o_outcome, o_status, o_location, o_body FROM crm_idem_claim($1, $2, $3, $4)", 4},
 	[PGS_IDEM_STORE] = {"idem_store", "SELECT crm_idem_store($1, $2, $3, $4, $5, $6)", 6},
 	[PGS_IDEM_EXPIRE] = {"idem_expire", "SELECT crm_idem_expire($1, $2)", 2},
+	[PGS_KEY_CREATE] = {"key_create",
+		"SELECT r.o_missing, " KEY_COLS
+		" FROM crm_key_create($1, decode($2, 'hex'), $3, $4::text[], $5::bigint[]) r"
+		" LEFT JOIN LATERAL (SELECT (r.o_key).*) k ON r.o_missing IS NULL",
+		5},
+	[PGS_KEY_LOOKUP] = {"key_lookup",
+		"SELECT o_id, encode(o_hash, 'hex'), o_scopes, o_source_ids FROM crm_key_lookup($1)", 1},
+	[PGS_KEY_GET] = {"key_get", "SELECT " KEY_COLS " FROM api_keys k WHERE k.id = $1", 1},
+	[PGS_KEY_REVOKE] = {"key_revoke", "SELECT " KEY_COLS " FROM crm_key_revoke($1) k", 1},
+	[PGS_KEYS_LIST] = {"keys_list", "SELECT " KEY_COLS " FROM crm_keys_list($1, $2::integer) k", 2},
 };
 
 /* --- small helpers --- */
@@ -247,6 +261,7 @@ union list_fn {
 	crm_contact_fn contact;
 	crm_lead_contact_fn lead_contact;
 	crm_assignment_fn assignment;
+	crm_api_key_fn api_key;
 };
 
 struct list_ctx {
@@ -805,4 +820,194 @@ bool crm_pg_idem_expire(struct crm_pg *pg, int ttl, int limit, int *deleted, str
 	*deleted = (int)col_i64(res, 0, 0);
 	PQclear(res);
 	return true;
+}
+
+/* --- API keys --- */
+
+/* The scope bits of a text[] value "{admin,read}". */
+static unsigned scopes_of(const char *text)
+{
+	unsigned mask = 0;
+	char name[16];
+
+	for (const char *p = text + (*text == '{'); *p != '\0' && *p != '}';) {
+		size_t n = strcspn(p, ",}");
+
+		if (n < sizeof(name)) {
+			memcpy(name, p, n);
+			name[n] = '\0';
+			mask |= crm_scope_from_name(name);
+		}
+		p += n + (p[n] == ',');
+	}
+	return mask;
+}
+
+/* "{admin,read}" for a text[] parameter. */
+static const char *scopes_array(struct crm_buf *b, unsigned mask)
+{
+	crm_buf_clear(b);
+	crm_buf_putc(b, '{');
+	for (unsigned bit = 1; bit & CRM_SCOPE_ALL; bit <<= 1) {
+		if (mask & bit)
+			crm_buf_printf(b, "%s%s", b->len > 1 ? "," : "", crm_scope_name(bit));
+	}
+	crm_buf_putc(b, '}');
+	return b->data;
+}
+
+/* The ids of a bigint[] value "{1,2}" into out (at most max); returns how many. */
+static size_t ids_of(const char *text, int64_t *out, size_t max)
+{
+	size_t n = 0;
+
+	for (const char *p = text + (*text == '{'); *p != '\0' && *p != '}' && n < max;) {
+		char *end;
+
+		out[n++] = strtoll(p, &end, 10);
+		p = end + (*end == ',');
+	}
+	return n;
+}
+
+static void read_key(struct crm_arena *a, const PGresult *res, int row, int col, struct crm_api_key *k)
+{
+	k->id = col_i64(res, row, col);
+	k->public_id = col_str(a, res, row, col + 1);
+	k->name = col_str(a, res, row, col + 2);
+	k->scopes = scopes_of(PQgetvalue(res, row, col + 3));
+	k->source_ids = NULL;
+	k->nsources = 0;
+	if (!PQgetisnull(res, row, col + 4)) {
+		int64_t *ids = crm_arena_calloc(a, CRM_KEY_SOURCES_MAX, sizeof(*ids));
+
+		k->nsources = ids_of(PQgetvalue(res, row, col + 4), ids, CRM_KEY_SOURCES_MAX);
+		k->source_ids = ids;
+	}
+	k->created_at = col_str(a, res, row, col + 5);
+	k->last_used_at = col_str(a, res, row, col + 6);
+	k->revoked_at = col_str(a, res, row, col + 7);
+}
+
+static void hex_of(const uint8_t *bytes, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[bytes[i] >> 4];
+		out[2 * i + 1] = digits[bytes[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+static void missing_sources(const char *positions, struct crm_err *err)
+{
+	int64_t idx[CRM_KEY_SOURCES_MAX];
+	size_t n = ids_of(positions, idx, CRM_KEY_SOURCES_MAX);
+
+	for (size_t i = 0; i < n; i++) {
+		char field[32];
+
+		snprintf(field, sizeof(field), "source_ids[%" PRId64 "]", idx[i]);
+		crm_err_field(err, field, "source does not exist");
+	}
+}
+
+bool crm_pg_key_create(struct crm_pg *pg, struct crm_arena *a, const char *public_id, const uint8_t *hash,
+	const char *name, unsigned scopes, const int64_t *source_ids, size_t nsources, struct crm_api_key *out,
+	struct crm_err *err)
+{
+	char hash_hex[2 * 32 + 1];
+	struct crm_buf sc, ids;
+	PGresult *res;
+	bool ok = false;
+
+	hex_of(hash, 32, hash_hex);
+	crm_buf_init(&sc);
+	crm_buf_init(&ids);
+	{
+		const char *values[] = {public_id, hash_hex, name, scopes_array(&sc, scopes),
+			source_ids ? id_array(&ids, source_ids, nsources, sizeof(*source_ids)) : NULL};
+
+		res = crm_pg_exec(pg, PGS_KEY_CREATE, values, err);
+	}
+	crm_buf_finish(&sc);
+	crm_buf_finish(&ids);
+	if (res == NULL)
+		return false;
+	if (!PQgetisnull(res, 0, 0))
+		missing_sources(PQgetvalue(res, 0, 0), err);
+	else
+		ok = true, read_key(a, res, 0, 1, out);
+	PQclear(res);
+	return ok;
+}
+
+bool crm_pg_key_lookup(struct crm_pg *pg, const char *public_id, bool *found, struct crm_key_record *out,
+	struct crm_err *err)
+{
+	const char *values[] = {public_id};
+	PGresult *res = crm_pg_exec(pg, PGS_KEY_LOOKUP, values, err);
+	const char *hash;
+
+	if (res == NULL)
+		return false;
+	*found = PQntuples(res) == 1 && PQgetlength(res, 0, 1) == 64;
+	if (*found) {
+		out->id = col_i64(res, 0, 0);
+		hash = PQgetvalue(res, 0, 1);
+		for (size_t i = 0; i < 32; i++)
+			out->hash[i] = (uint8_t)(crm_hexval((unsigned char)hash[2 * i]) * 16 +
+						 crm_hexval((unsigned char)hash[2 * i + 1]));
+		out->scopes = scopes_of(PQgetvalue(res, 0, 2));
+		out->has_sources = !PQgetisnull(res, 0, 3);
+		out->nsources = out->has_sources ? ids_of(PQgetvalue(res, 0, 3), out->sources, CRM_KEY_SOURCES_MAX) : 0;
+	}
+	PQclear(res);
+	return true;
+}
+
+bool crm_pg_key_get(struct crm_pg *pg, struct crm_arena *a, int64_t id, struct crm_api_key *out, struct crm_err *err)
+{
+	struct num n;
+	const char *values[] = {num(&n, id)};
+	PGresult *res = one_row(pg, PGS_KEY_GET, values, "key", err);
+
+	if (res == NULL)
+		return false;
+	read_key(a, res, 0, 0, out);
+	PQclear(res);
+	return true;
+}
+
+bool crm_pg_key_revoke(struct crm_pg *pg, struct crm_arena *a, int64_t id, struct crm_api_key *out, struct crm_err *err)
+{
+	struct num n;
+	const char *values[] = {num(&n, id)};
+	PGresult *res = one_row(pg, PGS_KEY_REVOKE, values, "key", err);
+
+	if (res == NULL)
+		return false;
+	read_key(a, res, 0, 0, out);
+	PQclear(res);
+	return true;
+}
+
+static bool key_row(void *p, const PGresult *res)
+{
+	struct list_ctx *lc = p;
+	struct crm_api_key k;
+
+	read_key(lc->arena, res, 0, 0, &k);
+	return lc->fn.api_key(lc->ctx, &k);
+}
+
+bool crm_pg_keys_list(struct crm_pg *pg, struct crm_arena *a, int64_t after_id, int32_t limit, crm_api_key_fn fn,
+	void *ctx, struct crm_err *err)
+{
+	struct list_ctx lc = {a, {.api_key = fn}, ctx, 0};
+	struct num after, lim;
+	const char *values[] = {num(&after, after_id), limit > 0 ? num(&lim, limit) : NULL};
+
+	return crm_pg_stream_prepared(pg, PGS_KEYS_LIST, values, key_row, &lc, err);
 }

@@ -1,8 +1,26 @@
-/* routes.c -- the route table: every method and path the service answers */
+/* routes.c -- the route table: every method and path the service answers, and who may call it
+ *
+ * Each row is ROUTE(method, pattern, handler, query, scopes): the macro has a fixed arity, so a
+ * route without its scopes does not compile, and crm_http_router_check (run by `crm serve` at
+ * start and by the unit test test_routes) refuses an empty mask. A route that needs no key
+ * says CRM_SCOPE_PUBLIC. The scopes (README "Access control"): admin may do everything; intake only
+ * POST /api/contacts; agent every GET but the keys, and PATCH /api/contacts/{id}; read every GET
+ * but the keys.
+ */
 #include "crm/routes.h"
 
 #include "crm/util.h"
 #include "handlers.h"
+
+#define ROUTE(method, pattern, handler, query, scopes)  \
+	{                                               \
+		method, pattern, handler, query, scopes \
+	}
+
+#define ADMIN CRM_SCOPE_ADMIN
+#define INTAKE (CRM_SCOPE_ADMIN | CRM_SCOPE_INTAKE)
+#define AGENT (CRM_SCOPE_ADMIN | CRM_SCOPE_AGENT)
+#define READ (CRM_SCOPE_ADMIN | CRM_SCOPE_AGENT | CRM_SCOPE_READ)
 
 /* The query parameters of the lists; any other, on any route, is 400. */
 static const char *const contacts_query[] = {"source_id", "operator_id", "lead_id", "status", "unassigned", "limit",
@@ -10,23 +28,27 @@ static const char *const contacts_query[] = {"source_id", "operator_id", "lead_i
 static const char *const paging_query[] = {"limit", "after_id", NULL};
 
 static const struct crm_route routes[] = {
-	{"POST", "/api/operators", crm_h_operator_create, NULL},
-	{"GET", "/api/operators", crm_h_operators_list, NULL},
-	{"GET", "/api/operators/{id}", crm_h_operator_get, NULL},
-	{"PATCH", "/api/operators/{id}", crm_h_operator_update, NULL},
-	{"POST", "/api/sources", crm_h_source_create, NULL},
-	{"GET", "/api/sources", crm_h_sources_list, NULL},
-	{"GET", "/api/sources/{id}", crm_h_source_get, NULL},
-	{"POST", "/api/sources/{id}/operators", crm_h_source_operators_set, NULL},
-	{"GET", "/api/sources/{id}/operators", crm_h_source_operators_list, NULL},
-	{"GET", "/api/sources/{id}/stats", crm_h_source_stats, NULL},
-	{"POST", "/api/contacts", crm_h_contact_create, NULL},
-	{"GET", "/api/contacts", crm_h_contacts_list, contacts_query},
-	{"GET", "/api/contacts/{id}", crm_h_contact_get, NULL},
-	{"PATCH", "/api/contacts/{id}", crm_h_contact_update, NULL},
-	{"GET", "/api/contacts/{id}/assignments", crm_h_assignments_list, NULL},
-	{"GET", "/api/leads", crm_h_leads_list, paging_query},
-	{"GET", "/api/leads/{id}", crm_h_lead_get, NULL},
+	ROUTE("POST", "/api/operators", crm_h_operator_create, NULL, ADMIN),
+	ROUTE("GET", "/api/operators", crm_h_operators_list, NULL, READ),
+	ROUTE("GET", "/api/operators/{id}", crm_h_operator_get, NULL, READ),
+	ROUTE("PATCH", "/api/operators/{id}", crm_h_operator_update, NULL, ADMIN),
+	ROUTE("POST", "/api/sources", crm_h_source_create, NULL, ADMIN),
+	ROUTE("GET", "/api/sources", crm_h_sources_list, NULL, READ),
+	ROUTE("GET", "/api/sources/{id}", crm_h_source_get, NULL, READ),
+	ROUTE("POST", "/api/sources/{id}/operators", crm_h_source_operators_set, NULL, ADMIN),
+	ROUTE("GET", "/api/sources/{id}/operators", crm_h_source_operators_list, NULL, READ),
+	ROUTE("GET", "/api/sources/{id}/stats", crm_h_source_stats, NULL, READ),
+	ROUTE("POST", "/api/contacts", crm_h_contact_create, NULL, INTAKE),
+	ROUTE("GET", "/api/contacts", crm_h_contacts_list, contacts_query, READ),
+	ROUTE("GET", "/api/contacts/{id}", crm_h_contact_get, NULL, READ),
+	ROUTE("PATCH", "/api/contacts/{id}", crm_h_contact_update, NULL, AGENT),
+	ROUTE("GET", "/api/contacts/{id}/assignments", crm_h_assignments_list, NULL, READ),
+	ROUTE("GET", "/api/leads", crm_h_leads_list, paging_query, READ),
+	ROUTE("GET", "/api/leads/{id}", crm_h_lead_get, NULL, READ),
+	ROUTE("POST", "/api/keys", crm_h_key_create, NULL, ADMIN),
+	ROUTE("GET", "/api/keys", crm_h_keys_list, paging_query, ADMIN),
+	ROUTE("GET", "/api/keys/{id}", crm_h_key_get, NULL, ADMIN),
+	ROUTE("DELETE", "/api/keys/{id}", crm_h_key_revoke, NULL, ADMIN),
 };
 
-const struct crm_router crm_routes = {routes, CRM_COUNT(routes)};
+const struct crm_router crm_routes = {routes, CRM_COUNT(routes), crm_h_authorize};

@@ -15,6 +15,7 @@
 #define SOB(m) offsetof(struct crm_source_operators_body, m)
 #define CB(m) offsetof(struct crm_contact_body, m)
 #define CP(m) offsetof(struct crm_contact_patch_body, m)
+#define KB(m) offsetof(struct crm_key_body, m)
 
 static const struct crm_jfield operator_create_fields[] = {
 	{"name", CRM_JT_STRING, CRM_JF_REQUIRED | CRM_JF_TRIM, 1, CRM_NAME_MAX, OB(name), CRM_JNOSEEN, NULL},
@@ -64,6 +65,25 @@ static const struct crm_jfield contact_patch_fields[] = {
 };
 const struct crm_jschema crm_schema_contact_patch = CRM_JSCHEMA(contact_patch_fields, struct crm_contact_patch_body);
 
+/* Scalar elements: one field without a name (json.h). Scope names are checked by the service. */
+static const struct crm_jfield scope_item_fields[] = {
+	{NULL, CRM_JT_STRING, 0, 1, 16, 0, CRM_JNOSEEN, NULL},
+};
+static const struct crm_jschema scope_item_schema = CRM_JSCHEMA(scope_item_fields, const char *);
+
+static const struct crm_jfield source_id_item_fields[] = {
+	{NULL, CRM_JT_INT, 0, 1, CRM_ID_MAX, 0, CRM_JNOSEEN, NULL},
+};
+static const struct crm_jschema source_id_item_schema = CRM_JSCHEMA(source_id_item_fields, int64_t);
+
+static const struct crm_jfield key_create_fields[] = {
+	{"name", CRM_JT_STRING, CRM_JF_REQUIRED | CRM_JF_TRIM, 1, CRM_NAME_MAX, KB(name), CRM_JNOSEEN, NULL},
+	{"scopes", CRM_JT_ARRAY, CRM_JF_REQUIRED, 1, 4, KB(scopes), CRM_JNOSEEN, &scope_item_schema},
+	{"source_ids", CRM_JT_ARRAY, CRM_JF_NULLABLE, 1, CRM_KEY_SOURCES_MAX, KB(source_ids), CRM_JNOSEEN,
+		&source_id_item_schema},
+};
+const struct crm_jschema crm_schema_key_create = CRM_JSCHEMA(key_create_fields, struct crm_key_body);
+
 const struct crm_jschema *const crm_schema_all[] = {
 	&crm_schema_operator_create,
 	&crm_schema_operator_patch,
@@ -71,5 +91,6 @@ const struct crm_jschema *const crm_schema_all[] = {
 	&crm_schema_source_operators,
 	&crm_schema_contact_create,
 	&crm_schema_contact_patch,
+	&crm_schema_key_create,
 	NULL,
 };

@@ -8,6 +8,7 @@
 #include "crm/service.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "crm/pg.h"
@@ -18,6 +19,9 @@ bool crm_service_init(struct crm_service *s, const char *database_url, int drain
 	s->pg = crm_pg_create(database_url);
 	s->idempotency_ttl = CRM_IDEMPOTENCY_TTL_DEFAULT;
 	s->idempotency_sweep = 0;
+	s->keys = NULL;
+	s->key_cache_ms = CRM_KEY_CACHE_MS_DEFAULT;
+	s->auth_off = false;
 	crm_pg_set_drain_batch(s->pg, drain_batch);
 	return true;
 }
@@ -31,6 +35,8 @@ void crm_service_finish(struct crm_service *s)
 {
 	crm_pg_destroy(s->pg);
 	s->pg = NULL;
+	free(s->keys);
+	s->keys = NULL;
 }
 
 void crm_service_connect(struct crm_service *s)

@@ -21,13 +21,13 @@ import sys
 # layer: (modules, layers it may include besides itself), from the bottom up
 LAYERS = {
     'core': (['err', 'arena', 'buf', 'log', 'util'], []),
-    'domain': (['domain', 'email'], ['core']),
+    'domain': (['domain', 'email', 'secret'], ['core']),
     'json': (['json', 'json_*'], ['core']),
     'pg': (['pg', 'pg_*'], ['core', 'domain']),
     'service': (['service', 'service_*'], ['core', 'domain', 'pg']),
     'http': (['http', 'schema'], ['core', 'domain', 'json']),
     'handlers': (['routes', 'handlers', 'handlers_*'], ['core', 'domain', 'json', 'http', 'service']),
-    'process': (['main', 'config', 'proc', 'master', 'drainer', 'fcgi'], ['core', 'http', 'handlers', 'service']),
+    'process': (['main', 'cli', 'config', 'proc', 'master', 'drainer', 'fcgi'], ['core', 'http', 'handlers', 'service']),
 }
 
 # third-party header (fnmatch pattern) -> files that may include it (fnmatch patterns)
@@ -55,6 +55,7 @@ THIRD_PARTY = {
     'uniname.h': ['src/email.c'],
     'unistdio.h': ['src/email.c'],
     'unistring/*': ['src/email.c'],
+    'openssl/*': ['src/secret.c'],
     'fcgiapp.h': ['src/fcgi.c'],
     'fcgi_stdio.h': ['src/fcgi.c'],
     'fcgio.h': ['src/fcgi.c'],

@@ -28,6 +28,8 @@ struct crm_config {
 	int queue_timeout_ms;  /* a request that waited longer in the queue is 503; 0: no limit */
 	int listen_backlog;    /* connections the kernel queues before refusing more */
 	int idempotency_ttl;   /* seconds an Idempotency-Key is kept */
+	int key_cache_ms;      /* how long a worker trusts a verified API key (bounds revocation) */
+	bool bench_no_auth;    /* CRM_BENCH_NO_AUTH=1: no key check at all; benchmarks only */
 	char pid_file[512];
 };
 

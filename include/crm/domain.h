@@ -128,7 +128,7 @@ void crm_source_stats_shares(struct crm_source_stats *st);
 
 /* Idempotency-Key: a request that carries one (see sql/functions/70_idempotency.sql). */
 struct crm_idem_request {
-	const char *client;  /* who the key belongs to: "" until access control (issue 9) */
+	const char *client;  /* whose key: the API key's public id ("" when auth is off for a benchmark) */
 	const char *key;     /* 1 to 255 visible ASCII characters */
 	const char *request; /* the canonical request text whose sha256 is the fingerprint */
 };
@@ -147,6 +147,53 @@ struct crm_idem_response {
 	const char *location;
 	const char *body;
 };
+
+/* --- API keys and scopes (issue 9) --- */
+
+/* The scopes a key may hold, as bits; a route's mask says which of them may call it. */
+enum crm_scope {
+	CRM_SCOPE_ADMIN = 1u << 0,  /* everything, keys included */
+	CRM_SCOPE_INTAKE = 1u << 1, /* POST /api/contacts, optionally for some sources only */
+	CRM_SCOPE_AGENT = 1u << 2,  /* every GET but the keys, and PATCH /api/contacts/{id} */
+	CRM_SCOPE_READ = 1u << 3,   /* every GET but the keys */
+	CRM_SCOPE_PUBLIC = 1u << 8, /* a route mask only: no key needed (never a key's scope) */
+};
+#define CRM_SCOPE_ALL (CRM_SCOPE_ADMIN | CRM_SCOPE_INTAKE | CRM_SCOPE_AGENT | CRM_SCOPE_READ)
+#define CRM_KEY_SOURCES_MAX 100 /* source ids one intake key may be limited to */
+
+/* The scope bit of a name ("admin", ...), or 0 for anything else. */
+unsigned crm_scope_from_name(const char *name);
+/* "admin", "intake", "agent" or "read" for one bit; NULL for anything else. */
+const char *crm_scope_name(unsigned bit);
+/* The names of the bits of mask (public included) as "a, b or c" into out; out is "" for 0. */
+void crm_scopes_describe(unsigned mask, char *out, size_t size);
+
+/* A stored key as listed (never its secret or hash). */
+struct crm_api_key {
+	int64_t id;
+	const char *public_id;
+	const char *name;
+	unsigned scopes;
+	const int64_t *source_ids; /* NULL when any source */
+	size_t nsources;
+	const char *created_at;   /* RFC 3339 */
+	const char *last_used_at; /* NULL: never */
+	const char *revoked_at;   /* NULL: live */
+};
+
+/* The key a request presented, once verified: who it is and what it may do. */
+struct crm_principal {
+	int64_t key_id;
+	const char *public_id;
+	unsigned scopes;
+	const int64_t *source_ids; /* NULL: any source */
+	size_t nsources;
+};
+
+/* An intake that names source_id is allowed for p: admin, or no source list, or listed. */
+bool crm_principal_may_use_source(const struct crm_principal *p, int64_t source_id);
+
+typedef bool (*crm_api_key_fn)(void *ctx, const struct crm_api_key *key);
 
 /* Row callbacks of the list functions (filled by pg, passed through the service to the
  * handlers): return false to stop (the client went away). */

@@ -18,6 +18,8 @@
 	X(OK, 200, "OK", "ok")                                                                   \
 	X(BAD_REQUEST, 400, "Bad Request", "bad request")                                        \
 	X(BAD_JSON, 400, "Bad Request", "malformed json")                                        \
+	X(UNAUTHORIZED, 401, "Unauthorized", "a valid API key is required")                      \
+	X(FORBIDDEN, 403, "Forbidden", "this API key may not do this")                           \
 	X(NOT_FOUND, 404, "Not Found", "not found")                                              \
 	X(METHOD, 405, "Method Not Allowed", "method not allowed")                               \
 	X(CONFLICT, 409, "Conflict", "conflict")                                                 \

@@ -15,6 +15,7 @@
 
 #include "crm/arena.h"
 #include "crm/buf.h"
+#include "crm/domain.h"
 #include "crm/err.h"
 
 #define CRM_ROUTE_PARAMS_MAX 2
@@ -34,6 +35,11 @@ struct crm_request {
 	int64_t params[CRM_ROUTE_PARAMS_MAX]; /* {id} values of the matched route, in order */
 	bool queue_expired;          /* waited for a worker longer than CRM_QUEUE_TIMEOUT_MS: 503 before any work */
 	const char *idempotency_key; /* the Idempotency-Key header; NULL when absent */
+	const char *authorization;   /* the Authorization header; NULL when absent */
+	/* Set by the router's authorize callback before the handler runs; NULL on a public route
+	 * (and when a benchmark turned the check off). key_id is the key's public id, for logs. */
+	const char *key_id;
+	const struct crm_principal *principal;
 };
 
 /* Where the answer goes; write returns false when the client is gone. */
@@ -68,14 +74,26 @@ struct crm_route {
 	const char *pattern; /* literal segments and "{id}" (1 to 18 digits) */
 	crm_handler_fn handler;
 	const char *const *query; /* the query parameters it takes, NULL-terminated; NULL: none */
+	unsigned scopes;          /* enum crm_scope bits that may call it, or CRM_SCOPE_PUBLIC alone */
 };
+
+/* Authenticates the request and checks that its key holds one of `scopes` (never public):
+ * true with req->key_id and req->principal set, or false after answering (401, 403, 503).
+ * The handlers layer implements it (it needs the service); the http layer only calls it. */
+typedef bool (*crm_authorize_fn)(struct crm_ctx *ctx, unsigned scopes);
 
 /* A route table; the service's own is crm_routes (routes.h). The router never reaches for a
  * global table, so it can be tested and fuzzed without the handlers and what they call. */
 struct crm_router {
 	const struct crm_route *routes;
 	size_t nroutes;
+	crm_authorize_fn authorize; /* NULL: only public routes can be served */
 };
+
+/* Every route says who may call it: a non-zero mask of known scopes, or CRM_SCOPE_PUBLIC
+ * alone; and a router with a non-public route has an authorize callback. Checked at start
+ * (crm serve refuses to run) and by the unit tests; crm_http_handle fails closed regardless. */
+bool crm_http_router_check(const struct crm_router *router, struct crm_err *err) CRM_MUSTCHECK;
 
 enum crm_match { CRM_MATCH_OK, CRM_MATCH_NO_PATH, CRM_MATCH_NO_METHOD };
 
@@ -88,7 +106,7 @@ enum crm_match crm_http_match(const struct crm_router *router, const char *metho
 void crm_http_handle(const struct crm_router *router, struct crm_service *svc, struct crm_arena *arena,
 	struct crm_request *req, struct crm_response *resp);
 
-/* One "METHOD PATTERN" line per route. */
+/* One "METHOD PATTERN SCOPES" line per route; SCOPES is "admin,agent,read" or "public". */
 void crm_http_routes_print(const struct crm_router *router, FILE *out);
 
 /* --- response helpers for handlers --- */

@@ -23,7 +23,8 @@ enum crm_jtype {
 	CRM_JT_STRING, /* const char * (arena copy); NULL for JSON null when nullable */
 	CRM_JT_INT,    /* int64_t, range [min, max] */
 	CRM_JT_BOOL,   /* bool */
-	CRM_JT_ARRAY,  /* struct crm_jarray of objects decoded with `items` */
+	CRM_JT_ARRAY,  /* struct crm_jarray of elements decoded with `items`: objects, or scalars
+			* when `items` has one field without a name (its type and range apply to each) */
 };
 
 #define CRM_JF_REQUIRED 0x1u

@@ -137,6 +137,35 @@ bool crm_pg_idem_store(struct crm_pg *pg, const struct crm_idem_request *rq, con
 /* Deletes at most limit keys older than ttl seconds; *deleted says how many. */
 bool crm_pg_idem_expire(struct crm_pg *pg, int ttl, int limit, int *deleted, struct crm_err *err) CRM_MUSTCHECK;
 
+/* --- API keys (sql/functions/80_keys.sql) --- */
+/* What the workers need of a presented key (crm_key_lookup). */
+struct crm_key_record {
+	int64_t id;
+	uint8_t hash[32]; /* SHA-256 of the secret */
+	unsigned scopes;
+	bool has_sources; /* limited to sources[0..nsources) */
+	int64_t sources[CRM_KEY_SOURCES_MAX];
+	size_t nsources;
+};
+
+/* Stores a new key (hash: SHA-256 of its secret, 32 bytes). Sources that do not exist are field
+ * errors "source_ids[i]" and nothing is stored. source_ids NULL: any source. */
+bool crm_pg_key_create(struct crm_pg *pg, struct crm_arena *a, const char *public_id, const uint8_t *hash,
+	const char *name, unsigned scopes, const int64_t *source_ids, size_t nsources, struct crm_api_key *out,
+	struct crm_err *err) CRM_MUSTCHECK;
+/* The live (not revoked) key with this public id: *found false when there is none. Writes its
+ * last_used_at when older than a minute. */
+bool crm_pg_key_lookup(struct crm_pg *pg, const char *public_id, bool *found, struct crm_key_record *out,
+	struct crm_err *err) CRM_MUSTCHECK;
+bool crm_pg_key_get(struct crm_pg *pg, struct crm_arena *a, int64_t id, struct crm_api_key *out,
+	struct crm_err *err) CRM_MUSTCHECK;
+/* Sets revoked_at unless already set; NOT_FOUND when no key has this id. */
+bool crm_pg_key_revoke(struct crm_pg *pg, struct crm_arena *a, int64_t id, struct crm_api_key *out,
+	struct crm_err *err) CRM_MUSTCHECK;
+/* Keys by id after after_id, at most limit (0: all). */
+bool crm_pg_keys_list(struct crm_pg *pg, struct crm_arena *a, int64_t after_id, int32_t limit, crm_api_key_fn fn,
+	void *ctx, struct crm_err *err) CRM_MUSTCHECK;
+
 /* --- backlog drainer --- */
 /* Connects if needed and LISTENs on the backlog channel. */
 bool crm_pg_backlog_listen(struct crm_pg *pg, struct crm_err *err) CRM_MUSTCHECK;

@@ -49,6 +49,13 @@ struct crm_contact_patch_body {
 	bool has_status, has_operator;
 };
 
+/* POST /api/keys: {name, scopes: ["admin", ...], source_ids?: [1, ...] or null} */
+struct crm_key_body {
+	const char *name;
+	struct crm_jarray scopes;     /* of const char * */
+	struct crm_jarray source_ids; /* of int64_t; items NULL when absent or null */
+};
+
 /* Room for any body struct above: what a caller decodes into when the schema varies (tests). */
 union crm_body {
 	struct crm_operator_body op;
@@ -56,6 +63,7 @@ union crm_body {
 	struct crm_source_operators_body so;
 	struct crm_contact_body contact;
 	struct crm_contact_patch_body patch;
+	struct crm_key_body key;
 };
 
 extern const struct crm_jschema crm_schema_operator_create;
@@ -64,6 +72,7 @@ extern const struct crm_jschema crm_schema_source_create;
 extern const struct crm_jschema crm_schema_source_operators;
 extern const struct crm_jschema crm_schema_contact_create;
 extern const struct crm_jschema crm_schema_contact_patch;
+extern const struct crm_jschema crm_schema_key_create;
 
 /* Every body schema above, NULL-terminated (the fuzzer decodes each input with all of them). */
 extern const struct crm_jschema *const crm_schema_all[];

@@ -16,13 +16,22 @@
 #include "crm/err.h"
 
 struct crm_pg;
+struct crm_key_cache; /* service_keys.c */
 
 /* What one worker process owns for its whole life. */
 struct crm_service {
 	struct crm_pg *pg;
-	int idempotency_ttl;       /* seconds an Idempotency-Key is kept (crm_service_set_idempotency_ttl) */
-	int64_t idempotency_sweep; /* the drainer: monotonic second of the last expiry pass */
+	int idempotency_ttl;        /* seconds an Idempotency-Key is kept (crm_service_set_idempotency_ttl) */
+	int64_t idempotency_sweep;  /* the drainer: monotonic second of the last expiry pass */
+	struct crm_key_cache *keys; /* verified API keys of this worker (crm_service_authenticate) */
+	int key_cache_ms;           /* how long a verified key is trusted without the database */
+	bool auth_off;              /* CRM_BENCH_NO_AUTH: the benchmark's switch, never in production */
 };
+
+/* Verified keys are trusted this long unless configured (CRM_KEY_CACHE_MS, at most 5000). */
+#define CRM_KEY_CACHE_MS_DEFAULT 2000
+/* Verified keys one worker keeps; when full, the entry fetched longest ago makes room. */
+#define CRM_KEY_CACHE_SIZE 64
 
 /* Idempotency-Keys are kept this long unless configured (CRM_IDEMPOTENCY_TTL). */
 #define CRM_IDEMPOTENCY_TTL_DEFAULT (24 * 3600)
@@ -117,6 +126,33 @@ void crm_service_idem_abandon(struct crm_service *s);
 
 /* The drainer's sweep, at most once per sweep_seconds: deletes keys older than the TTL. */
 bool crm_service_idem_expire(struct crm_service *s, int sweep_seconds, struct crm_err *err) CRM_MUSTCHECK;
+
+/* --- API keys (service_keys.c) --- */
+
+/* How long a verified key is cached (0: every request asks the database), and the benchmark's
+ * switch that turns the check off (crm_service_auth_off tells the handlers). Set at start. */
+void crm_service_set_keys(struct crm_service *s, int cache_ms, bool auth_off);
+bool crm_service_auth_off(const struct crm_service *s);
+/* The key text a request presented: CRM_E_UNAUTHORIZED when it is malformed, unknown, revoked
+ * or its secret does not match; CRM_E_UNAVAILABLE when the database cannot say. A key verified
+ * less than the cache time ago is checked without the database (SHA-256 and a constant-time
+ * compare against the cached hash); so a revocation reaches every worker within that time.
+ * out's strings and sources live in the arena. */
+bool crm_service_authenticate(struct crm_service *s, struct crm_arena *a, const char *key_text,
+	struct crm_principal *out, struct crm_err *err) CRM_MUSTCHECK;
+/* A new key. scope_names are checked here (unknown or repeated: field errors "scopes[i]"),
+ * source_ids (NULL: any source) need the intake scope (field error "source_ids"), must not
+ * repeat ("source_ids[i]") and must exist ("source_ids[i]"). *key_text is the whole key, in
+ * the arena: the only time it exists outside its holder. */
+bool crm_service_key_create(struct crm_service *s, struct crm_arena *a, const char *name,
+	const char *const *scope_names, size_t nscopes, const int64_t *source_ids, size_t nsources,
+	struct crm_api_key *out, const char **key_text, struct crm_err *err) CRM_MUSTCHECK;
+bool crm_service_key_get(struct crm_service *s, struct crm_arena *a, int64_t id, struct crm_api_key *out,
+	struct crm_err *err) CRM_MUSTCHECK;
+bool crm_service_key_revoke(struct crm_service *s, struct crm_arena *a, int64_t id, struct crm_api_key *out,
+	struct crm_err *err) CRM_MUSTCHECK;
+bool crm_service_keys_list(struct crm_service *s, struct crm_arena *a, int64_t after_id, int32_t limit,
+	crm_api_key_fn fn, void *ctx, struct crm_err *err) CRM_MUSTCHECK;
 
 /* The drainer: waits for a backlog wake-up (or the sweep interval), then assigns waiting
  * contacts until a pass assigns none. Returns false when the database is unreachable. */

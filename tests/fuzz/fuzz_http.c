@@ -17,16 +17,16 @@ static void h_none(struct crm_ctx *ctx)
 }
 
 static const struct crm_route table[] = {
-	{"POST", "/api/operators", h_none, NULL},
-	{"GET", "/api/operators", h_none, NULL},
-	{"GET", "/api/operators/{id}", h_none, NULL},
-	{"PATCH", "/api/operators/{id}", h_none, NULL},
-	{"POST", "/api/sources/{id}/operators", h_none, NULL},
-	{"GET", "/api/sources/{id}/stats", h_none, NULL},
-	{"GET", "/api/contacts/{id}/assignments", h_none, NULL},
-	{"GET", "/api/things/{id}/parts/{id}", h_none, NULL},
+	{"POST", "/api/operators", h_none, NULL, CRM_SCOPE_PUBLIC},
+	{"GET", "/api/operators", h_none, NULL, CRM_SCOPE_PUBLIC},
+	{"GET", "/api/operators/{id}", h_none, NULL, CRM_SCOPE_PUBLIC},
+	{"PATCH", "/api/operators/{id}", h_none, NULL, CRM_SCOPE_PUBLIC},
+	{"POST", "/api/sources/{id}/operators", h_none, NULL, CRM_SCOPE_PUBLIC},
+	{"GET", "/api/sources/{id}/stats", h_none, NULL, CRM_SCOPE_PUBLIC},
+	{"GET", "/api/contacts/{id}/assignments", h_none, NULL, CRM_SCOPE_PUBLIC},
+	{"GET", "/api/things/{id}/parts/{id}", h_none, NULL, CRM_SCOPE_PUBLIC},
 };
-static const struct crm_router router = {table, CRM_COUNT(table)};
+static const struct crm_router router = {table, CRM_COUNT(table), NULL};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -471,8 +471,40 @@ static void test_schema_counts(void)
 		for (size_t i = 0; i < (*s)->nfields; i++)
 			CHECK((*s)->fields[i].name != NULL && (*s)->fields[i].offset < (*s)->size);
 	}
-	CHECK(n == 6);
+	CHECK(n == 7);
 	CHECK(crm_schema_operator_create.nfields == 3 && crm_schema_contact_patch.nfields == 2);
+}
+
+/* POST /api/keys: arrays of scalars, each element checked and named by its index. */
+static void test_key_body(void)
+{
+	struct crm_key_body b;
+	struct crm_err err;
+	const char *const *scopes;
+	const int64_t *ids;
+
+	CHECK(decode(&crm_schema_key_create,
+		"{\"name\":\" bot \",\"scopes\":[\"intake\",\"read\"],\"source_ids\":[3,4]}", &b, &err));
+	scopes = b.scopes.items;
+	ids = b.source_ids.items;
+	CHECK_STR(b.name, "bot");
+	CHECK(b.scopes.n == 2 && b.source_ids.n == 2);
+	CHECK_STR(scopes[0], "intake");
+	CHECK_STR(scopes[1], "read");
+	CHECK(ids[0] == 3 && ids[1] == 4);
+	CHECK(decode(&crm_schema_key_create, "{\"name\":\"x\",\"scopes\":[\"admin\"],\"source_ids\":null}", &b, &err));
+	CHECK(b.source_ids.items == NULL);
+	CHECK(!decode(&crm_schema_key_create, "{\"name\":\"\",\"scopes\":[1,null,\"\"],\"source_ids\":[0,\"5\"]}", &b,
+		&err));
+	CHECK(err.nfields == 6);
+	CHECK_STR(crm_err_field_at(&err, 0)->field, "name");
+	CHECK_STR(crm_err_field_at(&err, 1)->field, "scopes[0]");
+	CHECK_STR(crm_err_field_at(&err, 2)->field, "scopes[1]");
+	CHECK_STR(crm_err_field_at(&err, 3)->field, "scopes[2]");
+	CHECK_STR(crm_err_field_at(&err, 4)->field, "source_ids[0]");
+	CHECK_STR(crm_err_field_at(&err, 5)->field, "source_ids[1]");
+	CHECK(!decode(&crm_schema_key_create, "{\"name\":\"x\",\"scopes\":[]}", &b, &err));
+	CHECK(err.nfields == 1 && strcmp(crm_err_field_at(&err, 0)->field, "scopes") == 0);
 }
 
 static void test_writer(void)
@@ -523,6 +555,7 @@ int main(void)
 	test_strict_many_names();
 	test_strict_depth();
 	test_schema_counts();
+	test_key_body();
 	test_writer();
 	crm_arena_destroy(arena);
 	return check_done("json");

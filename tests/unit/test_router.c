@@ -23,13 +23,13 @@ static void h_body(struct crm_ctx *ctx)
 static const char *const things_query[] = {"limit", "after_id", "name", NULL};
 
 static const struct crm_route table[] = {
-	{"GET", "/api/things", h_body, things_query},
-	{"POST", "/api/things", h_dummy, NULL},
-	{"GET", "/api/things/{id}", h_dummy, NULL},
-	{"PATCH", "/api/things/{id}", h_dummy, NULL},
-	{"POST", "/api/things/{id}/parts/{id}", h_dummy, NULL},
+	{"GET", "/api/things", h_body, things_query, CRM_SCOPE_PUBLIC},
+	{"POST", "/api/things", h_dummy, NULL, CRM_SCOPE_PUBLIC},
+	{"GET", "/api/things/{id}", h_dummy, NULL, CRM_SCOPE_PUBLIC},
+	{"PATCH", "/api/things/{id}", h_dummy, NULL, CRM_SCOPE_PUBLIC},
+	{"POST", "/api/things/{id}/parts/{id}", h_dummy, NULL, CRM_SCOPE_PUBLIC},
 };
-static const struct crm_router router = {table, CRM_COUNT(table)};
+static const struct crm_router router = {table, CRM_COUNT(table), NULL};
 
 static enum crm_match match(const char *method, const char *path, const struct crm_route **r, int64_t *params,
 	char *allow)
