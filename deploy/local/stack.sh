@@ -9,6 +9,7 @@
 #   nginx/   rendered nginx.conf, pid, logs, temp dirs
 #   run/     crm.sock, crm.pid
 #   log/     crm.log
+#   api-key  an admin API key (mode 0600, the key and a newline), made on the stack's first start
 # Parameters (environment, with defaults):
 #   CRM_STACK=dev CRM_HTTP_PORT=8000 CRM_PG_PORT=5433 CRM_WORKERS=8
 #   CRM_BUILD_DIR=build CRM_BIN=$CRM_BUILD_DIR/crm (relative paths are relative to the repo root)
@@ -24,7 +25,7 @@ PG_BIN=/usr/lib/postgresql/15/bin
 
 # Debian packages needed to build and run the stack (tests/run adds the test ones: pytest and
 # friends, valgrind, pgTAP and pg_prove for tests/db).
-STACK_PACKAGES=(meson ninja-build pkg-config gcc libc6-dev libfcgi-dev libjson-c-dev libpq-dev
+STACK_PACKAGES=(meson ninja-build pkg-config gcc libc6-dev libfcgi-dev libjson-c-dev libpq-dev libssl-dev
 	libunistring-dev libunistring2 libidn2-dev libidn2-0 postgresql-15 postgresql-client-15 nginx curl procps python3 ca-certificates)
 # shellcheck disable=SC2034 # used by tests/run
 TEST_PACKAGES=(python3-pytest python3-requests python3-psycopg2 valgrind
@@ -66,6 +67,7 @@ stack_init() {
 	CRM_SOCK="$RUN_DIR/crm.sock"
 	CRM_PID="$RUN_DIR/crm.pid"
 	CRM_LOG="$LOG_DIR/crm.log"
+	API_KEY_FILE="$STACK_DIR/api-key"
 	NPM_DIR="$STACK_ROOT/.local/npm"
 	HTTP_URL="http://127.0.0.1:$CRM_HTTP_PORT"
 	APP_DSN="host=127.0.0.1 port=$CRM_PG_PORT dbname=crm user=crm"
@@ -376,11 +378,14 @@ crm_start() {
 	disown "$CRM_STARTED_PID" 2>/dev/null || true
 }
 
-# wait_ready -- until GET /api/operators answers 2xx through nginx (20 s at most).
-wait_ready() {
-	local i
+# wait_answer -- until the workers answer through nginx (any status of theirs: /api/operators
+# without a key is their 401), 20 s at most. `crm serve` migrates before it listens, so the
+# schema is in place once they answer.
+wait_answer() {
+	local i code
 	for ((i = 0; i < 100; i++)); do
-		if curl -fsS -o /dev/null --max-time 2 "$HTTP_URL/api/operators" 2>/dev/null; then
+		code="$(curl -sS -o /dev/null -w '%{http_code}' --max-time 2 "$HTTP_URL/api/operators" 2>/dev/null || true)"
+		if [[ "$code" == 401 || "$code" == 2?? ]]; then
 			return 0
 		fi
 		if ! kill -0 "$CRM_STARTED_PID" 2>/dev/null; then
@@ -392,6 +397,45 @@ wait_ready() {
 	tail -n 30 "$CRM_LOG" >&2
 	curl -sS "$HTTP_URL/api/operators" >&2 || true
 	die "no answer from $HTTP_URL/api/operators after 20s (log: $CRM_LOG)"
+}
+
+# api_key_ensure -- the stack's admin key: kept while it still works (GET /api/keys answers 200),
+# else made with `crm keys create` (the first start, or a database made afresh) and written to
+# $API_KEY_FILE, mode 0600, the key and a newline.
+api_key_ensure() {
+	local key code
+	if [[ -s "$API_KEY_FILE" ]]; then
+		key="$(head -n 1 "$API_KEY_FILE")"
+		code="$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 -H "Authorization: Bearer $key" \
+			"$HTTP_URL/api/keys?limit=1" 2>/dev/null || true)"
+		if [[ "$code" == 200 ]]; then
+			return 0
+		fi
+		log "the key in $API_KEY_FILE no longer works (HTTP $code): making a new one"
+	fi
+	key="$(CRM_DATABASE_URL="$APP_DSN" CRM_LOG_LEVEL=warn "$CRM_BIN" keys create --name "local $CRM_STACK admin" \
+		--scope admin 2>>"$CRM_LOG")" || die "crm keys create failed (log: $CRM_LOG)"
+	(
+		umask 077
+		printf '%s\n' "$key" >"$API_KEY_FILE.new"
+	)
+	chmod 600 "$API_KEY_FILE.new"
+	mv "$API_KEY_FILE.new" "$API_KEY_FILE"
+	log "admin API key written to $API_KEY_FILE"
+}
+
+# wait_ready -- until GET /api/operators answers 2xx through nginx with the stack's key.
+wait_ready() {
+	local i key
+	key="$(head -n 1 "$API_KEY_FILE")"
+	for ((i = 0; i < 100; i++)); do
+		if curl -fsS -o /dev/null --max-time 2 -H "Authorization: Bearer $key" "$HTTP_URL/api/operators" 2>/dev/null; then
+			return 0
+		fi
+		sleep 0.2
+	done
+	curl -sS -H "Authorization: Bearer $key" "$HTTP_URL/api/operators" >&2 || true
+	die "GET $HTTP_URL/api/operators with the key of $API_KEY_FILE failed for 20s (log: $CRM_LOG)"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -408,6 +452,7 @@ stack_pytest() {
 			CRM_BIN="$CRM_BIN" \
 			CRM_TEST_PIDFILE="$CRM_PID" \
 			CRM_TEST_WORKERS="$CRM_WORKERS" \
+			CRM_TEST_API_KEY="$(head -n 1 "$API_KEY_FILE" 2>/dev/null || true)" \
 			/usr/bin/python3 -m pytest -q -p no:cacheprovider "$@"
 	)
 }
@@ -423,12 +468,17 @@ stack_up() {
 	npm_up
 	nginx_up
 	crm_start
+	wait_answer
+	api_key_ensure
 	wait_ready
 	log "up: API     $HTTP_URL/api/operators"
 	log "    docs    http://localhost:$CRM_HTTP_PORT/docs/"
 	log "    openapi http://localhost:$CRM_HTTP_PORT/openapi.json"
 	log "    db      psql \"$APP_DSN\""
 	log "    logs    $CRM_LOG"
+	log "    key     $API_KEY_FILE (admin); try:"
+	log "            curl -H \"Authorization: Bearer \$(cat $API_KEY_FILE)\" $HTTP_URL/api/operators"
+	log "    Swagger UI: Authorize (the padlock at the top of /docs), paste the key"
 }
 
 stack_down() {

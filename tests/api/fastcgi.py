@@ -1,6 +1,7 @@
 """fastcgi.py -- a minimal FastCGI client for tests that talk to a worker socket directly
 (bypassing nginx): one request per connection, responder role, request id 1.
 """
+import os
 import socket
 import struct
 
@@ -21,11 +22,17 @@ def pairs(params):
     return out
 
 
-def head(method, uri, body_len, start=None):
-    """BEGIN_REQUEST and the params of one request; start: CRM_REQUEST_START as nginx sends it."""
+def head(method, uri, body_len, start=None, key="admin"):
+    """BEGIN_REQUEST and the params of one request; start: CRM_REQUEST_START as nginx sends it;
+    key: sent as HTTP_AUTHORIZATION "Bearer <key>" like nginx passes the header ("admin": the
+    suite's admin key, CRM_TEST_API_KEY; None: no header)."""
     params = {"REQUEST_METHOD": method, "DOCUMENT_URI": uri, "REQUEST_URI": uri, "QUERY_STRING": "",
               "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(body_len),
               "SERVER_PROTOCOL": "HTTP/1.1"}
+    if key == "admin":
+        key = os.environ.get("CRM_TEST_API_KEY")
+    if key:
+        params["HTTP_AUTHORIZATION"] = f"Bearer {key}"
     if start is not None:
         params["CRM_REQUEST_START"] = f"{start:.3f}"
     return record(BEGIN, struct.pack("!HB5x", 1, 0)) + record(PARAMS, pairs(params)) + record(PARAMS)
@@ -68,10 +75,11 @@ def connect(sock_path, timeout=30):
     return s
 
 
-def fcgi(sock_path, method, uri, body=b"", start=None, timeout=30):
+def fcgi(sock_path, method, uri, body=b"", start=None, timeout=30, key="admin"):
     s = connect(sock_path, timeout)
     try:
-        s.sendall(head(method, uri, len(body), start) + (record(STDIN, body) if body else b"") + record(STDIN))
+        s.sendall(head(method, uri, len(body), start, key) + (record(STDIN, body) if body else b"")
+                  + record(STDIN))
         answer = read_answer(s)
     finally:
         s.close()

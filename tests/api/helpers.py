@@ -53,12 +53,36 @@ def new_email(tag="e"):
     return f"{tag}-{uuid.uuid4().hex}@example.com"
 
 
-class ApiClient(requests.Session):
-    """requests.Session whose get/post/patch/... take a path like /api/operators."""
+def api_key():
+    """The admin key the suite runs with: CRM_TEST_API_KEY (tests/run sets it from the test
+    stack's .local/test/api-key), or None outside tests/run."""
+    return os.environ.get("CRM_TEST_API_KEY") or None
 
-    def __init__(self, base_url):
+
+def auth_headers(key="admin"):
+    """{"Authorization": "Bearer <key>"} for `key` ("admin": the suite's admin key; None: {})."""
+    if key == "admin":
+        key = api_key()
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+def keyed_session(key="admin"):
+    """A plain requests.Session that sends `key` (see auth_headers) with every request: for the
+    tests that need a Session of their own (streams, threads); paths need the base URL."""
+    s = requests.Session()
+    s.headers.update(auth_headers(key))
+    return s
+
+
+class ApiClient(requests.Session):
+    """requests.Session whose get/post/patch/... take a path like /api/operators, and send
+    `Authorization: Bearer <key>`: the suite's admin key unless another is given (None: no
+    Authorization header, e.g. to see the 401)."""
+
+    def __init__(self, base_url, key="admin"):
         super().__init__()
         self.base_url = base_url.rstrip("/")
+        self.headers.update(auth_headers(key))
 
     def url(self, path):
         return self.base_url + path
@@ -200,7 +224,7 @@ def simultaneous(base_url, calls, warm_path=None):
     thread, released together by a barrier; returns the responses in the order of `calls`.
     With warm_path, every session first GETs it, so that its connection is open beforehand and
     the requests leave as close together as possible."""
-    sessions = [requests.Session() for _ in calls]
+    sessions = [keyed_session() for _ in calls]
     barrier = threading.Barrier(len(calls))
 
     def one(i):
@@ -223,8 +247,9 @@ class PerThread:
     """One ApiClient per thread (a requests.Session must not be shared between threads), all
     closed by close() or at the end of a `with` block."""
 
-    def __init__(self, base_url):
+    def __init__(self, base_url, key="admin"):
         self.base_url = base_url
+        self.key = key
         self._local = threading.local()
         self._lock = threading.Lock()
         self._clients = []
@@ -232,7 +257,7 @@ class PerThread:
     def client(self):
         client = getattr(self._local, "client", None)
         if client is None:
-            client = self._local.client = ApiClient(self.base_url)
+            client = self._local.client = ApiClient(self.base_url, self.key)
             with self._lock:
                 self._clients.append(client)
         return client

@@ -18,7 +18,7 @@ from fractions import Fraction
 
 import pytest
 import requests
-from helpers import (HUGE, assert_loads, binomial_interval, configure, drains_idle, new_email,
+from helpers import (HUGE, keyed_session, assert_loads, binomial_interval, configure, drains_idle, new_email,
                      operators_of, pooled_posts, post, require_env, set_operator, simultaneous,
                      wait_until, waiting_ids)
 
@@ -347,7 +347,7 @@ def test_fifo_while_the_drainer_is_busy(api, assert_json, base_url, make_source,
     lanes_n, per_lane = 60, BATCH + 2
 
     def lane(_):
-        with requests.Session() as s:
+        with keyed_session() as s:
             def ok(resp, status):
                 assert resp.status_code == status, resp.text[:300]
                 return resp.json()

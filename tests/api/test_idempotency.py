@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 import requests
-from helpers import MISSING_ID, check_json, check_problem, configure, new_email, require_env, unique, wait_until
+from helpers import MISSING_ID, keyed_session, check_json, check_problem, configure, new_email, require_env, unique, wait_until
 
 require_env("CRM_TEST_URL", "CRM_TEST_DSN")
 
@@ -133,7 +133,7 @@ def _simultaneous_with_key(base_url, raw, k, n):
     """n identical POSTs with key k, from n sessions released together by a barrier."""
     barrier = threading.Barrier(n)
     out = [None] * n
-    sessions = [requests.Session() for _ in range(n)]
+    sessions = [keyed_session() for _ in range(n)]
 
     def one(i):
         sessions[i].get(base_url + "/api/operators", timeout=30)

@@ -8,7 +8,7 @@ import time
 import uuid
 
 import pytest
-from helpers import require_env, wait_until
+from helpers import keyed_session, require_env, wait_until
 
 require_env("CRM_TEST_URL", "CRM_TEST_DSN", "CRM_TEST_APP_DSN", "CRM_BIN",
             "CRM_TEST_PIDFILE", "CRM_TEST_WORKERS")
@@ -247,7 +247,7 @@ def test_killed_worker_is_replaced_and_service_keeps_answering(base_url, make_op
     lock = threading.Lock()
 
     def fire():
-        session = requests.Session()
+        session = keyed_session()
         while not stop.is_set():
             start = time.monotonic()
             try:
@@ -298,7 +298,7 @@ def test_killed_worker_is_replaced_and_service_keeps_answering(base_url, make_op
         f"children after kill: {new_kids} (victim {victim})")
     assert set(new_kids) - set(kids), "no new worker pid appeared"
 
-    session = requests.Session()
+    session = keyed_session()
     for _ in range(20):
         r = session.get(url, timeout=10)
         assert r.status_code == 200 and r.json() == op

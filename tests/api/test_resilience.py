@@ -7,7 +7,7 @@ Both are provoked without stopping the shared test cluster: backends are termina
 pg_terminate_backend, and "unreachable" is the app role losing its LOGIN right meanwhile.
 """
 import requests
-from helpers import require_env, wait_until
+from helpers import keyed_session, require_env, wait_until
 
 require_env("CRM_TEST_URL", "CRM_TEST_DSN")
 
@@ -27,7 +27,7 @@ def terminate_app_backends(db):
 
 
 def test_workers_reconnect_after_their_connections_are_closed(db, base_url):
-    s = requests.Session()
+    s = keyed_session()
     assert s.get(base_url + "/api/operators", timeout=10).status_code == 200
     assert terminate_app_backends(db) >= 1
     statuses = [s.get(base_url + "/api/sources", timeout=10).status_code for _ in range(40)]
@@ -35,7 +35,7 @@ def test_workers_reconnect_after_their_connections_are_closed(db, base_url):
 
 
 def test_unreachable_database_is_503_then_service_resumes(db, base_url):
-    s = requests.Session()
+    s = keyed_session()
     with db.cursor() as su:
         su.execute("ALTER ROLE crm NOLOGIN")
     try:

@@ -15,7 +15,7 @@ import tempfile
 import threading
 
 import pytest
-from helpers import check_json, configure, require_env, wait_until
+from helpers import auth_headers, check_json, configure, require_env, wait_until
 
 require_env("CRM_TEST_URL", "CRM_TEST_DSN", "CRM_TEST_APP_DSN", "CRM_BIN")
 APP_DSN = os.environ.get("CRM_TEST_APP_DSN")
@@ -75,7 +75,8 @@ def test_drainers_of_several_hosts_never_assign_a_contact_twice(api, db, make_op
             statuses = []
 
             def raise_limit(o):
-                r = requests.patch(f"{base_url}/api/operators/{o}", json={"max_load_limit": 5000}, timeout=30)
+                r = requests.patch(f"{base_url}/api/operators/{o}", json={"max_load_limit": 5000}, timeout=30,
+                                   headers=auth_headers())
                 statuses.append(r.status_code)
 
             threads = [threading.Thread(target=raise_limit, args=(o,)) for o in ops]

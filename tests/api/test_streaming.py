@@ -17,7 +17,7 @@ import urllib.parse
 
 import pytest
 import requests
-from helpers import CONTACT_KEYS, new_email, next_link, require_env
+from helpers import CONTACT_KEYS, auth_headers, new_email, next_link, require_env
 
 require_env("CRM_TEST_URL", "CRM_TEST_DSN", "CRM_TEST_PIDFILE")
 
@@ -122,7 +122,7 @@ def _broken_stream(base_url, db_rows, path, marker):
     stop, hit = threading.Event(), threading.Event()
     killer = None
     try:
-        with requests.get(base_url + path, stream=True, timeout=60) as resp:
+        with requests.get(base_url + path, stream=True, timeout=60, headers=auth_headers()) as resp:
             if resp.status_code != 200:
                 return False, (resp.status_code, None)
             killer = threading.Thread(target=_terminate_when_streaming, args=(db_rows, marker, stop, hit))
@@ -161,4 +161,4 @@ def test_stream_broken_midway_is_a_failed_transfer(base_url, db_rows, big_lead, 
         pytest.fail(f"the stream always ended before its backend could be terminated: {outcomes}")
     # the worker recovers: its next request gets a fresh database connection
     for _ in range(4):
-        assert requests.get(base_url + "/api/operators", timeout=30).status_code == 200
+        assert requests.get(base_url + "/api/operators", timeout=30, headers=auth_headers()).status_code == 200

@@ -297,7 +297,7 @@ def get_raw_query(api, path, query):
     url = urllib.parse.urlsplit(api.base_url)
     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
     try:
-        conn.request("GET", f"{path}?{query}")
+        conn.request("GET", f"{path}?{query}", headers=dict(api.headers))
         resp = conn.getresponse()
         return RawResponse(resp.status, requests.structures.CaseInsensitiveDict(resp.getheaders()), resp.read())
     finally:

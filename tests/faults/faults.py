@@ -33,6 +33,7 @@ PIDFILE = os.environ["FAULTS_PIDFILE"]
 PG_DATA = os.environ["FAULTS_PG_DATA"]
 PG_CTL = os.environ["FAULTS_PG_CTL"]
 PG_LOG = os.environ["FAULTS_PG_LOG"]
+KEY = os.environ["FAULTS_KEY"]  # the stack's admin API key (.local/faults/api-key)
 CLIENTS = int(os.environ.get("FAULTS_CLIENTS", "16"))
 TAG = uuid.uuid4().hex[:8]
 OPERATORS, LIMIT, SOURCES = 6, 300, 3
@@ -50,13 +51,20 @@ def check(ok, what):
     print(("ok     " if ok else "FAILED ") + what, flush=True)
 
 
+def new_session():
+    """A session that sends the API key with every request."""
+    s = new_session()
+    s.headers["Authorization"] = f"Bearer {KEY}"
+    return s
+
+
 def pg_ctl(*args):
     subprocess.run(["runuser", "-u", "postgres", "--", PG_CTL, "-D", PG_DATA, "-l", PG_LOG, *args],
                    check=True, stdout=subprocess.DEVNULL)
 
 
 def setup():
-    s = requests.Session()
+    s = new_session()
     ops = [s.post(URL + "/api/operators", json={"name": f"fault-op-{TAG}-{i}", "max_load_limit": LIMIT},
                   timeout=10).json()["id"] for i in range(OPERATORS)]
     srcs = []
@@ -70,7 +78,7 @@ def setup():
 
 
 def client(n, srcs):
-    s = requests.Session()
+    s = new_session()
     i = 0
     while not stop.is_set():
         i += 1
@@ -90,7 +98,7 @@ def client(n, srcs):
             except requests.RequestException:
                 status = None
                 s.close()
-                s = requests.Session()
+                s = new_session()
             now = time.monotonic()
             with lock:
                 events.append((now, "ok" if status == 201 else "fail", status))
