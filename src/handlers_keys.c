@@ -139,8 +139,13 @@ static void key_create(struct crm_ctx *ctx)
 	struct crm_jw w;
 
 	crm_err_init_arena(&err, ctx->arena);
-	if (!crm_h_decode(ctx, &crm_schema_key_create, &b))
+	if (!crm_json_decode(ctx->req->body, ctx->req->body_len, &crm_schema_key_create, &b, ctx->arena, &err)) {
+		if (err.code == CRM_E_INVALID) /* name the bad scopes and sources together with the shape errors */
+			crm_service_key_report((const char *const *)b.scopes.items, b.scopes.items ? b.scopes.n : 0,
+				b.source_ids.items, b.source_ids.items ? b.source_ids.n : 0, &err);
+		crm_h_fail(ctx, &err);
 		return;
+	}
 	if (!crm_service_key_create(ctx->svc, ctx->arena, b.name, (const char *const *)b.scopes.items, b.scopes.n,
 		    b.source_ids.items, b.source_ids.items ? b.source_ids.n : 0, &k, &key_text, &err)) {
 		crm_h_fail(ctx, &err);

@@ -127,33 +127,40 @@ bool crm_service_authenticate(struct crm_service *s, struct crm_arena *a, const 
 	return true;
 }
 
-/* The scope names as bits; unknown and repeated names are field errors "scopes[i]". */
-static unsigned scopes_parse(const char *const *names, size_t n, struct crm_err *err)
+/* The scope names as bits into *mask; unknown and repeated names are field errors "scopes[i]".
+ * True when every name was known (so *mask is all the key would hold). */
+static bool scopes_parse(const char *const *names, size_t n, unsigned *mask, struct crm_err *err)
 {
-	unsigned mask = 0;
+	bool known = true;
 
+	*mask = 0;
 	for (size_t i = 0; i < n; i++) {
 		unsigned bit = crm_scope_from_name(names[i]);
 		char field[32];
 
+		known = known && bit != 0;
+		if (names[i] == NULL)
+			continue; /* not a string: the JSON schema named it already */
 		snprintf(field, sizeof(field), "scopes[%zu]", i);
 		if (bit == 0)
 			crm_err_field(err, field, "must be admin, intake, agent or read");
-		else if (mask & bit)
+		else if (*mask & bit)
 			crm_err_field(err, field, "scope %s is listed more than once", names[i]);
-		mask |= bit;
+		*mask |= bit;
 	}
-	return mask;
+	return known;
 }
 
-static void sources_check(unsigned mask, const int64_t *ids, size_t n, struct crm_err *err)
+/* Sources need the intake scope (checked when every scope was known) and are listed once each
+ * (ids <= 0 were refused by the JSON schema already). */
+static void sources_check(unsigned mask, bool known, const int64_t *ids, size_t n, struct crm_err *err)
 {
 	if (ids == NULL)
 		return;
-	if (!(mask & CRM_SCOPE_INTAKE))
+	if (known && !(mask & CRM_SCOPE_INTAKE))
 		crm_err_field(err, "source_ids", "only a key with the intake scope can be limited to sources");
 	for (size_t i = 1; i < n; i++) {
-		for (size_t j = 0; j < i; j++) {
+		for (size_t j = 0; j < i && ids[i] > 0; j++) {
 			if (ids[i] == ids[j]) {
 				char field[32];
 
@@ -165,18 +172,29 @@ static void sources_check(unsigned mask, const int64_t *ids, size_t n, struct cr
 	}
 }
 
+void crm_service_key_report(const char *const *scope_names, size_t nscopes, const int64_t *source_ids, size_t nsources,
+	struct crm_err *err)
+{
+	unsigned mask;
+	bool known = scopes_parse(scope_names, nscopes, &mask, err);
+
+	sources_check(mask, known, source_ids, nsources, err);
+}
+
 bool crm_service_key_create(struct crm_service *s, struct crm_arena *a, const char *name,
 	const char *const *scope_names, size_t nscopes, const int64_t *source_ids, size_t nsources,
 	struct crm_api_key *out, const char **key_text, struct crm_err *err)
 {
-	unsigned mask = scopes_parse(scope_names, nscopes, err);
 	uint8_t hash[CRM_SHA256_LEN];
 	struct crm_key_text k;
+	unsigned mask = 0;
 	char *text;
 
-	sources_check(mask, source_ids, nsources, err);
+	crm_service_key_report(scope_names, nscopes, source_ids, nsources, err);
 	if (err->code != CRM_E_OK)
 		return false;
+	for (size_t i = 0; i < nscopes; i++)
+		mask |= crm_scope_from_name(scope_names[i]);
 	if (!crm_secret_key_generate(&k, err))
 		return false;
 	crm_secret_key_hash(&k, hash);

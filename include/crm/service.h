@@ -147,6 +147,11 @@ bool crm_service_authenticate(struct crm_service *s, struct crm_arena *a, const 
 bool crm_service_key_create(struct crm_service *s, struct crm_arena *a, const char *name,
 	const char *const *scope_names, size_t nscopes, const int64_t *source_ids, size_t nsources,
 	struct crm_api_key *out, const char **key_text, struct crm_err *err) CRM_MUSTCHECK;
+/* For a body already known to be bad: adds the field errors of the scope names and sources
+ * that crm_service_key_create would (NULL names and ids <= 0 are skipped: already named), so
+ * that one answer names every bad field. */
+void crm_service_key_report(const char *const *scope_names, size_t nscopes, const int64_t *source_ids, size_t nsources,
+	struct crm_err *err);
 bool crm_service_key_get(struct crm_service *s, struct crm_arena *a, int64_t id, struct crm_api_key *out,
 	struct crm_err *err) CRM_MUSTCHECK;
 bool crm_service_key_revoke(struct crm_service *s, struct crm_arena *a, int64_t id, struct crm_api_key *out,

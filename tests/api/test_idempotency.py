@@ -14,7 +14,8 @@ import uuid
 
 import pytest
 import requests
-from helpers import MISSING_ID, keyed_session, check_json, check_problem, configure, new_email, require_env, unique, wait_until
+from helpers import (MISSING_ID, api_key, check_json, check_problem, configure, keyed_session, new_email,
+                     require_env, unique, wait_until)
 
 require_env("CRM_TEST_URL", "CRM_TEST_DSN")
 
@@ -32,7 +33,9 @@ def post_key(api, path, body, k, **kw):
 
 
 def stored_keys(db_rows, k):
-    return db_rows("SELECT status, location, body FROM idempotency_keys WHERE client = '' AND key = %s", (k,))
+    # Idempotency-Keys are kept per API key: the suite's admin key is the client
+    return db_rows("SELECT status, location, body FROM idempotency_keys WHERE client = %s AND key = %s",
+                   (api_key()[4:20], k))
 
 
 def contacts_of(db_count, email):
@@ -227,9 +230,10 @@ def test_a_key_past_its_ttl_is_new_again(api, db, db_rows, db_count, source_with
 def test_the_drainer_sweep_deletes_expired_keys(db, db_rows):
     old, young = key(), key()
     with db.cursor() as cur:
-        cur.execute("INSERT INTO idempotency_keys (key, fingerprint, status, body, created_at)"
-                    " VALUES (%s, sha256(''), 201, '{}', now() - interval '25 hours'),"
-                    " (%s, sha256(''), 201, '{}', now() - interval '23 hours')", (old, young))
+        cur.execute("INSERT INTO idempotency_keys (client, key, fingerprint, status, body, created_at)"
+                    " VALUES (%s, %s, sha256(''), 201, '{}', now() - interval '25 hours'),"
+                    " (%s, %s, sha256(''), 201, '{}', now() - interval '23 hours')",
+                    (api_key()[4:20], old, api_key()[4:20], young))
     # the sweep runs at most every CRM_SWEEP_SECONDS (10 s in the test stack)
     wait_until(lambda: stored_keys(db_rows, old) == [], 25, "the expired key deleted by the drainer")
     assert len(stored_keys(db_rows, young)) == 1

@@ -13,7 +13,7 @@ from helpers import require_env
 require_env("CRM_TEST_URL", "CRM_BIN")
 
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
-ROUTE_LINE = re.compile(r"^([A-Z]+) (/\S*)$")
+ROUTE_LINE = re.compile(r"^([A-Z]+) (/\S*) ([a-z,]+)$")  # METHOD PATTERN SCOPES
 # served by nginx, not part of the documented API
 SELF_PATHS = ("/openapi.json", "/docs")
 
@@ -50,7 +50,7 @@ def routes():
         if not line.strip():
             continue
         m = ROUTE_LINE.match(line)
-        assert m, f"`crm routes` line not 'METHOD /pattern': {line!r}"
+        assert m, f"`crm routes` line not 'METHOD /pattern SCOPES': {line!r}"
         table.add((m.group(1), m.group(2)))
     assert table, "`crm routes` printed nothing"
     return table
