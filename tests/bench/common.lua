@@ -6,6 +6,21 @@
 --                http5xx=N first_bad=STATUS sock_connect=N sock_read=N sock_write=N sock_timeout=N
 -- Latency percentiles are wrk's (completed requests, from send to whole response).
 
+-- Every /api/ request carries the stack's API key (BENCH_API_KEY, which the bench scripts export
+-- from .local/<stack>/api-key): in wrk.headers for the scripts that use wrk's defaults, and through
+-- bench_auth(headers) for those that pass their own header table.
+local bench_key = os.getenv("BENCH_API_KEY") or ""
+if bench_key ~= "" then
+	wrk.headers["Authorization"] = "Bearer " .. bench_key
+end
+
+function bench_auth(headers)
+	if bench_key ~= "" then
+		headers["Authorization"] = "Bearer " .. bench_key
+	end
+	return headers
+end
+
 local threads = {}
 local next_tid = 0
 

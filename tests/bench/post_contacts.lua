@@ -10,7 +10,7 @@ dofile(debug.getinfo(1, "S").source:sub(2):match("^(.*)/[^/]*$") .. "/common.lua
 local src_min = bench_env_int("BENCH_SRC_MIN", 1)
 local src_max = bench_env_int("BENCH_SRC_MAX", 20)
 local tag = (os.getenv("BENCH_TAG") or "x"):lower():gsub("[^a-z0-9]", "")
-local headers = { ["Content-Type"] = "application/json" }
+local headers = bench_auth({ ["Content-Type"] = "application/json" })
 local counter = 0
 
 function init(args)

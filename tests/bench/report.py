@@ -189,6 +189,18 @@ def render(results_path, meta_path):
                 w("| %s | %s | %s | %.2f |%s\n" % (c, fnum(num(p, "rps")), fnum(num(g, "rps")), ratios[c], extra))
         w("\n")
 
+    # --- the key check (section 1b): POST with keys / POST without the check
+    auth = None
+    on = [by[n] for n in ("auth_on_1", "auth_on_2") if n in by]
+    off = [by[n] for n in ("auth_off_1", "auth_off_2") if n in by]
+    if on and off:
+        on_rps = sum(num(d, "rps") for d in on) / len(on)
+        off_rps = sum(num(d, "rps") for d in off) / len(off)
+        auth = on_rps / off_rps if off_rps > 0 else float("nan")
+        w("| conns | POST req/s with keys (mean) | POST req/s without the check (mean, CRM_BENCH_NO_AUTH) | ratio |\n")
+        w("|---:|---:|---:|---:|\n")
+        w("| %s | %s | %s | %.3f |\n\n" % (on[0].get("conns", "?"), fnum(on_rps), fnum(off_rps), auth))
+
     # --- growth
     growth = {}
     grow_rows = [(d, by.get(d["name"].replace("big_", ""))) for d in res if d["name"].startswith("big_post_c")]
@@ -231,6 +243,9 @@ def render(results_path, meta_path):
     p99 = num(p, "p99_ms") if p else float("nan")
     w("| POST at %s conns p99 < 100 ms | %s ms | %s |\n" % (
         c_hi, fnum(p99, 2), verdict(None if math.isnan(p99) else p99 < 100)))
+    if auth is not None:
+        w("| POST with keys >= 0.97 x POST without the key check | %.3f | %s |\n" % (
+            auth, verdict(None if math.isnan(auth) else auth >= 0.97)))
     posts = [d for d in res if d.get("kind") == "post"]
     perr = sum(errors_of(d)[0] for d in posts)
     w("| POST zero errors (all %d POST runs) | %d | %s |\n" % (
