@@ -72,21 +72,27 @@ static bool add_scopes(struct create_args *c, char *list)
 	return true;
 }
 
+/* One "--option value" pair of create. */
+static bool create_option(struct create_args *c, const char *opt, char *value)
+{
+	if (strcmp(opt, "--name") == 0) {
+		c->name = value;
+		return true;
+	}
+	if (strcmp(opt, "--scope") == 0)
+		return add_scopes(c, value);
+	if (strcmp(opt, "--source") != 0 || c->nsources == CRM_KEY_SOURCES_MAX ||
+		!parse_id(value, &c->sources[c->nsources]))
+		return false;
+	c->nsources++;
+	return true;
+}
+
 static bool parse_create(int argc, char **argv, struct create_args *c)
 {
 	memset(c, 0, sizeof(*c));
 	for (int i = 2; i < argc; i += 2) {
-		if (i + 1 >= argc)
-			return false;
-		if (strcmp(argv[i], "--name") == 0)
-			c->name = argv[i + 1];
-		else if (strcmp(argv[i], "--scope") == 0 && !add_scopes(c, argv[i + 1]))
-			return false;
-		else if (strcmp(argv[i], "--source") == 0) {
-			if (c->nsources == CRM_KEY_SOURCES_MAX || !parse_id(argv[i + 1], &c->sources[c->nsources]))
-				return false;
-			c->nsources++;
-		} else if (strcmp(argv[i], "--name") != 0 && strcmp(argv[i], "--scope") != 0)
+		if (i + 1 >= argc || !create_option(c, argv[i], argv[i + 1]))
 			return false;
 	}
 	return c->name != NULL && c->nscopes > 0;
