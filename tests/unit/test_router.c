@@ -170,6 +170,96 @@ static void test_head(void)
 	crm_buf_finish(&cap.out);
 }
 
+/* --- the authorize callback: runs after routing, before the body checks and the handler --- */
+
+static unsigned authorize_asked; /* the scopes the callback was called with */
+static int handler_ran;
+
+static void h_count(struct crm_ctx *ctx)
+{
+	(void)ctx;
+	handler_ran++;
+}
+
+static bool authorize_no(struct crm_ctx *ctx, unsigned scopes)
+{
+	struct crm_err err;
+
+	authorize_asked = scopes;
+	crm_err_init(&err);
+	crm_err_set(&err, CRM_E_FORBIDDEN, "no");
+	crm_resp_error(ctx->resp, &err);
+	return false;
+}
+
+static bool authorize_yes(struct crm_ctx *ctx, unsigned scopes)
+{
+	(void)ctx;
+	authorize_asked = scopes;
+	return true;
+}
+
+static const struct crm_route keyed_table[] = {
+	{"POST", "/k", h_count, NULL, CRM_SCOPE_ADMIN | CRM_SCOPE_INTAKE},
+	{"GET", "/p", h_count, NULL, CRM_SCOPE_PUBLIC},
+	{"GET", "/none", h_count, NULL, 0}, /* refused by crm_http_router_check; fails closed anyway */
+};
+
+static const char *handle_with(const struct crm_router *r, const char *method, const char *path, const char *ct,
+	struct capture *cap)
+{
+	struct crm_request req = {0};
+	struct crm_response resp;
+	struct crm_arena *a = crm_arena_create(1024);
+	struct crm_sink sink = {capture_write, cap};
+
+	crm_buf_clear(&cap->out);
+	req.method = method;
+	req.path = path;
+	req.query = "";
+	req.content_type = ct;
+	req.body = "{}";
+	req.body_len = 2;
+	crm_resp_init(&resp, sink);
+	crm_http_handle(r, NULL, a, &req, &resp);
+	crm_resp_finish(&resp);
+	crm_arena_destroy(a);
+	return cap->out.data;
+}
+
+static void test_authorize(void)
+{
+	const struct crm_router no = {keyed_table, CRM_COUNT(keyed_table), authorize_no};
+	const struct crm_router yes = {keyed_table, CRM_COUNT(keyed_table), authorize_yes};
+	const struct crm_router none = {keyed_table, CRM_COUNT(keyed_table), NULL};
+	struct capture cap;
+	const char *out;
+
+	crm_buf_init(&cap.out);
+	handler_ran = 0;
+	/* refused: before the content type is even looked at (text/plain would be 415) */
+	out = handle_with(&no, "POST", "/k", "text/plain", &cap);
+	CHECK(strncmp(out, "Status: 403 Forbidden\r\n", 23) == 0 && handler_ran == 0);
+	CHECK(authorize_asked == (CRM_SCOPE_ADMIN | CRM_SCOPE_INTAKE));
+	out = handle_with(&yes, "POST", "/k", "application/json", &cap);
+	CHECK(strncmp(out, "Status: 200", 11) == 0 && handler_ran == 1);
+	out = handle_with(&yes, "POST", "/k", "text/plain", &cap);
+	CHECK(strncmp(out, "Status: 415", 11) == 0 && handler_ran == 1);
+	/* a public route never asks */
+	authorize_asked = 0;
+	out = handle_with(&no, "GET", "/p", NULL, &cap);
+	CHECK(strncmp(out, "Status: 200", 11) == 0 && handler_ran == 2 && authorize_asked == 0);
+	/* fails closed: no scopes, or a key route on a router that checks no keys */
+	out = handle_with(&yes, "GET", "/none", NULL, &cap);
+	CHECK(strncmp(out, "Status: 500", 11) == 0 && handler_ran == 2);
+	out = handle_with(&none, "POST", "/k", "application/json", &cap);
+	CHECK(strncmp(out, "Status: 500", 11) == 0 && handler_ran == 2);
+	/* 404 and 405 need no key */
+	CHECK(strncmp(handle_with(&no, "GET", "/x", NULL, &cap), "Status: 404", 11) == 0);
+	CHECK(strncmp(handle_with(&no, "GET", "/k", NULL, &cap), "Status: 405", 11) == 0);
+	crm_buf_finish(&cap.out);
+}
+
 static bool query_ok(const char *query)
 {
 	struct crm_arena *a = crm_arena_create(1024);
@@ -240,6 +330,7 @@ int main(void)
 	test_no_method();
 	test_handle_rejections();
 	test_head();
+	test_authorize();
 	test_query_check();
 	test_query();
 	return check_done("router");
