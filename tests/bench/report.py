@@ -191,15 +191,17 @@ def render(results_path, meta_path):
 
     # --- the key check (section 1b): POST with keys / POST without the check
     auth = None
-    on = [by[n] for n in ("auth_on_1", "auth_on_2") if n in by]
-    off = [by[n] for n in ("auth_off_1", "auth_off_2") if n in by]
+    on = [d for d in res if d["name"].startswith("auth_on_")]
+    off = [d for d in res if d["name"].startswith("auth_off_")]
     if on and off:
         on_rps = sum(num(d, "rps") for d in on) / len(on)
         off_rps = sum(num(d, "rps") for d in off) / len(off)
         auth = on_rps / off_rps if off_rps > 0 else float("nan")
-        w("| conns | POST req/s with keys (mean) | POST req/s without the check (mean, CRM_BENCH_NO_AUTH) | ratio |\n")
-        w("|---:|---:|---:|---:|\n")
-        w("| %s | %s | %s | %.3f |\n\n" % (on[0].get("conns", "?"), fnum(on_rps), fnum(off_rps), auth))
+        w("| conns | rounds | POST req/s with keys (mean) | POST req/s without the check (mean, CRM_BENCH_NO_AUTH)"
+          " | ratio |\n")
+        w("|---:|---:|---:|---:|---:|\n")
+        w("| %s | %d + %d | %s | %s | %.3f |\n\n" % (on[0].get("conns", "?"), len(on), len(off), fnum(on_rps),
+                                                     fnum(off_rps), auth))
 
     # --- growth
     growth = {}
