@@ -69,10 +69,12 @@ static struct key_entry *cache_slot(struct crm_key_cache *c, const char *public_
 }
 
 /* The record of a live key: from the cache while fresh, else from the database (and then
- * cached). *found false: no live key has this public id. */
+ * cached). *found false: no live key has this public id; it takes no slot and evicts nothing
+ * but its own stale entry. */
 static bool key_record(struct crm_service *s, const char *public_id, const struct crm_key_record **rec, bool *found,
 	struct crm_err *err)
 {
+	struct crm_key_record fetched;
 	int64_t now = now_ms();
 	struct key_entry *e;
 
@@ -84,17 +86,17 @@ static bool key_record(struct crm_service *s, const char *public_id, const struc
 		*rec = &e->rec;
 		return true;
 	}
-	if (strcmp(e->public_id, public_id) == 0)
-		e->public_id[0] = '\0'; /* stale: refetched below, or gone when revoked */
-	if (!crm_pg_key_lookup(s->pg, public_id, found, &e->rec, err))
+	if (!crm_pg_key_lookup(s->pg, public_id, found, &fetched, err))
 		return false;
-	if (*found) {
-		memcpy(e->public_id, public_id, sizeof(e->public_id));
-		e->fetched_ms = now;
-		*rec = &e->rec;
-	} else {
-		e->public_id[0] = '\0'; /* unknown ids never take a slot */
+	if (!*found) {
+		if (strcmp(e->public_id, public_id) == 0)
+			e->public_id[0] = '\0'; /* revoked since it was cached */
+		return true;
 	}
+	memcpy(e->public_id, public_id, sizeof(e->public_id));
+	e->fetched_ms = now;
+	e->rec = fetched;
+	*rec = &e->rec;
 	return true;
 }
 
