@@ -40,6 +40,7 @@ static void test_defaults(void)
 	CHECK(cfg.drain_batch == 32 && cfg.sweep_seconds == 10);
 	CHECK(cfg.statement_timeout == 30 && cfg.lock_timeout == 5);
 	CHECK(cfg.body_timeout == 10 && cfg.queue_timeout_ms == 500 && cfg.listen_backlog == 256);
+	CHECK(cfg.key_cache_ms == 2000 && !cfg.bench_no_auth);
 }
 
 static void test_valid(void)
@@ -48,7 +49,7 @@ static void test_valid(void)
 		"65536", "CRM_AUTO_MIGRATE", "off", "CRM_LOG_LEVEL", "debug", "CRM_SOCKET_MODE", "0666",
 		"CRM_DATABASE_URL", "host=/tmp dbname=crm", "CRM_PID_FILE", "/run/crm.pid", "CRM_STATEMENT_TIMEOUT",
 		"0", "CRM_LOCK_TIMEOUT", "3600", "CRM_BODY_TIMEOUT", "2", "CRM_QUEUE_TIMEOUT_MS", "0",
-		"CRM_LISTEN_BACKLOG", "64", NULL};
+		"CRM_LISTEN_BACKLOG", "64", "CRM_KEY_CACHE_MS", "5000", "CRM_BENCH_NO_AUTH", "1", NULL};
 	static const char *const fd_env[] = {"CRM_LISTEN", "fd:0", NULL};
 	static const char *const systemd_env[] = {"LISTEN_FDS", "1", NULL};
 	struct crm_config cfg;
@@ -63,6 +64,7 @@ static void test_valid(void)
 	CHECK_STR(cfg.pid_file, "/run/crm.pid");
 	CHECK(cfg.statement_timeout == 0 && cfg.lock_timeout == 3600);
 	CHECK(cfg.body_timeout == 2 && cfg.queue_timeout_ms == 0 && cfg.listen_backlog == 64);
+	CHECK(cfg.key_cache_ms == 5000 && cfg.bench_no_auth);
 	CHECK(load(fd_env, &cfg, &err) && cfg.listen_kind == CRM_LISTEN_FD && cfg.listen_fd == 0);
 	CHECK(load(systemd_env, &cfg, &err) && cfg.listen_kind == CRM_LISTEN_FD && cfg.listen_fd == 3);
 }
@@ -98,6 +100,9 @@ static void test_invalid(void)
 		{"CRM_QUEUE_TIMEOUT_MS", "0.5", "CRM_QUEUE_TIMEOUT_MS"},
 		{"CRM_LISTEN_BACKLOG", "8", "CRM_LISTEN_BACKLOG"},
 		{"CRM_LISTEN_BACKLOG", "65536", "CRM_LISTEN_BACKLOG"},
+		{"CRM_KEY_CACHE_MS", "5001", "CRM_KEY_CACHE_MS"}, /* the documented revocation bound is 5 s */
+		{"CRM_KEY_CACHE_MS", "-1", "CRM_KEY_CACHE_MS"},
+		{"CRM_BENCH_NO_AUTH", "yes please", "CRM_BENCH_NO_AUTH"},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
