@@ -53,7 +53,7 @@ def check(ok, what):
 
 def new_session():
     """A session that sends the API key with every request."""
-    s = new_session()
+    s = requests.Session()
     s.headers["Authorization"] = f"Bearer {KEY}"
     return s
 
