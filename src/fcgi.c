@@ -193,7 +193,7 @@ static bool read_body(FCGX_Request *fr, struct crm_arena *a, size_t limit, struc
 		got += (size_t)n;
 	}
 	if ((declared && got < want) || FCGX_GetError(fr->in) != 0) {
-		crm_log_warn("%s %s: request body incomplete (%zu of %s bytes)%s; dropped", req->method, req->path, got,
+		crm_log_warn("%s request: body incomplete (%zu of %s bytes)%s; dropped", req->method, got,
 			declared ? cl : "?", body_deadline_hit ? " when the body deadline passed" : "");
 		return false;
 	}
@@ -282,10 +282,11 @@ static bool serve_one(FCGX_Request *fr, const struct crm_config *cfg, struct crm
 
 	if (crm_log_enabled(CRM_LOG_DEBUG)) {
 		clock_gettime(CLOCK_MONOTONIC, &t1);
-		crm_log_debug("%s %s %d %.3fms%s", req.method, req.path, resp.status,
+		crm_log_debug("%d %.3fms%s", resp.status,
 			(double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
 			resp.failed ? " (aborted)" : "");
 	}
+	crm_log_context_clear();
 	return !resp.failed;
 }
 
