@@ -371,7 +371,7 @@ void crm_http_handle(const struct crm_router *router, struct crm_service *svc, s
 	char allow[128];
 
 	crm_err_init(&err);
-	crm_log_context_set(req->method, NULL, NULL); /* no route yet */
+	crm_log_context_set(req->method, NULL, NULL);       /* no route yet */
 	resp->head_only = strcmp(req->method, "HEAD") == 0; /* answered as GET, without the body */
 	if (req->queue_expired) { /* first: a refused request costs no routing and no database work */
 		crm_err_set(&err, CRM_E_BUSY, "every worker was busy for longer than the queue limit; try again");

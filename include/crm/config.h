@@ -29,6 +29,9 @@ struct crm_config {
 	int listen_backlog;    /* connections the kernel queues before refusing more */
 	int idempotency_ttl;   /* seconds an Idempotency-Key is kept */
 	char pid_file[512];
+	char user[64];         /* CRM_USER: who serve runs as once started as root; "" none */
+	char group[64];        /* CRM_GROUP: "" for the user's primary group */
+	char socket_group[64]; /* CRM_SOCKET_GROUP: "" for the group above (or unchanged) */
 };
 
 /* Environment lookup; getenv in production, a table in unit tests. */

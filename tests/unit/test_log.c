@@ -80,7 +80,8 @@ static void test_lines(void)
 	const char *nl = strchr(out, '\n');
 
 	CHECK(strstr(out, " warn [") != NULL);
-	CHECK(strstr(out, "] [GET /api/contacts/{id} key=k1AbC] path /x\\x0a2026-01-01T00:00:00.000Z error [1] forged\n") !=
+	CHECK(strstr(out,
+		      "] [GET /api/contacts/{id} key=k1AbC] path /x\\x0a2026-01-01T00:00:00.000Z error [1] forged\n") !=
 		NULL);
 	/* exactly two lines, the second without the context */
 	CHECK(nl != NULL && strchr(nl + 1, '\n') != NULL && strchr(nl + 1, '\n')[1] == '\0');
