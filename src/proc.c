@@ -85,6 +85,10 @@ bool crm_proc_drop(const struct crm_proc_ids *ids, struct crm_err *err)
 	if (setuid(0) == 0 || seteuid(0) == 0 || setgid(0) == 0)
 		return crm_err_set(err, CRM_E_INTERNAL, "privileges of root could be regained after becoming %s",
 			ids->user);
+	/* The kernel made the process undumpable at the change of user. Undone: it holds nothing the
+	 * user may not read anyway (its passfile), and it is then what a process systemd started as
+	 * the user is -- traceable by that user's tools, e.g. LeakSanitizer, which ptraces itself. */
+	prctl(PR_SET_DUMPABLE, 1);
 	crm_log_info("running as user %s (uid %ld, gid %ld)", ids->user, (long)ids->uid, (long)ids->gid);
 	return true;
 }

@@ -517,6 +517,7 @@ stack_pytest() {
 			CRM_TEST_APP_DSN="$APP_DSN" \
 			CRM_BIN="$CRM_BIN" \
 			CRM_TEST_PIDFILE="$CRM_PID" \
+			CRM_TEST_LOG="$CRM_LOG" \
 			CRM_TEST_WORKERS="$CRM_WORKERS" \
 			/usr/bin/python3 -m pytest -q -p no:cacheprovider "$@"
 	)
