@@ -215,7 +215,7 @@ static bool read_body(FCGX_Request *fr, struct crm_arena *a, size_t limit, struc
 		got += (size_t)n;
 	}
 	if ((declared && got < want) || FCGX_GetError(fr->in) != 0) {
-		crm_log_warn("%s request: body incomplete (%zu of %s bytes)%s; dropped", req->method, got,
+		crm_log_warn("%s: request body incomplete (%zu of %s bytes)%s; dropped", req->method, got,
 			declared ? cl : "?", body_deadline_hit ? " when the body deadline passed" : "");
 		return false;
 	}
