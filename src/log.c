@@ -139,7 +139,8 @@ void crm_log(enum crm_log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	k = vsnprintf(raw + r, sizeof(raw) - r, fmt, ap);
 	va_end(ap);
-	r = k < 0 ? r : r + (size_t)k < sizeof(raw) ? r + (size_t)k : sizeof(raw) - 1;
+	if (k > 0) /* a message past the buffer is cut */
+		r = r + (size_t)k < sizeof(raw) ? r + (size_t)k : sizeof(raw) - 1;
 	/* one byte kept for the newline; one write per line so concurrent workers do not interleave */
 	n += crm_log_escape(line + n, sizeof(line) - n - 1, raw, r);
 	line[n++] = '\n';
