@@ -23,10 +23,19 @@
 static const char usage[] =
 	"Environment (all optional):\n"
 	"  CRM_DATABASE_URL   libpq conninfo or postgresql:// URI (default: libpq defaults and PG* variables)\n"
-	"  CRM_LISTEN         unix:/path/to.sock | HOST:PORT | fd:N  (default 127.0.0.1:9000)\n"
+	"  CRM_LISTEN         unix:/path/to.sock | HOST:PORT | fd:N  (default unix:/run/crm/crm.sock)\n"
 	"                     fd:N adopts an already listening socket (spawn-fcgi: fd:0); with systemd\n"
-	"                     socket activation (LISTEN_FDS=1) the default is fd:3\n"
-	"  CRM_SOCKET_MODE    octal permissions of a unix socket (default 0660)\n"
+	"                     socket activation (LISTEN_FDS=1) the default is fd:3. TCP only when\n"
+	"                     asked for: any local user can connect to a TCP port\n"
+	"  CRM_SOCKET_MODE    octal permissions of a unix socket (default 0660); a mode that gives\n"
+	"                     others any permission (0666, 0606, ...) is refused: let nginx in by group\n"
+	"  CRM_SOCKET_GROUP   group of the unix socket, the group nginx's user is in (default: the group\n"
+	"                     of CRM_USER; unchanged when not dropping privileges)\n"
+	"  CRM_USER           user that serve runs as when started as root: the master drops to it after\n"
+	"                     opening the socket and writing the pid file, before migrating or forking;\n"
+	"                     required when started as root (crm never serves as root)\n"
+	"  CRM_GROUP          group for CRM_USER (default: CRM_USER's primary group); supplementary\n"
+	"                     groups are CRM_USER's from /etc/group\n"
 	"  CRM_WORKERS        worker processes, 1..1024 (default 4 x CPUs); each holds one database\n"
 	"                     connection and serves one request at a time, so throughput is at most\n"
 	"                     workers / transaction latency\n"
@@ -163,6 +172,11 @@ static bool load_numbers(struct crm_config *cfg, crm_getenv_fn get, struct crm_e
 			return crm_err_set(err, CRM_E_INVALID,
 				"CRM_SOCKET_MODE: expected octal permissions such as 0660");
 		cfg->socket_mode = (unsigned)n;
+		if ((cfg->socket_mode & 0007) != 0)
+			return crm_err_set(err, CRM_E_INVALID,
+				"CRM_SOCKET_MODE: %04o lets every local user reach the workers; give nginx's user the "
+				"socket's group (CRM_SOCKET_GROUP) and use 0660",
+				cfg->socket_mode);
 	}
 	for (size_t i = 0; i < CRM_COUNT(int_settings); i++) {
 		const struct int_setting *st = &int_settings[i];
@@ -183,13 +197,26 @@ static bool load_numbers(struct crm_config *cfg, crm_getenv_fn get, struct crm_e
 	return true;
 }
 
+/* A user or group name: 1 to 63 bytes without '/', ':' or white space (getpwnam looks it up). */
+static bool load_name(crm_getenv_fn get, const char *var, char *out, size_t size, struct crm_err *err)
+{
+	const char *v = get(var);
+
+	if (v == NULL)
+		return true;
+	if (v[0] == '\0' || strlen(v) >= size || strpbrk(v, "/: \t\n") != NULL)
+		return crm_err_set(err, CRM_E_INVALID, "%s: expected a user or group name", var);
+	snprintf(out, size, "%s", v);
+	return true;
+}
+
 bool crm_config_load(struct crm_config *cfg, crm_getenv_fn get, struct crm_err *err)
 {
 	const char *v;
 
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->listen_kind = CRM_LISTEN_TCP;
-	snprintf(cfg->listen_addr, sizeof(cfg->listen_addr), "127.0.0.1:9000");
+	cfg->listen_kind = CRM_LISTEN_UNIX;
+	snprintf(cfg->listen_addr, sizeof(cfg->listen_addr), "/run/crm/crm.sock");
 	cfg->socket_mode = 0660;
 	cfg->workers = default_workers();
 	cfg->log_level = CRM_LOG_INFO;
@@ -224,6 +251,10 @@ bool crm_config_load(struct crm_config *cfg, crm_getenv_fn get, struct crm_err *
 		return crm_err_set(err, CRM_E_INVALID, "CRM_AUTO_MIGRATE: expected on or off");
 	if ((v = get("CRM_BENCH_NO_AUTH")) != NULL && !parse_bool(v, &cfg->bench_no_auth))
 		return crm_err_set(err, CRM_E_INVALID, "CRM_BENCH_NO_AUTH: expected 1 or 0");
+	if (!load_name(get, "CRM_USER", cfg->user, sizeof(cfg->user), err) ||
+		!load_name(get, "CRM_GROUP", cfg->group, sizeof(cfg->group), err) ||
+		!load_name(get, "CRM_SOCKET_GROUP", cfg->socket_group, sizeof(cfg->socket_group), err))
+		return false;
 	if ((v = get("CRM_PID_FILE")) != NULL) {
 		if (v[0] == '\0' || strlen(v) >= sizeof(cfg->pid_file))
 			return crm_err_set(err, CRM_E_INVALID, "CRM_PID_FILE: expected a path");

@@ -107,11 +107,38 @@ static void body_deadline_disarm(void)
 	body_fd = -1;
 }
 
-bool crm_fcgi_listen(const struct crm_config *cfg, int *out, struct crm_err *err)
+/* A unix socket: created 0600 (umask), then owner, group and mode; a failure is an error, since
+ * nginx could not connect or, worse, someone else could. */
+static bool listen_unix(const struct crm_config *cfg, uid_t owner, gid_t group, int *out, struct crm_err *err)
+{
+	struct stat st;
+	mode_t old;
+	int fd;
+
+	if (lstat(cfg->listen_addr, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(cfg->listen_addr); /* left by a previous run */
+	old = umask(0177);
+	fd = FCGX_OpenSocket(cfg->listen_addr, cfg->listen_backlog);
+	umask(old);
+	if (fd < 0)
+		return crm_err_set(err, CRM_E_INVALID, "could not listen on %s (does its directory exist?)",
+			cfg->listen_addr);
+	if ((owner != (uid_t)-1 || group != (gid_t)-1) && chown(cfg->listen_addr, owner, group) != 0) {
+		close(fd);
+		return crm_err_set(err, CRM_E_INVALID, "could not chown %s: %s", cfg->listen_addr, strerror(errno));
+	}
+	if (chmod(cfg->listen_addr, cfg->socket_mode) != 0) {
+		close(fd);
+		return crm_err_set(err, CRM_E_INVALID, "could not chmod %s: %s", cfg->listen_addr, strerror(errno));
+	}
+	*out = fd;
+	return true;
+}
+
+bool crm_fcgi_listen(const struct crm_config *cfg, uid_t owner, gid_t group, int *out, struct crm_err *err)
 {
 	int fd = -1, accepting = 0;
 	socklen_t len = sizeof(accepting);
-	struct stat st;
 
 	if (FCGX_Init() != 0)
 		return crm_err_set(err, CRM_E_INTERNAL, "could not initialise libfcgi");
@@ -122,13 +149,8 @@ bool crm_fcgi_listen(const struct crm_config *cfg, int *out, struct crm_err *err
 			return crm_err_set(err, CRM_E_INVALID, "fd %d is not a listening socket", fd);
 		break;
 	case CRM_LISTEN_UNIX:
-		if (lstat(cfg->listen_addr, &st) == 0 && S_ISSOCK(st.st_mode))
-			unlink(cfg->listen_addr); /* left by a previous run */
-		fd = FCGX_OpenSocket(cfg->listen_addr, cfg->listen_backlog);
-		if (fd < 0)
-			return crm_err_set(err, CRM_E_INVALID, "could not listen on %s", cfg->listen_addr);
-		if (chmod(cfg->listen_addr, cfg->socket_mode) != 0)
-			crm_log_warn("could not chmod %s: %s", cfg->listen_addr, strerror(errno));
+		if (!listen_unix(cfg, owner, group, &fd, err))
+			return false;
 		break;
 	case CRM_LISTEN_TCP:
 		fd = FCGX_OpenSocket(cfg->listen_addr, cfg->listen_backlog);
@@ -193,7 +215,7 @@ static bool read_body(FCGX_Request *fr, struct crm_arena *a, size_t limit, struc
 		got += (size_t)n;
 	}
 	if ((declared && got < want) || FCGX_GetError(fr->in) != 0) {
-		crm_log_warn("%s %s: request body incomplete (%zu of %s bytes)%s; dropped", req->method, req->path, got,
+		crm_log_warn("%s: request body incomplete (%zu of %s bytes)%s; dropped", req->method, got,
 			declared ? cl : "?", body_deadline_hit ? " when the body deadline passed" : "");
 		return false;
 	}
@@ -283,10 +305,11 @@ static bool serve_one(FCGX_Request *fr, const struct crm_config *cfg, struct crm
 
 	if (crm_log_enabled(CRM_LOG_DEBUG)) {
 		clock_gettime(CLOCK_MONOTONIC, &t1);
-		crm_log_debug("%s %s %d %.3fms%s", req.method, req.path, resp.status,
+		crm_log_debug("%d %.3fms%s", resp.status,
 			(double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
 			resp.failed ? " (aborted)" : "");
 	}
+	crm_log_context_clear();
 	return !resp.failed;
 }
 

@@ -420,6 +420,7 @@ void crm_http_handle(const struct crm_router *router, struct crm_service *svc, s
 	char allow[128];
 
 	crm_err_init(&err);
+	crm_log_context_set(req->method, NULL, NULL);       /* no route yet */
 	resp->head_only = strcmp(req->method, "HEAD") == 0; /* answered as GET, without the body */
 	if (req->queue_expired) { /* first: a refused request costs no routing and no database work */
 		crm_err_set(&err, CRM_E_BUSY, "every worker was busy for longer than the queue limit; try again");
@@ -439,8 +440,11 @@ void crm_http_handle(const struct crm_router *router, struct crm_service *svc, s
 		goto send;
 	case CRM_MATCH_OK: break;
 	}
+	/* from here on every log line of this request names its route (never the raw path) */
+	crm_log_context_set(req->method, route->pattern, NULL);
 	if (!authorized(router, route, &ctx, &err)) /* before anything about the body is said */
 		goto send;
+	crm_log_context_set(req->method, route->pattern, req->key_id); /* and the key that called it */
 	if (strcmp(req->method, "POST") == 0 || strcmp(req->method, "PATCH") == 0) {
 		if (req->body_too_large) {
 			crm_err_set(&err, CRM_E_TOO_LARGE, NULL);

@@ -15,6 +15,7 @@
 #include "crm/fcgi.h"
 #include "crm/log.h"
 #include "crm/master.h"
+#include "crm/proc.h"
 #include "crm/routes.h"
 #include "crm/service.h"
 
@@ -90,10 +91,13 @@ static int write_pid_file(const char *path)
 	return 0;
 }
 
+/* Order matters: the socket and the pid file are made as whoever started serve; then serve
+ * becomes CRM_USER (when started as root) before it reads the database or forks anyone. */
 static int serve(const struct crm_config *cfg)
 {
+	struct crm_proc_ids ids;
 	struct crm_err err;
-	int fd, rc;
+	int fd, rc = 1;
 
 	crm_err_init(&err);
 	if (!crm_http_router_check(&crm_routes, &err)) {
@@ -103,9 +107,11 @@ static int serve(const struct crm_config *cfg)
 	if (cfg->bench_no_auth)
 		crm_log_warn("CRM_BENCH_NO_AUTH is set: /api/ is served WITHOUT checking API keys; this is the "
 			     "benchmark's baseline and must never run in production");
-	if (cfg->auto_migrate && !migrate(cfg, true))
-		return 1;
-	if (!crm_fcgi_listen(cfg, &fd, &err)) {
+	if (!crm_proc_ids_resolve(cfg, &ids, &err)) {
+		crm_log_error("%s", err.detail);
+		return 2;
+	}
+	if (!crm_fcgi_listen(cfg, ids.socket_uid, ids.socket_gid, &fd, &err)) {
 		crm_log_error("%s", err.detail);
 		return 1;
 	}
@@ -114,8 +120,16 @@ static int serve(const struct crm_config *cfg)
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDNAMES");
 	if (cfg->pid_file[0] != '\0' && write_pid_file(cfg->pid_file) != 0)
-		return 1;
+		goto out;
+	if (!crm_proc_drop(&ids, &err)) {
+		crm_log_error("%s", err.detail);
+		goto out;
+	}
+	if (cfg->auto_migrate && !migrate(cfg, true))
+		goto out;
 	rc = crm_master_run(cfg, fd);
+out:
+	/* after the drop these need a directory CRM_USER may write (the local stack's run dir) */
 	if (cfg->listen_kind == CRM_LISTEN_UNIX)
 		unlink(cfg->listen_addr);
 	if (cfg->pid_file[0] != '\0')

@@ -230,7 +230,6 @@ static bool constraint_error(const PGresult *res, const char *state, struct crm_
 bool crm_pg_error(struct crm_pg *pg, const PGresult *res, struct crm_err *err)
 {
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	const char *msg = res ? field_or(res, PG_DIAG_MESSAGE_PRIMARY, "") : "";
 
 	if (pg->conn == NULL || PQstatus(pg->conn) != CONNECTION_OK || state == NULL) {
 		crm_log_error("database connection lost: %s", pg->conn ? PQerrorMessage(pg->conn) : "no connection");
@@ -240,15 +239,15 @@ bool crm_pg_error(struct crm_pg *pg, const PGresult *res, struct crm_err *err)
 	if (sqlstate_is(state, "23"))
 		return constraint_error(res, state, err);
 	if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0) {
-		crm_log_info("transaction must be retried (%s): %s", state, msg);
+		crm_log_info("transaction must be retried (%s)", state);
 		return crm_err_set(err, CRM_E_RETRY, NULL);
 	}
 	if (strcmp(state, "57014") == 0 || strcmp(state, "55P03") == 0) {
-		crm_log_warn("database time limit hit (%s): %s", state, msg);
+		crm_log_warn("database time limit hit (%s)", state);
 		return crm_err_set(err, CRM_E_TIMEOUT, NULL);
 	}
 	if (sqlstate_is(state, "08") || sqlstate_is(state, "57P") || sqlstate_is(state, "53")) {
-		crm_log_error("database unavailable (%s): %s", state, msg);
+		crm_log_error("database unavailable (%s)", state);
 		return crm_err_set(err, CRM_E_UNAVAILABLE, NULL);
 	}
 	if (sqlstate_is(state, "22")) {
@@ -256,7 +255,11 @@ bool crm_pg_error(struct crm_pg *pg, const PGresult *res, struct crm_err *err)
 		crm_log_info("rejected by the database (%s)", state);
 		return crm_err_field(err, "body", "a value is outside what the database accepts");
 	}
-	crm_log_error("database error (%s): %s", state, msg);
+	/* neither the primary message nor DETAIL: both may quote a value of the request (a raise in
+	 * a function, a cast); the SQLSTATE and the constraint, table and column names identify it */
+	crm_log_error("database error (%s, constraint %s, table %s, column %s)", state,
+		field_or(res, PG_DIAG_CONSTRAINT_NAME, "none"), field_or(res, PG_DIAG_TABLE_NAME, "none"),
+		field_or(res, PG_DIAG_COLUMN_NAME, "none"));
 	return crm_err_set(err, CRM_E_INTERNAL, NULL);
 }
 

@@ -7,15 +7,25 @@
 #   pg/      PostgreSQL cluster (data/, sock/, log/); a symlink into /var/tmp when user postgres
 #            cannot reach the checkout (e.g. a clone under /root)
 #   nginx/   rendered nginx.conf, pid, logs, temp dirs
-#   run/     crm.sock, crm.pid
+#   run/     crm.sock, crm.pid (owner crm, group www-data, 0750: nginx's workers reach the socket)
 #   log/     crm.log
 #   api-key  an admin API key (mode 0600, the key and a newline), made on the stack's first start
+#   pgpass   the generated passwords of roles postgres and crm (root, 0600): PGPASSFILE of the tools
+#   crm.pgpass  role crm's password only (owner crm, 0600): passfile= of the application's DSN
+# When users crm and www-data cannot reach the checkout (e.g. a clone under /root), run/ and
+# crm.pgpass live in /run/mini-crm/<stack>-<hash> instead (crm.pgpass rewritten from pgpass on up).
+# Who runs what: PostgreSQL as postgres, `crm serve` started as root drops to CRM_USER (created as a
+# system user if missing), nginx's workers as www-data. PostgreSQL trusts no TCP connection: host
+# connections use scram-sha-256 with generated passwords; the unix socket uses peer
+# authentication (OS root and postgres may be role postgres, OS crm role crm). An older stack's
+# trusting cluster is converted on up (pg_hba.conf rewritten, passwords set).
 # Parameters (environment, with defaults):
 #   CRM_STACK=dev CRM_HTTP_PORT=8000 CRM_PG_PORT=5433 CRM_WORKERS=8
 #   CRM_BUILD_DIR=build CRM_BIN=$CRM_BUILD_DIR/crm (relative paths are relative to the repo root)
 #   CRM_MESON_ARGS=""     extra `meson setup` arguments for a new build dir (CI: --werror)
 #   CRM_FRESH_DB=1        drop and recreate database crm before crm starts (tests/run)
 #   CRM_SKIP_BUILD=1      do not run meson (use an existing CRM_BIN)
+#   CRM_USER=crm CRM_SOCKET_GROUP=www-data   who the workers run as; the group of their socket
 # Runs as root (Debian 12). Must work from any cwd.
 
 set -euo pipefail
@@ -58,11 +68,20 @@ stack_init() {
 	CRM_BIN="$(abspath "${CRM_BIN:-$CRM_BUILD_DIR/crm}")"
 	CRM_MESON_ARGS="${CRM_MESON_ARGS:-}"
 
+	CRM_USER="${CRM_USER:-crm}"
+	CRM_SOCKET_GROUP="${CRM_SOCKET_GROUP:-www-data}"
+
 	STACK_DIR="$STACK_ROOT/.local/$CRM_STACK"
 	PG_LINK="$STACK_DIR/pg"
 	NGINX_DIR="$STACK_DIR/nginx"
 	NGINX_CONF="$NGINX_DIR/nginx.conf"
-	RUN_DIR="$STACK_DIR/run"
+	if reachable_by_others "$STACK_DIR"; then
+		CRM_STATE_DIR="$STACK_DIR"
+	else
+		CRM_STATE_DIR="/run/mini-crm/$CRM_STACK-$(printf '%s' "$STACK_ROOT" | sha1sum | cut -c1-12)"
+	fi
+	RUN_DIR="$CRM_STATE_DIR/run"
+	APP_PASSFILE="$CRM_STATE_DIR/crm.pgpass"
 	LOG_DIR="$STACK_DIR/log"
 	CRM_SOCK="$RUN_DIR/crm.sock"
 	CRM_PID="$RUN_DIR/crm.pid"
@@ -70,10 +89,13 @@ stack_init() {
 	API_KEY_FILE="$STACK_DIR/api-key"
 	NPM_DIR="$STACK_ROOT/.local/npm"
 	HTTP_URL="http://127.0.0.1:$CRM_HTTP_PORT"
-	APP_DSN="host=127.0.0.1 port=$CRM_PG_PORT dbname=crm user=crm"
+	# Passwords reach libpq only through files (passfile=, PGPASSFILE), never a command line or
+	# an environment variable's value. Every tool that sources this file reads PGPASSFILE.
+	PGPASSFILE="$STACK_DIR/pgpass"
+	APP_DSN="host=127.0.0.1 port=$CRM_PG_PORT dbname=crm user=crm passfile=$APP_PASSFILE"
 	# shellcheck disable=SC2034 # used by tests/run
-	SUPER_DSN="host=127.0.0.1 port=$CRM_PG_PORT dbname=crm user=postgres"
-	export CRM_STACK CRM_HTTP_PORT CRM_PG_PORT CRM_WORKERS CRM_BUILD_DIR CRM_BIN
+	SUPER_DSN="host=127.0.0.1 port=$CRM_PG_PORT dbname=crm user=postgres passfile=$PGPASSFILE"
+	export CRM_STACK CRM_HTTP_PORT CRM_PG_PORT CRM_WORKERS CRM_BUILD_DIR CRM_BIN CRM_USER CRM_SOCKET_GROUP PGPASSFILE
 	pg_paths
 }
 
@@ -90,6 +112,35 @@ pg_paths() {
 }
 
 as_postgres() { runuser -u postgres -- "$@"; }
+
+# reachable_by_others DIR -- true when a user who is neither owner nor in the group of any of
+# DIR's ancestors can search down to DIR (the nearest existing ancestor counts for the rest:
+# stack_up creates the missing ones 0755).
+reachable_by_others() {
+	local d="$1"
+	while [[ ! -e "$d" ]]; do d="$(dirname "$d")"; done
+	while :; do
+		[[ "$(stat -L -c %A "$d")" == *x ]] || return 1
+		[[ "$d" == / ]] && return 0
+		d="$(dirname "$d")"
+	done
+}
+
+# crm_user_setup -- the system user the workers run as, and the directories it needs.
+crm_user_setup() {
+	if ! getent passwd "$CRM_USER" >/dev/null; then
+		log "creating system user $CRM_USER"
+		useradd --system --user-group --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin \
+			"$CRM_USER" || die "useradd $CRM_USER failed"
+	fi
+	getent group "$CRM_SOCKET_GROUP" >/dev/null || die "no group $CRM_SOCKET_GROUP (CRM_SOCKET_GROUP)"
+	mkdir -p "$STACK_DIR" "$CRM_STATE_DIR"
+	chmod 755 "$STACK_ROOT/.local" "$STACK_DIR" "$CRM_STATE_DIR"
+	# the socket and the pid file: the master creates them as root and removes them as CRM_USER
+	install -d -o "$CRM_USER" -g "$CRM_SOCKET_GROUP" -m 750 "$RUN_DIR"
+	chown "$CRM_USER:$CRM_SOCKET_GROUP" "$RUN_DIR"
+	chmod 750 "$RUN_DIR"
+}
 
 # ---------------------------------------------------------------------------------------------
 # packages and build
@@ -187,8 +238,25 @@ pg_write_conf() {
 		listen_addresses = '127.0.0.1'
 		port = $CRM_PG_PORT
 		unix_socket_directories = '$PG_SOCK'
+		password_encryption = 'scram-sha-256'
 	EOF
-	chown postgres:postgres "$PG_DATA/crm-stack.conf"
+	# No trust anywhere: TCP needs a password (scram-sha-256), the socket the OS user (peer).
+	cat >"$PG_DATA/pg_hba.conf" <<-EOF
+		# pg_hba.conf -- written by deploy/local/stack.sh; do not edit
+		# TYPE  DATABASE  USER  ADDRESS       METHOD
+		local   all       all                 peer map=stack
+		host    all       all   127.0.0.1/32  scram-sha-256
+		host    all       all   ::1/128       scram-sha-256
+	EOF
+	cat >"$PG_DATA/pg_ident.conf" <<-EOF
+		# pg_ident.conf -- written by deploy/local/stack.sh; do not edit
+		# MAP  SYSTEM-USER  PG-USER
+		stack  root         postgres
+		stack  postgres     postgres
+		stack  $CRM_USER    crm
+	EOF
+	chown postgres:postgres "$PG_DATA/crm-stack.conf" "$PG_DATA/pg_hba.conf" "$PG_DATA/pg_ident.conf"
+	chmod 600 "$PG_DATA/pg_hba.conf" "$PG_DATA/pg_ident.conf"
 	if ! grep -q "^include_if_exists 'crm.conf'" "$PG_DATA/postgresql.conf"; then
 		printf "\n# mini-crm local stack\ninclude_if_exists 'crm.conf'\ninclude_if_exists 'crm-stack.conf'\n" \
 			>>"$PG_DATA/postgresql.conf"
@@ -200,7 +268,7 @@ pg_up() {
 	if [[ ! -f "$PG_DATA/PG_VERSION" ]]; then
 		log "initdb $PG_DATA"
 		as_postgres "$PG_BIN/initdb" -D "$PG_DATA" -U postgres -E UTF8 --locale=C.UTF-8 \
-			--auth-local=trust --auth-host=trust >"$PG_REAL/log/initdb.log" 2>&1 || {
+			--auth-local=peer --auth-host=scram-sha-256 >"$PG_REAL/log/initdb.log" 2>&1 || {
 			cat "$PG_REAL/log/initdb.log" >&2
 			die "initdb failed"
 		}
@@ -227,9 +295,44 @@ pg_down() {
 	fi
 }
 
-# psql_super SQL... -- run statements as the superuser in database postgres.
+# psql_super SQL... -- run statements as the superuser in database postgres (unix socket, peer
+# authentication: works before any password is set, e.g. on a cluster an older checkout made).
 psql_super() {
-	psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$CRM_PG_PORT" -U postgres -d postgres "$@"
+	psql -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCK" -p "$CRM_PG_PORT" -U postgres -d postgres "$@"
+}
+
+# pg_password ROLE -- print ROLE's password from $PGPASSFILE, generating and storing one if none.
+pg_password() {
+	local pw
+	touch "$PGPASSFILE"
+	chmod 600 "$PGPASSFILE"
+	pw="$(awk -F: -v r="$1" '$4 == r { print $5; exit }' "$PGPASSFILE")"
+	if [[ -z "$pw" ]]; then
+		pw="$(head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | cut -c1-32)"
+		printf '*:*:*:%s:%s\n' "$1" "$pw" >>"$PGPASSFILE"
+	fi
+	printf '%s\n' "$pw"
+}
+
+# pg_passwords -- the generated passwords of roles postgres and crm set in the cluster (again on
+# every up, which also converts a cluster that trusted TCP), and role crm's own passfile.
+pg_passwords() {
+	local super app
+	super="$(pg_password postgres)"
+	app="$(pg_password crm)"
+	# through stdin: a password never appears on a command line
+	psql_super <<-EOF
+		SET client_min_messages = warning;
+		ALTER ROLE postgres PASSWORD '$super';
+		ALTER ROLE crm PASSWORD '$app';
+	EOF
+	(
+		umask 077
+		printf '*:*:*:crm:%s\n' "$app" >"$APP_PASSFILE.new"
+	)
+	chown "$CRM_USER:" "$APP_PASSFILE.new"
+	chmod 600 "$APP_PASSFILE.new"
+	mv "$APP_PASSFILE.new" "$APP_PASSFILE"
 }
 
 # db_setup -- role crm (login, not superuser) and database crm owned by it; idempotent.
@@ -245,6 +348,7 @@ db_setup() {
 		SELECT 'CREATE DATABASE crm OWNER crm ENCODING ''UTF8'' TEMPLATE template0'
 		WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'crm') \gexec
 	EOF
+	pg_passwords
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -364,13 +468,19 @@ crm_stop() {
 
 crm_start() {
 	local pid
-	mkdir -p "$RUN_DIR" "$LOG_DIR"
+	crm_user_setup
+	mkdir -p "$LOG_DIR"
 	rm -f "$CRM_SOCK" "$CRM_PID"
-	log "starting $CRM_BIN serve ($CRM_WORKERS workers, log: $CRM_LOG)"
+	log "starting $CRM_BIN serve as $CRM_USER ($CRM_WORKERS workers, log: $CRM_LOG)"
 	printf '\n==== %s crm serve (stack %s)\n' "$(date -Is)" "$CRM_STACK" >>"$CRM_LOG"
-	CRM_DATABASE_URL="$APP_DSN" \
+	# started as root, the master drops to CRM_USER once the socket (group CRM_SOCKET_GROUP,
+	# 0660: nginx's workers are in it) and the pid file exist
+	env -u PGPASSFILE \
+		CRM_DATABASE_URL="$APP_DSN" \
 		CRM_LISTEN="unix:$CRM_SOCK" \
-		CRM_SOCKET_MODE=0666 \
+		CRM_SOCKET_MODE=0660 \
+		CRM_USER="$CRM_USER" \
+		CRM_SOCKET_GROUP="$CRM_SOCKET_GROUP" \
 		CRM_PID_FILE="$CRM_PID" \
 		CRM_WORKERS="$CRM_WORKERS" \
 		setsid "$CRM_BIN" serve </dev/null >>"$CRM_LOG" 2>&1 &
@@ -451,6 +561,7 @@ stack_pytest() {
 			CRM_TEST_APP_DSN="$APP_DSN" \
 			CRM_BIN="$CRM_BIN" \
 			CRM_TEST_PIDFILE="$CRM_PID" \
+			CRM_TEST_LOG="$CRM_LOG" \
 			CRM_TEST_WORKERS="$CRM_WORKERS" \
 			CRM_TEST_API_KEY="$(head -n 1 "$API_KEY_FILE" 2>/dev/null || true)" \
 			/usr/bin/python3 -m pytest -q -p no:cacheprovider "$@"
@@ -459,9 +570,10 @@ stack_pytest() {
 
 stack_up() {
 	stack_init
-	mkdir -p "$STACK_DIR" "$RUN_DIR" "$LOG_DIR"
+	mkdir -p "$STACK_DIR" "$LOG_DIR"
 	stack_packages
 	stack_build
+	crm_user_setup
 	pg_up
 	crm_stop
 	db_setup
@@ -474,7 +586,7 @@ stack_up() {
 	log "up: API     $HTTP_URL/api/operators"
 	log "    docs    http://localhost:$CRM_HTTP_PORT/docs/"
 	log "    openapi http://localhost:$CRM_HTTP_PORT/openapi.json"
-	log "    db      psql \"$APP_DSN\""
+	log "    db      psql \"$APP_DSN\"   (password in $APP_PASSFILE)"
 	log "    logs    $CRM_LOG"
 	log "    key     $API_KEY_FILE (admin); try:"
 	log "            curl -H \"Authorization: Bearer \$(cat $API_KEY_FILE)\" $HTTP_URL/api/operators"

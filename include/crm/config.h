@@ -31,6 +31,9 @@ struct crm_config {
 	int key_cache_ms;      /* how long a worker trusts a verified API key (bounds revocation) */
 	bool bench_no_auth;    /* CRM_BENCH_NO_AUTH=1: no key check at all; benchmarks only */
 	char pid_file[512];
+	char user[64];         /* CRM_USER: who serve runs as once started as root; "" none */
+	char group[64];        /* CRM_GROUP: "" for the user's primary group */
+	char socket_group[64]; /* CRM_SOCKET_GROUP: "" for the group above (or unchanged) */
 };
 
 /* Environment lookup; getenv in production, a table in unit tests. */

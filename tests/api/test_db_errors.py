@@ -19,6 +19,8 @@ require_env("CRM_TEST_URL", "CRM_TEST_DSN", "CRM_TEST_APP_DSN", "CRM_BIN", "CRM_
 
 
 def crm_log_path():
+    if os.environ.get("CRM_TEST_LOG"):  # stack.sh's stack_pytest passes it
+        return os.environ["CRM_TEST_LOG"]
     # stack.sh: <stack>/run/crm.pid and <stack>/log/crm.log
     run_dir = os.path.dirname(os.environ["CRM_TEST_PIDFILE"])
     return os.path.join(os.path.dirname(run_dir), "log", "crm.log")

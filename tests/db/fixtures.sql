@@ -101,8 +101,11 @@ $$;
 
 CREATE FUNCTION tap.connect(p_name text) RETURNS text
 LANGUAGE sql AS $$
-    SELECT dblink_connect(p_name, format('host=127.0.0.1 port=%s dbname=%s user=postgres',
-                                         inet_server_port(), current_database()));
+    -- over the unix socket: the server's OS user postgres is role postgres by peer authentication
+    -- (TCP would need a password, which the server's own libpq has no file for)
+    SELECT dblink_connect(p_name, format('host=%s port=%s dbname=%s user=postgres',
+                                         split_part(current_setting('unix_socket_directories'), ',', 1),
+                                         current_setting('port'), current_database()));
 $$;
 
 -- crm_contact_update's answer as one text: the error code, or 'ok'

@@ -29,8 +29,9 @@ static void test_defaults(void)
 	struct crm_err err;
 
 	CHECK(load(env, &cfg, &err));
-	CHECK(cfg.listen_kind == CRM_LISTEN_TCP);
-	CHECK_STR(cfg.listen_addr, "127.0.0.1:9000");
+	CHECK(cfg.listen_kind == CRM_LISTEN_UNIX); /* TCP only when asked for */
+	CHECK_STR(cfg.listen_addr, "/run/crm/crm.sock");
+	CHECK(cfg.user[0] == '\0' && cfg.group[0] == '\0' && cfg.socket_group[0] == '\0');
 	CHECK(cfg.workers >= 4);
 	CHECK(cfg.body_limit == 1048576);
 	CHECK(cfg.auto_migrate);
@@ -46,10 +47,11 @@ static void test_defaults(void)
 static void test_valid(void)
 {
 	static const char *const env[] = {"CRM_LISTEN", "unix:/run/crm/crm.sock", "CRM_WORKERS", "16", "CRM_BODY_LIMIT",
-		"65536", "CRM_AUTO_MIGRATE", "off", "CRM_LOG_LEVEL", "debug", "CRM_SOCKET_MODE", "0666",
+		"65536", "CRM_AUTO_MIGRATE", "off", "CRM_LOG_LEVEL", "debug", "CRM_SOCKET_MODE", "0600",
 		"CRM_DATABASE_URL", "host=/tmp dbname=crm", "CRM_PID_FILE", "/run/crm.pid", "CRM_STATEMENT_TIMEOUT",
 		"0", "CRM_LOCK_TIMEOUT", "3600", "CRM_BODY_TIMEOUT", "2", "CRM_QUEUE_TIMEOUT_MS", "0",
-		"CRM_LISTEN_BACKLOG", "64", "CRM_KEY_CACHE_MS", "5000", "CRM_BENCH_NO_AUTH", "1", NULL};
+		"CRM_LISTEN_BACKLOG", "64", "CRM_KEY_CACHE_MS", "5000", "CRM_BENCH_NO_AUTH", "1", "CRM_USER", "crm",
+		"CRM_GROUP", "crm", "CRM_SOCKET_GROUP", "www-data", NULL};
 	static const char *const fd_env[] = {"CRM_LISTEN", "fd:0", NULL};
 	static const char *const systemd_env[] = {"LISTEN_FDS", "1", NULL};
 	struct crm_config cfg;
@@ -59,9 +61,12 @@ static void test_valid(void)
 	CHECK(cfg.listen_kind == CRM_LISTEN_UNIX);
 	CHECK_STR(cfg.listen_addr, "/run/crm/crm.sock");
 	CHECK(cfg.workers == 16 && cfg.body_limit == 65536 && !cfg.auto_migrate);
-	CHECK(cfg.log_level == CRM_LOG_DEBUG && cfg.socket_mode == 0666);
+	CHECK(cfg.log_level == CRM_LOG_DEBUG && cfg.socket_mode == 0600);
 	CHECK_STR(cfg.database_url, "host=/tmp dbname=crm");
 	CHECK_STR(cfg.pid_file, "/run/crm.pid");
+	CHECK_STR(cfg.user, "crm");
+	CHECK_STR(cfg.group, "crm");
+	CHECK_STR(cfg.socket_group, "www-data");
 	CHECK(cfg.statement_timeout == 0 && cfg.lock_timeout == 3600);
 	CHECK(cfg.body_timeout == 2 && cfg.queue_timeout_ms == 0 && cfg.listen_backlog == 64);
 	CHECK(cfg.key_cache_ms == 5000 && cfg.bench_no_auth);
@@ -87,6 +92,12 @@ static void test_invalid(void)
 		{"CRM_LOG_LEVEL", "loud", "CRM_LOG_LEVEL"},
 		{"CRM_AUTO_MIGRATE", "maybe", "CRM_AUTO_MIGRATE"},
 		{"CRM_SOCKET_MODE", "999", "CRM_SOCKET_MODE"},
+		{"CRM_SOCKET_MODE", "0666", "CRM_SOCKET_MODE"},
+		{"CRM_SOCKET_MODE", "0662", "CRM_SOCKET_MODE"},
+		{"CRM_USER", "", "CRM_USER"},
+		{"CRM_USER", "a/b", "CRM_USER"},
+		{"CRM_GROUP", "www data", "CRM_GROUP"},
+		{"CRM_SOCKET_GROUP", "", "CRM_SOCKET_GROUP"},
 		{"CRM_PID_FILE", "", "CRM_PID_FILE"},
 		{"CRM_DRAIN_BATCH", "0", "CRM_DRAIN_BATCH"},
 		{"CRM_SWEEP_SECONDS", "3601", "CRM_SWEEP_SECONDS"},
