@@ -42,7 +42,7 @@ BEGIN
         RETURNING c.* INTO v_contact;
     INSERT INTO assignments (contact_id, operator_id, reason, load_before, load_limit, note, candidates)
         VALUES (v_contact.id, v_take.o_operator, 'intake', v_take.o_load, v_take.o_limit,
-                CASE WHEN v_take.o_operator IS NULL THEN crm_no_choice_reason(v_cands.o_snapshot) END,
+                CASE WHEN v_take.o_operator IS NULL THEN crm_no_choice_reason(cardinality(v_cands.o_order), v_cands.o_active) END,
                 v_cands.o_snapshot);
 
     RETURN QUERY SELECT v_contact.id, v_contact.lead_id, v_contact.source_id, v_contact.operator_id,
