@@ -68,7 +68,7 @@ const struct pg_statement crm_pg_statements[PGS__COUNT] = {
 		" WHERE so.source_id = $1 ORDER BY so.operator_id",
 		1},
 	[PGS_SOURCE_COUNTS] = {"source_counts",
-		"SELECT coalesce((SELECT w.waiting FROM source_waiting w WHERE w.source_id = $1), 0),"
+		"SELECT coalesce((SELECT sum(w.waiting) FROM source_waiting w WHERE w.source_id = $1), 0),"
 		" coalesce((SELECT sum(k.assigned) FROM source_operator_counts k WHERE k.source_id = $1), 0)",
 		1},
 	[PGS_IDEM_CLAIM] = {"idem_claim",

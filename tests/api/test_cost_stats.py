@@ -44,7 +44,8 @@ def counters_off(db_rows):
         "SELECT 'waiting', r.source_id, NULL, r.n, w.waiting"
         "  FROM (SELECT source_id, count(*) AS n FROM contacts WHERE operator_id IS NULL AND status = 'active'"
         "         GROUP BY 1) r"
-        "  FULL JOIN (SELECT * FROM source_waiting WHERE waiting <> 0) w USING (source_id)"
+        "  FULL JOIN (SELECT source_id, sum(waiting) AS waiting FROM source_waiting GROUP BY 1"
+        "             HAVING sum(waiting) <> 0) w USING (source_id)"
         " WHERE r.n IS DISTINCT FROM w.waiting")
 
 

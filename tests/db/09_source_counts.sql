@@ -1,7 +1,8 @@
 -- 09_source_counts.sql -- the stats counters of sql/0008_source_counts.sql follow every change
--- of contacts: inserts (one and many), updates (one and many, operator and status), deletes
+-- of contacts: inserts (one and many), updates (one and many, operator and status), deletes;
+-- the waiting ones in shards by contact id, each shard exact
 BEGIN;
-SELECT plan(11);
+SELECT plan(12);
 
 -- the counter rows that differ from a recount of all contacts (none when exact)
 CREATE FUNCTION pg_temp.off() RETURNS bigint
@@ -14,7 +15,8 @@ LANGUAGE sql AS $$
          + (SELECT count(*)
               FROM (SELECT source_id, count(*) AS n FROM contacts WHERE operator_id IS NULL AND status = 'active'
                      GROUP BY 1) r
-              FULL JOIN (SELECT * FROM source_waiting WHERE waiting <> 0) w USING (source_id)
+              FULL JOIN (SELECT source_id, sum(waiting) AS waiting FROM source_waiting GROUP BY 1 HAVING sum(waiting) <> 0) w
+                     USING (source_id)
              WHERE r.n IS DISTINCT FROM w.waiting);
 $$;
 
@@ -25,7 +27,7 @@ SELECT tap.configure(s, a), tap.configure(t, a), tap.configure(t, b) FROM f;
 CREATE TEMP TABLE i AS SELECT (crm_intake('c1@x.test', s)).id AS i1, (crm_intake('c2@x.test', s)).id AS i2,
        (crm_intake('c3@x.test', s)).id AS i3 FROM f;
 SELECT is(pg_temp.off(), 0::bigint, 'counts: intakes, assigned and one waiting');
-SELECT is((SELECT waiting FROM source_waiting, f WHERE source_id = f.s), 1::bigint, 'counts: one waiting') FROM f;
+SELECT is((SELECT sum(waiting) FROM source_waiting, f WHERE source_id = f.s), 1::numeric, 'counts: one waiting') FROM f;
 
 CREATE TEMP TABLE q AS SELECT tap.waiting(f.t, 20) AS w FROM f;  -- one INSERT statement per contact
 INSERT INTO contacts (lead_id, source_id, operator_id, status)  -- many rows, several sources, one statement
@@ -55,6 +57,10 @@ SELECT is(pg_temp.off(), 0::bigint, 'counts: a delete');
 SELECT is((SELECT count(*) FROM source_operator_counts k, f WHERE k.source_id IN (f.s, f.t) AND k.assigned < 0)
           + (SELECT count(*) FROM source_waiting w, f WHERE w.source_id IN (f.s, f.t) AND w.waiting < 0),
           0::bigint, 'counts: never negative') FROM f;
+SELECT is((SELECT count(*) FROM (SELECT source_id, id % 16 AS shard, count(*) AS n FROM contacts
+                                  WHERE operator_id IS NULL AND status = 'active' GROUP BY 1, 2) r
+             FULL JOIN (SELECT * FROM source_waiting WHERE waiting <> 0) w USING (source_id, shard)
+            WHERE r.n IS DISTINCT FROM w.waiting), 0::bigint, 'counts: each waiting shard exact');
 
 SELECT * FROM finish();
 ROLLBACK;
