@@ -63,15 +63,17 @@ const struct pg_statement crm_pg_statements[PGS__COUNT] = {
 		"SELECT id, contact_id, operator_id, reason, note, load_before, load_limit, candidates::text, "
 		"crm_rfc3339(created_at) FROM assignments WHERE contact_id = $1 ORDER BY id",
 		1},
+	/* the counts are the counters sql/0008_source_counts.sql keeps: O(operators), not O(contacts) */
 	[PGS_SOURCE_STATS] = {"source_stats",
 		"SELECT so.operator_id, o.name, so.weight, o.active_contacts, o.max_load_limit, o.is_active,"
-		" (SELECT count(*) FROM contacts c WHERE c.source_id = so.source_id AND c.operator_id = so.operator_id)"
+		" coalesce(k.assigned, 0)"
 		" FROM source_operators so JOIN operators o ON o.id = so.operator_id"
+		" LEFT JOIN source_operator_counts k ON k.source_id = so.source_id AND k.operator_id = so.operator_id"
 		" WHERE so.source_id = $1 ORDER BY so.operator_id",
 		1},
 	[PGS_SOURCE_COUNTS] = {"source_counts",
-		"SELECT count(*) FILTER (WHERE c.operator_id IS NULL AND c.status = 'active'),"
-		" count(*) FILTER (WHERE c.operator_id IS NOT NULL) FROM contacts c WHERE c.source_id = $1",
+		"SELECT coalesce((SELECT sum(w.waiting) FROM source_waiting w WHERE w.source_id = $1), 0),"
+		" coalesce((SELECT sum(k.assigned) FROM source_operator_counts k WHERE k.source_id = $1), 0)",
 		1},
 	[PGS_IDEM_CLAIM] = {"idem_claim",
 		"SELECT o_outcome, o_status, o_location, o_body FROM crm_idem_claim($1, $2, $3, $4)", 4},

@@ -9,22 +9,32 @@
 -- The rule: the operators eligible when read come first; within each group they are ordered
 -- by exponential clocks -ln(1 - U) / weight. The smallest clock belongs to operator i with
 -- probability weight_i / sum of the group's weights, and the whole order is successive
--- sampling without replacement. crm_take_operator then takes the first operator of the order
+-- sampling without replacement. The distributions hand crm_take_operator only the first group
+-- (o_order[1:o_eligible], the operators eligible when read), and it takes the first of them
 -- that is still eligible under its row lock, so the operator chosen is drawn with probability
--- weight / sum of the weights of the operators eligible at that moment.
+-- weight / sum of the weights of the operators eligible at that moment. An operator that was
+-- ineligible when read is never tried: when nobody is eligible no operator row is touched (no
+-- N failed conditional UPDATEs), and one that gained room since is served by the transaction
+-- that gave it room (it drains the queues, 40_backlog.sql) or by the drainer.
 --
 -- The candidates are read once per decision: the same rows give the order and the snapshot the
 -- history records (operator_id, weight, load, max_load_limit, is_active; by operator id).
 
-CREATE OR REPLACE FUNCTION crm_candidates(p_source bigint, OUT o_order bigint[], OUT o_snapshot jsonb)
+-- o_eligible was added to the result (the same argument list): CREATE OR REPLACE cannot change
+-- a result type, so the old definition goes first (nothing stores a reference to it).
+DROP FUNCTION IF EXISTS crm_candidates(bigint);
+
+CREATE OR REPLACE FUNCTION crm_candidates(p_source bigint, OUT o_order bigint[], OUT o_snapshot jsonb,
+                                          OUT o_eligible integer, OUT o_active integer)
 LANGUAGE plpgsql VOLATILE AS $$
 BEGIN
     SELECT coalesce(array_agg(so.operator_id
                     ORDER BY NOT crm_eligible(o), -ln(1.0 - random()) / so.weight), '{}'),
+           count(*) FILTER (WHERE crm_eligible(o)), count(*) FILTER (WHERE o.is_active),
            coalesce(jsonb_agg(jsonb_build_object(
                     'operator_id', o.id, 'weight', so.weight, 'load', o.active_contacts,
                     'max_load_limit', o.max_load_limit, 'is_active', o.is_active) ORDER BY o.id), '[]')
-      INTO o_order, o_snapshot
+      INTO o_order, o_eligible, o_active, o_snapshot
       FROM source_operators so JOIN operators o ON o.id = so.operator_id
      WHERE so.source_id = p_source;
 END
@@ -47,17 +57,17 @@ BEGIN
 END
 $$;
 
--- Why nobody was chosen, from the snapshot of the candidates.
-CREATE OR REPLACE FUNCTION crm_no_choice_reason(p_candidates jsonb) RETURNS text
-LANGUAGE plpgsql IMMUTABLE AS $$
-BEGIN
-    RETURN CASE
-        WHEN jsonb_array_length(p_candidates) = 0 THEN 'no operators configured'
-        WHEN NOT EXISTS (SELECT 1 FROM jsonb_array_elements(p_candidates) e
-                          WHERE (e ->> 'is_active')::boolean) THEN 'all inactive'
+-- Why nobody was chosen, from the counts of the candidates read (crm_candidates: how many are
+-- configured, how many of them active), so that a contact nobody could take costs no pass over
+-- the snapshot. (It took the snapshot before; the old signature goes.)
+DROP FUNCTION IF EXISTS crm_no_choice_reason(jsonb);
+CREATE OR REPLACE FUNCTION crm_no_choice_reason(p_configured integer, p_active integer) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE
+        WHEN p_configured = 0 THEN 'no operators configured'
+        WHEN p_active = 0 THEN 'all inactive'
         ELSE 'all at limit'
-    END;
-END
+    END
 $$;
 
 -- Takes one slot of the first operator of p_order that is still configured for the source and

@@ -2,8 +2,9 @@
 --
 -- crm_intake(email, source) reads the source's candidates once (20_candidates.sql: the
 -- weighted random order and the snapshot), finds or creates the lead, takes the first operator
--- of the order that is still configured and eligible (crm_take_operator's conditional row
--- update), stores the contact (unassigned when nobody could be taken) and appends the decision
+-- of the order's eligible-when-read part that is still configured and eligible
+-- (crm_take_operator's conditional row update; nobody eligible when read: no operator row is
+-- touched), stores the contact (unassigned when nobody could be taken) and appends the decision
 -- to the history with the snapshot it read. An unknown source gives no row.
 --
 -- Locks: the source row is locked FOR KEY SHARE first, the lock the contact's foreign key
@@ -35,13 +36,13 @@ BEGIN
         EXIT WHEN FOUND;
     END LOOP;
 
-    SELECT * INTO v_take FROM crm_take_operator(p_source, v_cands.o_order, false);
+    SELECT * INTO v_take FROM crm_take_operator(p_source, v_cands.o_order[1:v_cands.o_eligible], false);
     INSERT INTO contacts AS c (lead_id, source_id, operator_id)
         VALUES (v_lead, p_source, v_take.o_operator)
         RETURNING c.* INTO v_contact;
     INSERT INTO assignments (contact_id, operator_id, reason, load_before, load_limit, note, candidates)
         VALUES (v_contact.id, v_take.o_operator, 'intake', v_take.o_load, v_take.o_limit,
-                CASE WHEN v_take.o_operator IS NULL THEN crm_no_choice_reason(v_cands.o_snapshot) END,
+                CASE WHEN v_take.o_operator IS NULL THEN crm_no_choice_reason(cardinality(v_cands.o_order), v_cands.o_active) END,
                 v_cands.o_snapshot);
 
     RETURN QUERY SELECT v_contact.id, v_contact.lead_id, v_contact.source_id, v_contact.operator_id,

@@ -13,37 +13,87 @@
 
 -- Assigns waiting contacts of one source, oldest first, until nobody is eligible or p_max
 -- contacts were assigned. Returns how many were assigned.
--- The operator's slot is taken before the contact is locked: a waiting contact is only ever
--- locked by a transaction that is about to assign it, so a drain that finds no free operator
--- never holds back the oldest contact from another drain that has one.
+--
+-- DESIGN (set-based batch, three statements whatever the batch size):
+-- 1. the source's eligible operators are locked, skipping those another transaction holds
+--    (SKIP LOCKED: a drain never waits); under the lock their loads cannot change until commit,
+--    so their free slots (max_load_limit - load) are known exactly;
+-- 2. the oldest waiting contacts, at most p_max and at most that many slots, are locked (SKIP
+--    LOCKED); a waiting contact is only ever locked by a transaction that then assigns it, so
+--    a drain with no free operator never holds back the oldest contact from one that has one;
+-- 3. one statement draws an operator for each of them, in queue order, updates the counters
+--    (one UPDATE per operator), the contacts and appends the history.
+-- The draw is the sequential rule of 20_candidates.sql done at once: each operator i is a
+-- Poisson process of rate weight_i, its j-th arrival at the sum of j exponential clocks
+-- -ln(1 - U) / weight_i, and it has as many arrivals as free slots. The r-th earliest arrival
+-- of all goes to the r-th oldest contact: by memorylessness that arrival belongs to operator i
+-- with probability weight_i / the sum of the weights of the operators with a slot left, which
+-- is the rule applied contact after contact. Each history row records the candidates as they
+-- were just before its contact's take (the loads include the batch's earlier takes).
+-- No step rescans the queue: the contacts are read once, with one index range scan.
 CREATE OR REPLACE FUNCTION crm_drain_source(p_source bigint, p_max integer) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_done    integer := 0;
-    v_contact bigint;
-    v_cands   record;
-    v_take    record;
+    v_ops      bigint[];   -- the eligible operators locked by this drain
+    v_weights  integer[];
+    v_free     integer[];  -- their free slots
+    v_contacts bigint[];   -- the waiting contacts locked by this drain, oldest first
+    v_done     integer;
 BEGIN
-    WHILE v_done < p_max LOOP
-        PERFORM 1 FROM contacts c
-          WHERE c.source_id = p_source AND c.operator_id IS NULL AND c.status = 'active' LIMIT 1;
-        EXIT WHEN NOT FOUND;  -- nobody waiting (the common case): no operator is touched
-        SELECT * INTO v_cands FROM crm_candidates(p_source);
-        SELECT * INTO v_take FROM crm_take_operator(p_source, v_cands.o_order, true);
-        EXIT WHEN v_take.o_operator IS NULL;
-        SELECT c.id INTO v_contact FROM contacts c
+    PERFORM 1 FROM contacts c  -- (ORDER BY: the queue's index, whatever the estimates say)
+      WHERE c.source_id = p_source AND c.operator_id IS NULL AND c.status = 'active' ORDER BY c.id LIMIT 1;
+    IF NOT FOUND OR p_max <= 0 THEN
+        RETURN 0;  -- nobody waiting (the common case): no operator is touched
+    END IF;
+    SELECT array_agg(e.id ORDER BY e.id), array_agg(e.weight ORDER BY e.id), array_agg(e.free ORDER BY e.id)
+      INTO v_ops, v_weights, v_free
+      FROM (SELECT o.id, so.weight, o.max_load_limit - o.active_contacts AS free
+              FROM source_operators so JOIN operators o ON o.id = so.operator_id
+             WHERE so.source_id = p_source AND crm_eligible(o)
+               FOR NO KEY UPDATE OF o SKIP LOCKED) e;
+    IF v_ops IS NULL THEN
+        RETURN 0;  -- nobody eligible (or every eligible one busy elsewhere)
+    END IF;
+    v_contacts := ARRAY(
+        SELECT c.id FROM contacts c
          WHERE c.source_id = p_source AND c.operator_id IS NULL AND c.status = 'active'
-         ORDER BY c.id LIMIT 1
-         FOR UPDATE SKIP LOCKED;
-        IF NOT FOUND THEN  -- the waiting ones were taken meanwhile: give the slot back
-            UPDATE operators o SET active_contacts = o.active_contacts - 1 WHERE o.id = v_take.o_operator;
-            EXIT;
-        END IF;
-        UPDATE contacts SET operator_id = v_take.o_operator WHERE contacts.id = v_contact;
-        INSERT INTO assignments (contact_id, operator_id, reason, load_before, load_limit, candidates)
-            VALUES (v_contact, v_take.o_operator, 'backlog', v_take.o_load, v_take.o_limit, v_cands.o_snapshot);
-        v_done := v_done + 1;
-    END LOOP;
+         ORDER BY c.id
+         LIMIT least(p_max, (SELECT sum(f) FROM unnest(v_free) f))
+           FOR UPDATE SKIP LOCKED);
+    WITH ops AS (
+        SELECT t.id, t.weight, t.free FROM unnest(v_ops, v_weights, v_free) AS t(id, weight, free)
+    ), arrivals AS (
+        SELECT ops.id, sum(-ln(1.0 - random()) / ops.weight) OVER (PARTITION BY ops.id ORDER BY j) AS at
+          FROM ops, generate_series(1, least(ops.free, cardinality(v_contacts))) j
+    ), takes AS MATERIALIZED (  -- the r-th oldest contact gets the r-th arrival
+        SELECT w.contact, w.r, a.id AS operator_id
+          FROM (SELECT a.id, row_number() OVER (ORDER BY a.at) AS r FROM arrivals a) a
+          JOIN unnest(v_contacts) WITH ORDINALITY AS w(contact, r) ON w.r = a.r
+    ), counted AS (
+        UPDATE operators o SET active_contacts = o.active_contacts + n.n
+          FROM (SELECT t.operator_id, count(*) AS n FROM takes t GROUP BY t.operator_id) n
+         WHERE o.id = n.operator_id
+    ), assigned AS (
+        UPDATE contacts c SET operator_id = t.operator_id FROM takes t WHERE c.id = t.contact
+    ), configured AS (  -- every configured operator as read before the batch
+        SELECT o.id, so.weight, o.active_contacts AS load, o.max_load_limit, o.is_active
+          FROM source_operators so JOIN operators o ON o.id = so.operator_id
+         WHERE so.source_id = p_source
+    ), loads AS (  -- each one's load just before the r-th take: before the batch + the earlier takes
+        SELECT t.r, t.contact, t.operator_id AS chosen, k.*,
+               k.load + sum((t.operator_id = k.id)::integer) OVER (PARTITION BY k.id ORDER BY t.r)
+                      - (t.operator_id = k.id)::integer AS load_before
+          FROM takes t CROSS JOIN configured k
+    )
+    INSERT INTO assignments (contact_id, operator_id, reason, load_before, load_limit, candidates)
+    SELECT l.contact, l.chosen, 'backlog',
+           max(l.load_before) FILTER (WHERE l.id = l.chosen), max(l.max_load_limit) FILTER (WHERE l.id = l.chosen),
+           jsonb_agg(jsonb_build_object('operator_id', l.id, 'weight', l.weight, 'load', l.load_before,
+                                        'max_load_limit', l.max_load_limit, 'is_active', l.is_active) ORDER BY l.id)
+      FROM loads l
+     GROUP BY l.r, l.contact, l.chosen
+     ORDER BY l.r;
+    GET DIAGNOSTICS v_done = ROW_COUNT;
     RETURN v_done;
 END
 $$;

@@ -1,7 +1,7 @@
 -- 01_rules.sql -- the read-only helpers: candidates snapshot, why nobody was chosen, the weighted
 -- order, an operator's sources, the append-only history
 BEGIN;
-SELECT plan(39);
+SELECT plan(40);
 
 -- crm_eligible, crm_below_limit (operators row: id, name, is_active, max_load_limit, active_contacts, created_at)
 SELECT is(crm_eligible(ROW(1, 'x', true, 5, 4, now())::operators), true, 'eligible: active, load limit-1');
@@ -40,18 +40,16 @@ SELECT is(crm_candidates_snapshot(f.other) -> 0 ->> 'operator_id', f.c::text,
 SELECT is(crm_candidates_snapshot(tap.source()), '[]'::jsonb, 'snapshot: a source without operators is []');
 
 -- crm_no_choice_reason -----------------------------------------------------------------------
-SELECT is(crm_no_choice_reason('[]'), 'no operators configured', 'reason: nobody configured');
-SELECT is(crm_no_choice_reason('[{"operator_id": 1, "weight": 1, "load": 0, "max_load_limit": 5, "is_active": false},
-                                 {"operator_id": 2, "weight": 1, "load": 9, "max_load_limit": 1, "is_active": false}]'),
-          'all inactive', 'reason: every configured operator inactive');
-SELECT is(crm_no_choice_reason('[{"operator_id": 1, "weight": 1, "load": 5, "max_load_limit": 5, "is_active": true}]'),
-          'all at limit', 'reason: the active operator is at its limit');
-SELECT is(crm_no_choice_reason('[{"operator_id": 1, "weight": 1, "load": 0, "max_load_limit": 5, "is_active": false},
-                                 {"operator_id": 2, "weight": 1, "load": 2, "max_load_limit": 2, "is_active": true}]'),
-          'all at limit', 'reason: one inactive, the active one full -> at limit');
-SELECT is(crm_no_choice_reason(crm_candidates_snapshot(f.s)), 'all at limit',
-          'reason from a real snapshot') FROM f
+-- (from the counts crm_candidates reads: configured, active)
+SELECT is(crm_no_choice_reason(0, 0), 'no operators configured', 'reason: nobody configured');
+SELECT is(crm_no_choice_reason(2, 0), 'all inactive', 'reason: every configured operator inactive');
+SELECT is(crm_no_choice_reason(1, 1), 'all at limit', 'reason: the active operator is at its limit');
+SELECT is(crm_no_choice_reason(2, 1), 'all at limit', 'reason: one inactive, the active one full -> at limit');
+SELECT is((SELECT crm_no_choice_reason(cardinality(c.o_order), c.o_active) FROM crm_candidates(f.s) c), 'all at limit',
+          'reason from the counts of real candidates (one active full, one inactive)') FROM f
  WHERE (SELECT tap.fill(f.s, f.a, 1)) IS NOT NULL;
+SELECT is((SELECT row(cardinality(c.o_order), c.o_eligible, c.o_active)::text FROM crm_candidates(f.s) c), '(2,0,1)',
+          'candidates: configured 2, eligible 0, active 1') FROM f;
 
 -- crm_operator_sources -----------------------------------------------------------------------
 SELECT tap.configure(other, a, 1) FROM f;
