@@ -478,6 +478,36 @@ def test_stalled_header_or_body_is_dropped_without_reaching_a_worker(edge_nginx)
     assert all(line.rstrip().endswith(" -") for line in lines), lines
 
 
+@pytest.mark.slow
+def test_a_slow_reader_of_a_big_list_never_spills_to_disk(edge_nginx, db_rows, make_source):
+    """fastcgi_max_temp_file_size 0: nginx keeps at most its buffers of a list in memory and waits
+    for the client, instead of spooling the rest of the answer into a temp file."""
+    port = edge_nginx()
+    prefix = edge_nginx.prefixes[-1]
+    src = make_source()
+    lead = db_rows("INSERT INTO leads (email) VALUES (%s) RETURNING id", (f"edge-{uuid.uuid4().hex}@example.com",))[0][0]
+    n = 200_000  # about 25 MB of JSON: more than the socket buffers and nginx's 256 KB hold together
+    db_rows("INSERT INTO contacts (lead_id, source_id, status) SELECT %s, %s, 'closed' FROM generate_series(1, %s)",
+            (lead, src["id"], n))
+    client = ApiClient(f"http://127.0.0.1:{port}")
+    try:
+        with client.get(f"/api/leads/{lead}", stream=True, timeout=60) as resp:
+            assert resp.status_code == 200, resp.text[:300]
+            chunks = resp.iter_content(65536)
+            body = next(chunks)
+            time.sleep(2)  # a slow reader: the worker keeps writing meanwhile
+            body += b"".join(chunks)
+        assert len(json.loads(body)["contacts"]) == n
+        # nginx unlinks its temp files at once, so its warning is where spooling shows
+        with open(f"{prefix}/error.log") as f:
+            log = f.read()
+        assert "buffered to a temporary file" not in log, log[-2000:]
+    finally:
+        client.close()
+        db_rows("DELETE FROM contacts WHERE lead_id = %s", (lead,))
+        db_rows("DELETE FROM leads WHERE id = %s", (lead,))
+
+
 # --- the production site ----------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
