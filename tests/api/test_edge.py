@@ -19,6 +19,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from html.parser import HTMLParser
@@ -317,11 +318,12 @@ class Nginx:
 
 @pytest.fixture()
 def edge_nginx():
-    """start(**limits) -> port of an nginx rendered from local.conf.in with these CRM_NGINX_*
-    settings (e.g. KEY_RATE="1r/m"), in front of the test stack's workers."""
+    """start(sock=None, **limits) -> port of an nginx rendered from local.conf.in with these
+    CRM_NGINX_* settings (e.g. KEY_RATE="1r/m"), in front of the test stack's workers (or of the
+    unix socket `sock`)."""
     started, dirs = [], []
 
-    def start(**settings):
+    def start(sock=None, **settings):
         prefix = tempfile.mkdtemp(prefix="crm-edge-")
         dirs.append(prefix)
         os.chmod(prefix, 0o755)  # the workers (www-data) write their temp dirs here
@@ -330,7 +332,7 @@ def edge_nginx():
         env.update({f"CRM_NGINX_{k}": str(v) for k, v in settings.items()})
         script = ('. "$1/deploy/local/stack.sh"; stack_init; NGINX_DIR="$2"; NGINX_CONF="$2/nginx.conf"; '
                   'CRM_HTTP_PORT="$3"; CRM_SOCK="$4"; nginx_render')
-        out = subprocess.run(["bash", "-c", script, "_", ROOT, prefix, str(port), crm_socket()],
+        out = subprocess.run(["bash", "-c", script, "_", ROOT, prefix, str(port), sock or crm_socket()],
                              env=env, capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stderr
         server = Nginx(prefix, prefix + "/nginx.conf")
@@ -478,6 +480,43 @@ def test_stalled_header_or_body_is_dropped_without_reaching_a_worker(edge_nginx)
     assert all(line.rstrip().endswith(" -") for line in lines), lines
 
 
+def test_a_worker_lost_mid_request_is_a_502_problem(edge_nginx):
+    """A "worker" that takes the request and hangs up without an answer: nginx's 502, as a problem
+    with Retry-After; and no socket at all: a 503 (the connect failed, nothing was handed on)."""
+    tmp = tempfile.mkdtemp(prefix="crm-dead-")
+    os.chmod(tmp, 0o755)
+    path = f"{tmp}/dead.sock"
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(path)
+    os.chmod(path, 0o666)
+    server.listen(8)
+
+    def hang_up():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            conn.recv(65536)
+            conn.close()
+
+    thread = threading.Thread(target=hang_up, daemon=True)
+    thread.start()
+    try:
+        port = edge_nginx(sock=path)
+        request = b"GET /api/operators HTTP/1.1\r\n" + H + b"Connection: close\r\n\r\n"
+        headers, _ = check_nginx_problem(exchange(port, request), 502)
+        assert int(headers["retry-after"]) >= 1
+        port = edge_nginx(sock=f"{tmp}/none.sock")
+        headers, _ = check_nginx_problem(exchange(port, request), 503)
+        assert int(headers["retry-after"]) >= 1
+    finally:
+        server.shutdown(socket.SHUT_RDWR)  # wakes the accept() (Linux), then the thread ends
+        server.close()
+        thread.join(5)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 @pytest.mark.slow
 def test_a_slow_reader_of_a_big_list_never_spills_to_disk(edge_nginx, db_rows, make_source):
     """fastcgi_max_temp_file_size 0: nginx keeps at most its buffers of a list in memory and waits
@@ -486,7 +525,7 @@ def test_a_slow_reader_of_a_big_list_never_spills_to_disk(edge_nginx, db_rows, m
     prefix = edge_nginx.prefixes[-1]
     src = make_source()
     lead = db_rows("INSERT INTO leads (email) VALUES (%s) RETURNING id", (f"edge-{uuid.uuid4().hex}@example.com",))[0][0]
-    n = 200_000  # about 25 MB of JSON: more than the socket buffers and nginx's 256 KB hold together
+    n = 50_000  # about 6 MB of JSON: more than nginx's 256 KB and the socket buffers of a reader that waits
     db_rows("INSERT INTO contacts (lead_id, source_id, status) SELECT %s, %s, 'closed' FROM generate_series(1, %s)",
             (lead, src["id"], n))
     client = ApiClient(f"http://127.0.0.1:{port}")
