@@ -6,7 +6,9 @@
 # A "stack" is a named set of ports and a state directory .local/<stack>/ in the checkout:
 #   pg/      PostgreSQL cluster (data/, sock/, log/); a symlink into /var/tmp when user postgres
 #            cannot reach the checkout (e.g. a clone under /root)
-#   nginx/   rendered nginx.conf, pid, logs, temp dirs
+#   nginx/   rendered nginx.conf, pid, logs, temp dirs (nginx's workers run as www-data)
+#   www      only when www-data cannot reach the checkout: a symlink to /var/tmp, where nginx_www
+#            copies the static files (openapi.json, docs/, swagger-ui-dist) and the temp dirs live
 #   run/     crm.sock, crm.pid (owner crm, group www-data, 0750: nginx's workers reach the socket)
 #   log/     crm.log
 #   api-key  an admin API key (mode 0600, the key and a newline), made on the stack's first start
@@ -26,6 +28,11 @@
 #   CRM_FRESH_DB=1        drop and recreate database crm before crm starts (tests/run)
 #   CRM_SKIP_BUILD=1      do not run meson (use an existing CRM_BIN)
 #   CRM_USER=crm CRM_SOCKET_GROUP=www-data   who the workers run as; the group of their socket
+#   nginx's limits (deploy/nginx/local.conf.in; high, so that benchmarks are not throttled):
+#   CRM_NGINX_KEY_RATE=20000r/s CRM_NGINX_KEY_BURST=20000   requests per API key (or address without one)
+#   CRM_NGINX_ADDR_RATE=20000r/s CRM_NGINX_ADDR_BURST=20000 requests per client address
+#   CRM_NGINX_CONN=10000          requests in progress per client address
+#   CRM_NGINX_CLIENT_TIMEOUT=10s  for the client's header and body
 # Runs as root (Debian 12). Must work from any cwd.
 
 set -euo pipefail
@@ -370,20 +377,78 @@ npm_up() {
 # sed_escape TEXT -- TEXT safe as a sed replacement with '|' as the delimiter.
 sed_escape() { printf '%s' "$1" | sed -e 's/[\\&|]/\\&/g'; }
 
+# nginx_paths -- where nginx's workers (user www-data) read the static files and write their temp
+# dirs: the checkout itself when www-data can reach it, else copies under /var/tmp (like the
+# PostgreSQL cluster), linked from .local/<stack>/www; nginx_www makes the copies. The master runs as
+# root and reads the config, its includes and the logs wherever they are.
+nginx_paths() {
+	local dist="$NPM_DIR/node_modules/swagger-ui-dist" hash
+	if runuser -u www-data -- test -r "$STACK_ROOT/deploy/openapi.json" -a -r "$STACK_ROOT/deploy/docs/index.html" \
+		-a -r "$dist/swagger-ui-bundle.js" -a -x "$(dirname "$NGINX_DIR")" 2>/dev/null; then
+		WWW_DIR="$NGINX_DIR"
+		WWW_OPENAPI="$STACK_ROOT/deploy/openapi.json"
+		WWW_DOCS="$STACK_ROOT/deploy/docs"
+		WWW_DIST="$dist"
+		WWW_COPY=0
+	else
+		hash="$(printf '%s' "$STACK_ROOT" | sha1sum | cut -c1-12)"
+		WWW_DIR="/var/tmp/crm-www-$CRM_STACK-$hash"
+		WWW_OPENAPI="$WWW_DIR/openapi.json"
+		WWW_DOCS="$WWW_DIR/docs"
+		WWW_DIST="$WWW_DIR/dist"
+		WWW_COPY=1
+	fi
+}
+
+# nginx_www -- copy the static files where www-data can read them, when it cannot reach the checkout
+# (a clone under /root, mode 0700); run by every `up`, so edits to deploy/ show after the next one.
+nginx_www() {
+	nginx_paths
+	mkdir -p "$WWW_DIR/tmp"
+	((WWW_COPY)) || return 0
+	log "user www-data cannot reach $STACK_ROOT: nginx serves copies from $WWW_DIR"
+	rm -rf "$WWW_DOCS" "$WWW_DIST" "$WWW_OPENAPI.new"
+	cp "$STACK_ROOT/deploy/openapi.json" "$WWW_OPENAPI.new"
+	mv "$WWW_OPENAPI.new" "$WWW_OPENAPI"
+	cp -r "$STACK_ROOT/deploy/docs" "$WWW_DOCS"
+	mkdir -p "$WWW_DIST"
+	find "$NPM_DIR/node_modules/swagger-ui-dist" -maxdepth 1 -type f ! -name '*.map' -exec cp {} "$WWW_DIST/" \;
+	chmod 755 "$WWW_DIR"
+	chmod -R a+rX "$WWW_OPENAPI" "$WWW_DOCS" "$WWW_DIST"
+	ln -sfn "$WWW_DIR" "$STACK_DIR/www"
+}
+
+# nginx_render -- deploy/nginx/local.conf.in with this stack's paths, port and limits, to
+# $NGINX_CONF (.local/<stack>/nginx/nginx.conf). The limits (CRM_NGINX_*) are high by default so
+# that benchmarks and load tests are not throttled; tests/api/test_edge.py renders its own nginx
+# with low ones (NGINX_DIR, NGINX_CONF and CRM_HTTP_PORT set to its own after stack_init).
 nginx_render() {
-	local listen6=''
+	local out="$NGINX_CONF" listen6=''
 	if [[ -f /proc/net/if_inet6 ]] && grep -q '^0\{31\}1 ' /proc/net/if_inet6; then
 		listen6="listen [::1]:$CRM_HTTP_PORT;"
 	fi
-	mkdir -p "$NGINX_DIR/tmp"
+	nginx_paths
+	mkdir -p "$NGINX_DIR" "$WWW_DIR/tmp"
 	sed -e "s|@NGINX_DIR@|$(sed_escape "$NGINX_DIR")|g" \
+		-e "s|@WWW_DIR@|$(sed_escape "$WWW_DIR")|g" \
 		-e "s|@ROOT@|$(sed_escape "$STACK_ROOT")|g" \
-		-e "s|@NPM_DIR@|$(sed_escape "$NPM_DIR")|g" \
+		-e "s|@OPENAPI@|$(sed_escape "$WWW_OPENAPI")|g" \
+		-e "s|@DOCS_DIR@|$(sed_escape "$WWW_DOCS")|g" \
+		-e "s|@DIST_DIR@|$(sed_escape "$WWW_DIST")|g" \
 		-e "s|@CRM_SOCK@|$(sed_escape "$CRM_SOCK")|g" \
 		-e "s|@HTTP_PORT@|$CRM_HTTP_PORT|g" \
 		-e "s|@LISTEN6@|$listen6|g" \
-		"$STACK_ROOT/deploy/nginx/local.conf.in" >"$NGINX_CONF.new"
-	mv "$NGINX_CONF.new" "$NGINX_CONF"
+		-e "s|@KEY_RATE@|${CRM_NGINX_KEY_RATE:-20000r/s}|g" \
+		-e "s|@KEY_BURST@|${CRM_NGINX_KEY_BURST:-20000}|g" \
+		-e "s|@ADDR_RATE@|${CRM_NGINX_ADDR_RATE:-20000r/s}|g" \
+		-e "s|@ADDR_BURST@|${CRM_NGINX_ADDR_BURST:-20000}|g" \
+		-e "s|@CONN_LIMIT@|${CRM_NGINX_CONN:-10000}|g" \
+		-e "s|@CLIENT_TIMEOUT@|${CRM_NGINX_CLIENT_TIMEOUT:-10s}|g" \
+		"$STACK_ROOT/deploy/nginx/local.conf.in" >"$out.new"
+	if grep -n '^[^#]*@[A-Z][A-Z0-9_]*@' "$out.new" >&2; then
+		die "placeholders left in $out (see above)"
+	fi
+	mv "$out.new" "$out"
 }
 
 nginx_cmd() { nginx -p "$NGINX_DIR/" -c "$NGINX_CONF" -e "$NGINX_DIR/error.log" "$@"; }
@@ -400,6 +465,7 @@ pid_alive() {
 }
 
 nginx_up() {
+	nginx_www
 	nginx_render
 	nginx_cmd -t -q 2>"$NGINX_DIR/configtest.log" || {
 		cat "$NGINX_DIR/configtest.log" >&2
