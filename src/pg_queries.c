@@ -908,7 +908,7 @@ static void missing_sources(const char *positions, struct crm_err *err)
 	size_t n = ids_of(positions, idx, CRM_KEY_SOURCES_MAX);
 
 	for (size_t i = 0; i < n; i++) {
-		char field[32];
+		char field[48];
 
 		snprintf(field, sizeof(field), "source_ids[%" PRId64 "]", idx[i]);
 		crm_err_field(err, field, "source does not exist");

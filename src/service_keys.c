@@ -138,7 +138,7 @@ static bool scopes_parse(const char *const *names, size_t n, unsigned *mask, str
 	*mask = 0;
 	for (size_t i = 0; i < n; i++) {
 		unsigned bit = crm_scope_from_name(names[i]);
-		char field[32];
+		char field[48];
 
 		known = known && bit != 0;
 		if (names[i] == NULL)
@@ -164,7 +164,7 @@ static void sources_check(unsigned mask, bool known, const int64_t *ids, size_t 
 	for (size_t i = 1; i < n; i++) {
 		for (size_t j = 0; j < i && ids[i] > 0; j++) {
 			if (ids[i] == ids[j]) {
-				char field[32];
+				char field[48];
 
 				snprintf(field, sizeof(field), "source_ids[%zu]", i);
 				crm_err_field(err, field, "source %lld is listed more than once", (long long)ids[i]);

@@ -118,7 +118,8 @@ pg_paths() {
 	PG_LOG="$PG_REAL/log/postgresql.log"
 }
 
-as_postgres() { runuser -u postgres -- "$@"; }
+# (from /: postgres may not enter the cwd, e.g. a checkout under /root)
+as_postgres() { (cd / && runuser -u postgres -- "$@"); }
 
 # reachable_by_others DIR -- true when a user who is neither owner nor in the group of any of
 # DIR's ancestors can search down to DIR (the nearest existing ancestor counts for the rest:
