@@ -103,7 +103,7 @@ void crm_h_contact_create(struct crm_ctx *ctx)
 	struct crm_contact_body b;
 	enum crm_idem_outcome outcome;
 	struct crm_idem_response answer;
-	const char *email;
+	const char *email = NULL;
 	struct crm_err err;
 
 	if (!crm_h_idem_keyed(ctx, route, &rq) || !contact_keyed_body(ctx, &b, &email)) {

@@ -29,7 +29,7 @@ bool crm_service_contact_email(struct crm_arena *a, const char *email, const cha
 bool crm_service_contact_create(struct crm_service *s, struct crm_arena *a, const char *email, int64_t source_id,
 	struct crm_contact *out, struct crm_err *err)
 {
-	const char *normal;
+	const char *normal = NULL;
 
 	if (!crm_service_contact_email(a, email, &normal, err))
 		return false;
