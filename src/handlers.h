@@ -80,6 +80,14 @@ void crm_h_link_next(struct crm_ctx *ctx, const char *path, const struct crm_con
  * transaction commits; the same key and request again: the stored answer with
  * Idempotent-Replayed: true; another request: 422; while the first still runs: 409. */
 void crm_h_idempotent(struct crm_ctx *ctx, const char *route, crm_handler_fn fn);
+/* For a handler that does claim, work and store in one statement (POST /api/contacts): true
+ * and *rq filled when the request carries a well-formed key and a body that can be
+ * fingerprinted; otherwise false, and the handler runs under crm_h_idempotent, which answers
+ * the missing, malformed or unusable case as above. */
+bool crm_h_idem_keyed(struct crm_ctx *ctx, const char *route, struct crm_idem_request *rq);
+/* Answers the outcome of such a statement: CRM_IDEM_NEW sends the answer it stored (the same
+ * bytes a replay sends), the others as crm_h_idempotent does. */
+void crm_h_idem_answer(struct crm_ctx *ctx, enum crm_idem_outcome outcome, const struct crm_idem_response *answer);
 
 /* The contact object, shared by contact and lead answers (handlers_contacts.c). */
 void crm_h_write_contact(struct crm_jw *w, const struct crm_contact *c);

@@ -135,17 +135,49 @@ static const char *idem_location(struct crm_ctx *ctx)
 	return NULL;
 }
 
-static void idem_replay(struct crm_ctx *ctx, const struct crm_idem_response *stored)
+/* A stored answer: status, Location and body; replayed says Idempotent-Replayed: true. */
+static void idem_send(struct crm_ctx *ctx, const struct crm_idem_response *stored, bool replayed)
 {
 	struct crm_response *resp = ctx->resp;
 
 	resp->status = stored->status;
 	if (stored->location != NULL)
 		crm_resp_header(resp, "Location: %s", stored->location);
-	crm_resp_header(resp, "Idempotent-Replayed: true");
+	if (replayed)
+		crm_resp_header(resp, "Idempotent-Replayed: true");
 	crm_buf_clear(&resp->body);
 	if (stored->body != NULL)
 		crm_buf_puts(&resp->body, stored->body);
+}
+
+void crm_h_idem_answer(struct crm_ctx *ctx, enum crm_idem_outcome outcome, const struct crm_idem_response *answer)
+{
+	struct crm_err err;
+
+	crm_err_init_arena(&err, ctx->arena);
+	switch (outcome) {
+	case CRM_IDEM_NEW: idem_send(ctx, answer, false); return;
+	case CRM_IDEM_REPLAY: idem_send(ctx, answer, true); return;
+	case CRM_IDEM_MISMATCH:
+		crm_err_set(&err, CRM_E_INVALID, "this Idempotency-Key was used for a different request");
+		crm_err_field(&err, "Idempotency-Key", "was used for a different request (method, path or body)");
+		crm_h_fail(ctx, &err);
+		return;
+	case CRM_IDEM_BUSY:
+		crm_err_set(&err, CRM_E_CONFLICT, "a request with this Idempotency-Key is still being processed");
+		crm_h_fail(ctx, &err);
+		crm_resp_header(ctx->resp, "Retry-After: %d", CRM_RETRY_AFTER_SECONDS);
+		return;
+	}
+}
+
+bool crm_h_idem_keyed(struct crm_ctx *ctx, const char *route, struct crm_idem_request *rq)
+{
+	rq->client = ctx->req->key_id ? ctx->req->key_id : "";
+	rq->key = ctx->req->idempotency_key;
+	if (rq->key == NULL || !idem_key_valid(rq->key))
+		return false;
+	return (rq->request = idem_request(ctx, route)) != NULL;
 }
 
 /* After fn answered 2xx in the claimed transaction: store the answer and commit. A failure
@@ -195,19 +227,9 @@ void crm_h_idempotent(struct crm_ctx *ctx, const char *route, crm_handler_fn fn)
 		crm_h_fail(ctx, &err);
 		return;
 	}
-	switch (outcome) {
-	case CRM_IDEM_REPLAY: idem_replay(ctx, &stored); return;
-	case CRM_IDEM_MISMATCH:
-		crm_err_set(&err, CRM_E_INVALID, "this Idempotency-Key was used for a different request");
-		crm_err_field(&err, "Idempotency-Key", "was used for a different request (method, path or body)");
-		crm_h_fail(ctx, &err);
+	if (outcome != CRM_IDEM_NEW) {
+		crm_h_idem_answer(ctx, outcome, &stored);
 		return;
-	case CRM_IDEM_BUSY:
-		crm_err_set(&err, CRM_E_CONFLICT, "a request with this Idempotency-Key is still being processed");
-		crm_h_fail(ctx, &err);
-		crm_resp_header(ctx->resp, "Retry-After: %d", CRM_RETRY_AFTER_SECONDS);
-		return;
-	case CRM_IDEM_NEW: break;
 	}
 	fn(ctx);
 	if (ctx->resp->status >= 200 && ctx->resp->status < 300 && !ctx->resp->streaming)

@@ -79,6 +79,8 @@ const struct pg_statement crm_pg_statements[PGS__COUNT] = {
 		"SELECT o_outcome, o_status, o_location, o_body FROM crm_idem_claim($1, $2, $3, $4)", 4},
 	[PGS_IDEM_STORE] = {"idem_store", "SELECT crm_idem_store($1, $2, $3, $4, $5, $6)", 6},
 	[PGS_IDEM_EXPIRE] = {"idem_expire", "SELECT crm_idem_expire($1, $2)", 2},
+	[PGS_IDEM_INTAKE] = {"idem_intake",
+		"SELECT o_outcome, o_status, o_location, o_body FROM crm_idem_intake($1, $2, $3, $4, $5, $6)", 6},
 	[PGS_KEY_CREATE] = {"key_create",
 		"SELECT r.o_missing, " KEY_COLS
 		" FROM crm_key_create($1, decode($2, 'hex'), $3, $4::text[], $5::bigint[]) r"
@@ -809,6 +811,31 @@ bool crm_pg_idem_store(struct crm_pg *pg, const struct crm_idem_request *rq, con
 		return false;
 	pg->outer = false;
 	return true;
+}
+
+/* The claim, the intake and the stored answer as one statement in its own transaction. */
+bool crm_pg_idem_intake(struct crm_pg *pg, struct crm_arena *a, const struct crm_idem_request *rq, int ttl,
+	const char *email, int64_t source_id, enum crm_idem_outcome *outcome, struct crm_idem_response *answer,
+	struct crm_err *err)
+{
+	struct num t, sid;
+	const char *values[] = {rq->client, rq->key, rq->request, num(&t, ttl), email, num(&sid, source_id)};
+	PGresult *res = crm_pg_exec(pg, PGS_IDEM_INTAKE, values, err);
+	bool ok;
+
+	if (res == NULL)
+		return false;
+	if (strcmp(PQgetvalue(res, 0, 0), "missing") == 0)
+		ok = crm_err_set(err, CRM_E_NOT_FOUND, "source not found");
+	else
+		ok = idem_outcome(PQgetvalue(res, 0, 0), outcome, err);
+	if (ok) {
+		answer->status = (int)col_i64(res, 0, 1);
+		answer->location = col_str(a, res, 0, 2);
+		answer->body = col_str(a, res, 0, 3);
+	}
+	PQclear(res);
+	return ok;
 }
 
 bool crm_pg_idem_expire(struct crm_pg *pg, int ttl, int limit, int *deleted, struct crm_err *err)

@@ -15,14 +15,24 @@
 #include "crm/log.h"
 #include "crm/pg.h"
 
+bool crm_service_contact_email(struct crm_arena *a, const char *email, const char **normal, struct crm_err *err)
+{
+	char *buf = crm_arena_alloc(a, CRM_EMAIL_BUF);
+	const char *why;
+
+	if (!crm_email_normalize(email, strlen(email), buf, &why))
+		return crm_err_field(err, "email", "%s", why);
+	*normal = buf;
+	return true;
+}
+
 bool crm_service_contact_create(struct crm_service *s, struct crm_arena *a, const char *email, int64_t source_id,
 	struct crm_contact *out, struct crm_err *err)
 {
-	char *normal = crm_arena_alloc(a, CRM_EMAIL_BUF);
-	const char *why;
+	const char *normal = NULL;
 
-	if (!crm_email_normalize(email, strlen(email), normal, &why))
-		return crm_err_field(err, "email", "%s", why);
+	if (!crm_service_contact_email(a, email, &normal, err))
+		return false;
 	for (int attempt = 1;; attempt++) {
 		if (crm_pg_intake(s->pg, a, normal, source_id, out, err))
 			return true;

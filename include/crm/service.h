@@ -89,6 +89,9 @@ void crm_service_source_operators_report(struct crm_service *s, const struct crm
 bool crm_service_source_operators_list(struct crm_service *s, struct crm_arena *a, int64_t source_id,
 	crm_source_operator_fn fn, void *ctx, struct crm_err *err) CRM_MUSTCHECK;
 
+/* The email as stored (crm_email_normalize); a bad one -> field error "email". */
+bool crm_service_contact_email(struct crm_arena *a, const char *email, const char **normal,
+	struct crm_err *err) CRM_MUSTCHECK;
 /* A contact arrives: normalise the email, then one transaction draws the operator and stores
  * the contact. Bad email -> field error "email"; unknown source -> CRM_E_NOT_FOUND. */
 bool crm_service_contact_create(struct crm_service *s, struct crm_arena *a, const char *email, int64_t source_id,
@@ -120,6 +123,12 @@ bool crm_service_idem_claim(struct crm_service *s, struct crm_arena *a, const st
 	enum crm_idem_outcome *outcome, struct crm_idem_response *stored, struct crm_err *err) CRM_MUSTCHECK;
 bool crm_service_idem_store(struct crm_service *s, const struct crm_idem_request *rq,
 	const struct crm_idem_response *resp, struct crm_err *err) CRM_MUSTCHECK;
+/* POST /api/contacts with a key, claim, intake and stored answer in one statement (one round
+ * trip; see crm_pg_idem_intake): normal_email comes from crm_service_contact_email. *answer is
+ * the answer just stored on CRM_IDEM_NEW, the stored one on CRM_IDEM_REPLAY. */
+bool crm_service_idem_contact_create(struct crm_service *s, struct crm_arena *a, const struct crm_idem_request *rq,
+	const char *normal_email, int64_t source_id, enum crm_idem_outcome *outcome, struct crm_idem_response *answer,
+	struct crm_err *err) CRM_MUSTCHECK;
 /* A claimed request that failed: rolls its transaction back now, before the answer goes out, so
  * that a retry sent as soon as the client has the answer finds the key free (not 409). */
 void crm_service_idem_abandon(struct crm_service *s);

@@ -1,0 +1,84 @@
+-- 10_idem_intake.sql -- crm_idem_intake: POST /api/contacts with an Idempotency-Key in one statement
+--
+-- The claim, crm_intake and the stored answer in one call: the outcomes of crm_idem_claim
+-- (busy, replay, mismatch) before any work, 'new' with the answer it stored in the same
+-- transaction as the contact, 'missing' (unknown source) with nothing stored or changed, an
+-- expired row replaced by the new answer, keys per client.
+BEGIN;
+SELECT plan(25);
+SET LOCAL lock_timeout = '3s';
+SELECT tap.connect('other');
+
+CREATE TEMP TABLE src AS SELECT tap.source() AS s, tap.operator(true, 10) AS o;
+SELECT tap.configure((SELECT s FROM src), (SELECT o FROM src));
+CREATE TEMP TABLE a (k text PRIMARY KEY, outcome text, status integer, location text, body text);
+CREATE FUNCTION pg_temp.go(p_tag text, p_client text, p_key text, p_email text, p_source bigint DEFAULT NULL,
+                           p_ttl integer DEFAULT 86400)
+RETURNS text LANGUAGE sql AS $$
+    INSERT INTO a SELECT p_tag, * FROM crm_idem_intake(p_client, p_key,
+        'POST /api/contacts 0 0' || E'\n' || p_email, p_ttl, p_email, coalesce(p_source, (SELECT s FROM src)))
+    RETURNING outcome;
+$$;
+CREATE FUNCTION pg_temp.contacts(p_email text) RETURNS bigint LANGUAGE sql AS $$
+    SELECT count(*) FROM contacts c JOIN leads l ON l.id = c.lead_id WHERE l.email = p_email
+$$;
+
+-- first use: the work and its answer ----------------------------------------------------------
+SELECT is(pg_temp.go('n1', 'c1', 'k1', 'one@tap.test'), 'new', 'new: a new key does the intake');
+SELECT is(pg_temp.contacts('one@tap.test'), 1::bigint, 'new: ... one contact');
+SELECT is((SELECT status FROM a WHERE k = 'n1'), 201, 'new: answers 201');
+SELECT is((SELECT location FROM a WHERE k = 'n1'),
+          (SELECT '/api/contacts/' || c.id FROM contacts c JOIN leads l ON l.id = c.lead_id WHERE l.email = 'one@tap.test'),
+          'new: Location names the contact');
+SELECT is((SELECT body::jsonb FROM a WHERE k = 'n1'),
+          (SELECT jsonb_build_object('id', c.id, 'lead_id', c.lead_id, 'source_id', c.source_id,
+                                     'operator_id', c.operator_id, 'status', c.status, 'created_at', crm_rfc3339(c.created_at))
+             FROM contacts c JOIN leads l ON l.id = c.lead_id WHERE l.email = 'one@tap.test'),
+          'new: the body is the contact object');
+SELECT matches((SELECT body FROM a WHERE k = 'n1'),
+               '^\{"id":\d+,"lead_id":\d+,"source_id":\d+,"operator_id":\d+,"status":"active","created_at":"[^"]+"\}$',
+               'new: ... members in the order of crm_h_write_contact, no white space');
+SELECT is((SELECT row(fingerprint, status, location, body)::text FROM idempotency_keys WHERE client = 'c1' AND key = 'k1'),
+          (SELECT row(sha256(convert_to('POST /api/contacts 0 0' || E'\n' || 'one@tap.test', 'UTF8')), status, location, body)::text
+             FROM a WHERE k = 'n1'),
+          'new: the answer sent is the answer stored, with the request''s fingerprint');
+SELECT is((SELECT count(*) FROM assignments s JOIN contacts c ON c.id = s.contact_id JOIN leads l ON l.id = c.lead_id
+            WHERE l.email = 'one@tap.test'), 1::bigint, 'new: one history entry');
+
+-- again: replay, mismatch, per client ---------------------------------------------------------
+SELECT is(pg_temp.go('r1', 'c1', 'k1', 'one@tap.test'), 'replay', 'replay: same key, same request');
+SELECT is((SELECT row(status, location, body)::text FROM a WHERE k = 'r1'),
+          (SELECT row(status, location, body)::text FROM a WHERE k = 'n1'), 'replay: the first answer, byte for byte');
+SELECT is(pg_temp.contacts('one@tap.test'), 1::bigint, 'replay: no second contact');
+SELECT is(pg_temp.go('m1', 'c1', 'k1', 'two@tap.test'), 'mismatch', 'mismatch: same key, another request');
+SELECT is(pg_temp.contacts('two@tap.test'), 0::bigint, 'mismatch: no work done');
+SELECT is(pg_temp.go('o1', 'c2', 'k1', 'two@tap.test'), 'new', 'per client: another client''s same key is its own');
+SELECT is((SELECT count(*) FROM idempotency_keys WHERE key = 'k1'), 2::bigint, 'per client: one row each');
+
+-- an unknown source: nothing stored, nothing changed ------------------------------------------
+SELECT is(pg_temp.go('s1', 'c1', 'k-miss', 'miss@tap.test', -1), 'missing', 'missing: an unknown source');
+SELECT is((SELECT count(*) FROM idempotency_keys WHERE key = 'k-miss'), 0::bigint, 'missing: no answer stored');
+
+-- time to live: an expired row is replaced, and kept until then -------------------------------
+INSERT INTO idempotency_keys (client, key, fingerprint, status, body, created_at)
+VALUES ('c1', 'k-old', sha256(''), 201, '{"old":1}', now() - interval '25 hours');
+SELECT is(pg_temp.go('e0', 'c1', 'k-miss-old', 'x@tap.test', -1), 'missing', 'ttl: (a refusal on another key)');
+SELECT is(pg_temp.go('e1', 'c1', 'k-old', 'old@tap.test'), 'new', 'ttl: a key past the ttl is new again (any request)');
+SELECT is((SELECT row(count(*), min(body))::text FROM idempotency_keys WHERE client = 'c1' AND key = 'k-old'),
+          (SELECT row(1::bigint, body)::text FROM a WHERE k = 'e1'), 'ttl: ... its row now holds the new answer');
+SELECT ok((SELECT created_at = now() FROM idempotency_keys WHERE client = 'c1' AND key = 'k-old'),
+          'ttl: ... and is young again');
+
+-- in progress: another session holds the key --------------------------------------------------
+SELECT dblink_exec('other', 'BEGIN');
+SELECT is((SELECT o FROM dblink('other', $$SELECT o_outcome FROM crm_idem_claim('c1', 'k-busy', 'rb', 86400)$$) AS t(o text)),
+          'new', 'two sessions: the other session claims k-busy');
+SELECT is(pg_temp.go('b1', 'c1', 'k-busy', 'busy@tap.test'), 'busy', 'two sessions: this one is told busy, without waiting');
+SELECT is(pg_temp.contacts('busy@tap.test'), 0::bigint, 'two sessions: ... and does no work');
+SELECT dblink_exec('other', 'ROLLBACK');
+SELECT dblink_disconnect('other');
+
+SELECT ok(tap.counts_exact(), 'every operator''s active_contacts equals its active contacts');
+
+SELECT * FROM finish();
+ROLLBACK;
