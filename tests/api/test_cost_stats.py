@@ -123,7 +123,10 @@ def test_stats_equal_a_recount_after_concurrent_load(per_thread, db_rows):
     # give every operator room, so that the drains (the requests' own and the drainer's) run too
     for o in ops:
         assert per_thread.patch(f"/api/operators/{o}", {"max_load_limit": 1000}).status_code == 200
-    wait_until(lambda: drains_idle(db_rows), 30, "the drains to finish")
+    # Idle alone is not enough: the drainer may not have woken yet. Every operator has room, so the
+    # end state is an empty queue with no drain running; only then must the stats stand still.
+    wait_until(lambda: all(recount(db_rows, s)[0] == 0 for s in sources) and drains_idle(db_rows), 30,
+               "the queues to drain")
 
     for s in sources:
         r = per_thread.client().get(f"/api/sources/{s}/stats")
