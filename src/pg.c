@@ -23,6 +23,7 @@ struct crm_pg *crm_pg_create(const char *conninfo)
 	pg->conn = NULL;
 	pg->prepared = false;
 	pg->down_logged = false;
+	pg->connected_once = false;
 	pg->listening = false;
 	pg->outer = false;
 	pg->drain_batch = 32;

@@ -240,3 +240,19 @@ def test_exposition_passes_promtool(prom):
     out = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True)
     # exit 3: a parse error; 1: a lint (a counter without _total, a missing HELP); 0: clean
     assert out.returncode == 0, (out.returncode, (out.stdout + out.stderr)[-2000:])
+
+
+def test_reconnects_are_counted_once_per_lost_connection(db, api, prom):
+    """Each worker and the drainer lose their connection once: each reconnects once, and
+    nothing else (a first connect) counts as a reconnect."""
+    before = value(scrape(prom), "crm_db_reconnects_total")
+    with db.cursor() as cur:
+        cur.execute("SELECT count(*), count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) FROM pg_stat_activity"
+                    " WHERE usename = 'crm' AND application_name = 'crm' AND pid <> pg_backend_pid()")
+        found, gone = cur.fetchone()
+    assert found >= 1 and gone == found
+    for _ in range(40):  # over several workers; each notices its closed connection and reconnects
+        assert api.get("/api/operators").status_code == 200
+    after = wait_until(lambda: (lambda v: v if v > before else None)(value(scrape(prom), "crm_db_reconnects_total")),
+                       10, "a reconnect is counted")
+    assert before < after <= before + found, (before, after, found)
