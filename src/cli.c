@@ -18,8 +18,8 @@
 #define SCOPES_MAX 8
 
 static const char usage[] = "  keys create --name NAME --scope S[,S...] [--source ID]...\n"
-			    "            create an API key (scopes: admin, intake, agent, read; --source limits an\n"
-			    "            intake key to those sources) and print it once, alone on stdout\n"
+			    "            create an API key (scopes: admin, intake, agent, read, metrics; --source\n"
+			    "            limits an intake key to those sources) and print it once, alone on stdout\n"
 			    "  keys list  list the keys (never their secrets)\n"
 			    "  keys revoke ID\n"
 			    "            revoke a key; workers refuse it within CRM_KEY_CACHE_MS\n";

@@ -43,6 +43,7 @@ static const struct {
 	{CRM_SCOPE_INTAKE, "intake"},
 	{CRM_SCOPE_AGENT, "agent"},
 	{CRM_SCOPE_READ, "read"},
+	{CRM_SCOPE_METRICS, "metrics"},
 	{CRM_SCOPE_PUBLIC, "public"},
 };
 

@@ -56,6 +56,7 @@
 #include "crm/arena.h"
 #include "crm/http.h"
 #include "crm/log.h"
+#include "crm/metrics.h"
 #include "crm/proc.h"
 #include "crm/routes.h"
 #include "crm/service.h"
@@ -302,9 +303,12 @@ static bool serve_one(FCGX_Request *fr, const struct crm_config *cfg, struct crm
 	crm_resp_init(&resp, sink);
 	crm_http_handle(&crm_routes, svc, arena, &req, &resp);
 	crm_resp_finish(&resp);
+	clock_gettime(CLOCK_MONOTONIC, &t1); /* the vDSO: no system call */
+	crm_metrics_request(req.route ? (int)(req.route - crm_routes.routes) : CRM_METRICS_UNMATCHED, req.method,
+		resp.status,
+		(uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u + (uint64_t)t1.tv_nsec - (uint64_t)t0.tv_nsec);
 
 	if (crm_log_enabled(CRM_LOG_DEBUG)) {
-		clock_gettime(CLOCK_MONOTONIC, &t1);
 		crm_log_debug("%d %.3fms%s", resp.status,
 			(double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
 			resp.failed ? " (aborted)" : "");
@@ -376,10 +380,12 @@ int crm_fcgi_worker_run(const struct crm_config *cfg, int listen_fd)
 			usleep(10000);
 			continue;
 		}
+		crm_metrics_busy(true);
 		if (serve_one(&fr, cfg, &svc, arena))
 			FCGX_Finish_r(&fr);
 		else
 			abort_request(&fr);
+		crm_metrics_busy(false);
 		crm_arena_reset(arena);
 		crm_service_request_done(&svc);
 	}

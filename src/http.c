@@ -440,6 +440,7 @@ void crm_http_handle(const struct crm_router *router, struct crm_service *svc, s
 		goto send;
 	case CRM_MATCH_OK: break;
 	}
+	req->route = route;
 	/* from here on every log line of this request names its route (never the raw path) */
 	crm_log_context_set(req->method, route->pattern, NULL);
 	if (!authorized(router, route, &ctx, &err)) /* before anything about the body is said */

@@ -8,6 +8,8 @@
  *   SIGHUP           replace every worker (each finishes its current request first)
  *   SIGTERM/SIGINT   stop: workers finish their request and exit; after DRAIN_SECONDS the
  *                    rest are killed
+ * Before the first fork it maps the shared metrics region (metrics.h); child i always gets slot
+ * i, so a restarted worker continues its predecessor's counters, and the master counts restarts.
  */
 #include "crm/master.h"
 
@@ -23,6 +25,7 @@
 #include "crm/drainer.h"
 #include "crm/fcgi.h"
 #include "crm/log.h"
+#include "crm/metrics.h"
 
 #define DRAIN_SECONDS 15
 
@@ -55,6 +58,7 @@ static void spawn(struct slot *s, int i, const struct crm_config *cfg, int liste
 
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
+		crm_metrics_attach(i); /* the slot of index i, whichever child held it before */
 		if (i == cfg->workers) {
 			close(listen_fd);
 			_exit(crm_drainer_run(cfg));
@@ -83,6 +87,7 @@ static void reap(struct slot *slots, int n, bool stopping)
 					crm_log_info("worker %d exited with status %d; restarting", (int)pid,
 						WEXITSTATUS(status));
 				slots[i].restart_after = now() - slots[i].started < 1 ? now() + 1 : 0;
+				crm_metrics_worker_restarted(i, WIFSIGNALED(status) || WEXITSTATUS(status) != 0);
 			}
 		}
 	}
@@ -122,6 +127,8 @@ int crm_master_run(const struct crm_config *cfg, int listen_fd)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	sigprocmask(SIG_BLOCK, &set, NULL);
+	if (!crm_metrics_create(cfg->workers, nslots)) /* before the first fork: every child shares it */
+		crm_log_warn("could not map the shared metrics region; /metrics will count nothing");
 	for (int i = 0; i < nslots; i++)
 		spawn(&slots[i], i, cfg, listen_fd);
 	crm_log_info("serving with %d workers and a backlog drainer", cfg->workers);
@@ -149,6 +156,7 @@ int crm_master_run(const struct crm_config *cfg, int listen_fd)
 			if (slots[i].pid == 0 && now() >= slots[i].restart_after)
 				spawn(&slots[i], i, cfg, listen_fd);
 		}
+		crm_metrics_workers_running(running(slots, cfg->workers));
 	}
 	free(slots);
 	crm_log_info("stopped");

@@ -12,6 +12,7 @@
 
 #include "crm/arena.h"
 #include "crm/log.h"
+#include "crm/metrics.h"
 #include "pg_internal.h"
 
 struct crm_pg *crm_pg_create(const char *conninfo)
@@ -22,6 +23,7 @@ struct crm_pg *crm_pg_create(const char *conninfo)
 	pg->conn = NULL;
 	pg->prepared = false;
 	pg->down_logged = false;
+	pg->connected_once = false;
 	pg->listening = false;
 	pg->outer = false;
 	pg->drain_batch = 32;
@@ -99,11 +101,15 @@ bool crm_pg_connect(struct crm_pg *pg, struct crm_err *err)
 				pg->conn ? PQerrorMessage(pg->conn) : "out of memory");
 		pg->down_logged = true;
 		drop(pg);
+		crm_metrics_db_error("08"); /* connection exception: no SQLSTATE without a connection */
 		return crm_err_set(err, CRM_E_UNAVAILABLE, NULL);
 	}
 	if (pg->down_logged)
 		crm_log_info("connected to database");
 	pg->down_logged = false;
+	if (pg->connected_once)
+		crm_metrics_db_reconnect();
+	pg->connected_once = true;
 	return true;
 }
 
@@ -231,6 +237,7 @@ bool crm_pg_error(struct crm_pg *pg, const PGresult *res, struct crm_err *err)
 {
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 
+	crm_metrics_db_error(state != NULL && pg->conn != NULL && PQstatus(pg->conn) == CONNECTION_OK ? state : "08");
 	if (pg->conn == NULL || PQstatus(pg->conn) != CONNECTION_OK || state == NULL) {
 		crm_log_error("database connection lost: %s", pg->conn ? PQerrorMessage(pg->conn) : "no connection");
 		drop(pg);

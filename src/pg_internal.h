@@ -8,13 +8,14 @@
 
 struct crm_pg {
 	char *conninfo;
-	PGconn *conn;      /* NULL until connected; dropped when broken */
-	bool prepared;     /* the statements exist on this connection */
-	bool down_logged;  /* "could not connect" was logged and not yet followed by a success */
-	bool listening;    /* LISTEN crm_backlog was sent on this connection */
-	bool outer;        /* a request's transaction is open (Idempotency-Key): inner BEGIN/COMMIT skipped */
-	int drain_batch;   /* see crm_pg_set_drain_batch */
-	char options[128]; /* libpq options: time zone and the time limits (crm_pg_set_timeouts) */
+	PGconn *conn;        /* NULL until connected; dropped when broken */
+	bool prepared;       /* the statements exist on this connection */
+	bool down_logged;    /* "could not connect" was logged and not yet followed by a success */
+	bool connected_once; /* a later connect is a reconnect (metrics) */
+	bool listening;      /* LISTEN crm_backlog was sent on this connection */
+	bool outer;          /* a request's transaction is open (Idempotency-Key): inner BEGIN/COMMIT skipped */
+	int drain_batch;     /* see crm_pg_set_drain_batch */
+	char options[128];   /* libpq options: time zone and the time limits (crm_pg_set_timeouts) */
 };
 
 /* Prepared statements, made once per connection. */
@@ -49,6 +50,7 @@ enum pg_stmt {
 	PGS_KEY_GET,
 	PGS_KEY_REVOKE,
 	PGS_KEYS_LIST,
+	PGS_BACKLOG_GAUGE,
 	PGS__COUNT
 };
 

@@ -91,6 +91,16 @@ const struct pg_statement crm_pg_statements[PGS__COUNT] = {
 	[PGS_KEY_GET] = {"key_get", "SELECT " KEY_COLS " FROM api_keys k WHERE k.id = $1", 1},
 	[PGS_KEY_REVOKE] = {"key_revoke", "SELECT " KEY_COLS " FROM crm_key_revoke($1) k", 1},
 	[PGS_KEYS_LIST] = {"keys_list", "SELECT " KEY_COLS " FROM crm_keys_list($1, $2::integer) k", 2},
+	/* the waiting count from the counters of 0008; the oldest contact from the head of each
+	 * waiting source's queue (contacts_waiting_idx, ids follow arrival): O(sources waiting) */
+	[PGS_BACKLOG_GAUGE] = {"backlog_gauge",
+		"SELECT coalesce(sum(w.n), 0)::bigint,"
+		" coalesce(extract(epoch FROM statement_timestamp() - min(c.created_at)), 0)::float8"
+		" FROM (SELECT source_id, sum(waiting) AS n FROM source_waiting GROUP BY source_id"
+		" HAVING sum(waiting) > 0) w"
+		" LEFT JOIN LATERAL (SELECT created_at FROM contacts WHERE source_id = w.source_id"
+		" AND operator_id IS NULL AND status = 'active' ORDER BY id LIMIT 1) c ON true",
+		0},
 };
 
 /* --- small helpers --- */
@@ -739,6 +749,18 @@ bool crm_pg_backlog_drain_next(struct crm_pg *pg, int64_t after, int64_t *source
 		return false;
 	*source = PQgetisnull(res, 0, 0) ? 0 : col_i64(res, 0, 0);
 	*assigned = (int)col_i64(res, 0, 1);
+	PQclear(res);
+	return true;
+}
+
+bool crm_pg_backlog_gauge(struct crm_pg *pg, int64_t *waiting, double *oldest_seconds, struct crm_err *err)
+{
+	PGresult *res = crm_pg_exec(pg, PGS_BACKLOG_GAUGE, NULL, err);
+
+	if (res == NULL)
+		return false;
+	*waiting = col_i64(res, 0, 0);
+	*oldest_seconds = strtod(PQgetvalue(res, 0, 1), NULL);
 	PQclear(res);
 	return true;
 }

@@ -78,7 +78,7 @@ static const struct crm_jschema source_id_item_schema = CRM_JSCHEMA(source_id_it
 
 static const struct crm_jfield key_create_fields[] = {
 	{"name", CRM_JT_STRING, CRM_JF_REQUIRED | CRM_JF_TRIM, 1, CRM_NAME_MAX, KB(name), CRM_JNOSEEN, NULL},
-	{"scopes", CRM_JT_ARRAY, CRM_JF_REQUIRED, 1, 4, KB(scopes), CRM_JNOSEEN, &scope_item_schema},
+	{"scopes", CRM_JT_ARRAY, CRM_JF_REQUIRED, 1, 5, KB(scopes), CRM_JNOSEEN, &scope_item_schema},
 	{"source_ids", CRM_JT_ARRAY, CRM_JF_NULLABLE, 1, CRM_KEY_SOURCES_MAX, KB(source_ids), CRM_JNOSEEN,
 		&source_id_item_schema},
 };

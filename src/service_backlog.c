@@ -10,6 +10,7 @@
 #include "crm/service.h"
 
 #include "crm/log.h"
+#include "crm/metrics.h"
 #include "crm/pg.h"
 
 /* One walk over the sources with waiting contacts; *assigned says how many were assigned. */
@@ -25,6 +26,7 @@ static bool drain_walk(struct crm_service *s, int *assigned, struct crm_err *err
 		if (source == 0)
 			return true;
 		*assigned += n;
+		crm_metrics_assignments(CRM_METRICS_REASON_BACKLOG, (uint64_t)n);
 		after = source;
 	}
 }
@@ -49,4 +51,9 @@ bool crm_service_backlog_run_once(struct crm_service *s, int sweep_ms, struct cr
 		crm_log_info("backlog: assigned %d waiting contacts", total);
 	crm_pg_backlog_wait(s->pg, sweep_ms);
 	return true;
+}
+
+bool crm_service_backlog_gauge(struct crm_service *s, int64_t *waiting, double *oldest_seconds, struct crm_err *err)
+{
+	return crm_pg_backlog_gauge(s->pg, waiting, oldest_seconds, err);
 }

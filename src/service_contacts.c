@@ -13,6 +13,7 @@
 
 #include "crm/email.h"
 #include "crm/log.h"
+#include "crm/metrics.h"
 #include "crm/pg.h"
 
 bool crm_service_contact_email(struct crm_arena *a, const char *email, const char **normal, struct crm_err *err)
@@ -34,8 +35,13 @@ bool crm_service_contact_create(struct crm_service *s, struct crm_arena *a, cons
 	if (!crm_service_contact_email(a, email, &normal, err))
 		return false;
 	for (int attempt = 1;; attempt++) {
-		if (crm_pg_intake(s->pg, a, normal, source_id, out, err))
+		if (crm_pg_intake(s->pg, a, normal, source_id, out, err)) {
+			crm_metrics_intake(
+				out->operator_id != 0 ? CRM_METRICS_INTAKE_ASSIGNED : CRM_METRICS_INTAKE_UNASSIGNED);
+			crm_metrics_assignments(
+				out->operator_id != 0 ? CRM_METRICS_REASON_INTAKE : CRM_METRICS_REASON_UNASSIGNED, 1);
 			return true;
+		}
 		if (!crm_service_retry(err, attempt))
 			return false;
 	}
@@ -59,8 +65,13 @@ bool crm_service_contact_update(struct crm_service *s, struct crm_arena *a, int6
 	if (!patch->has_status && !patch->has_operator)
 		return crm_err_field(err, "body", "must contain status or operator_id");
 	for (int attempt = 1;; attempt++) {
-		if (crm_pg_contact_update(s->pg, a, id, patch, out, err))
+		if (crm_pg_contact_update(s->pg, a, id, patch, out, err)) {
+			/* a reassignment by hand (the history's "manual"); moves to the queue and drains
+			 * that the update caused are not known here (README "Metrics") */
+			if (patch->has_operator && patch->operator_id != 0 && out->operator_id == patch->operator_id)
+				crm_metrics_assignments(CRM_METRICS_REASON_MANUAL, 1);
 			return true;
+		}
 		if (!crm_service_retry(err, attempt))
 			return false;
 	}

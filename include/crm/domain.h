@@ -152,18 +152,19 @@ struct crm_idem_response {
 
 /* The scopes a key may hold, as bits; a route's mask says which of them may call it. */
 enum crm_scope {
-	CRM_SCOPE_ADMIN = 1u << 0,  /* everything, keys included */
-	CRM_SCOPE_INTAKE = 1u << 1, /* POST /api/contacts, optionally for some sources only */
-	CRM_SCOPE_AGENT = 1u << 2,  /* every GET but the keys, and PATCH /api/contacts/{id} */
-	CRM_SCOPE_READ = 1u << 3,   /* every GET but the keys */
-	CRM_SCOPE_PUBLIC = 1u << 8, /* a route mask only: no key needed (never a key's scope) */
+	CRM_SCOPE_ADMIN = 1u << 0,   /* everything, keys included */
+	CRM_SCOPE_INTAKE = 1u << 1,  /* POST /api/contacts, optionally for some sources only */
+	CRM_SCOPE_AGENT = 1u << 2,   /* every GET but the keys, and PATCH /api/contacts/{id} */
+	CRM_SCOPE_READ = 1u << 3,    /* every GET but the keys */
+	CRM_SCOPE_METRICS = 1u << 4, /* GET /metrics only (a Prometheus server's key) */
+	CRM_SCOPE_PUBLIC = 1u << 8,  /* a route mask only: no key needed (never a key's scope) */
 };
-#define CRM_SCOPE_ALL (CRM_SCOPE_ADMIN | CRM_SCOPE_INTAKE | CRM_SCOPE_AGENT | CRM_SCOPE_READ)
+#define CRM_SCOPE_ALL (CRM_SCOPE_ADMIN | CRM_SCOPE_INTAKE | CRM_SCOPE_AGENT | CRM_SCOPE_READ | CRM_SCOPE_METRICS)
 #define CRM_KEY_SOURCES_MAX 100 /* source ids one intake key may be limited to */
 
 /* The scope bit of a name ("admin", ...), or 0 for anything else. */
 unsigned crm_scope_from_name(const char *name);
-/* "admin", "intake", "agent" or "read" for one bit; NULL for anything else. */
+/* "admin", "intake", "agent", "read" or "metrics" for one bit; NULL for anything else. */
 const char *crm_scope_name(unsigned bit);
 /* The names of the bits of mask (public included) as "a, b or c" into out; out is "" for 0. */
 void crm_scopes_describe(unsigned mask, char *out, size_t size);

@@ -40,6 +40,9 @@ struct crm_request {
 	 * (and when a benchmark turned the check off). key_id is the key's public id, for logs. */
 	const char *key_id;
 	const struct crm_principal *principal;
+	/* Set by crm_http_handle: the matched route (an entry of the router's table), NULL when
+	 * none matched; the transport counts the request under it (metrics.h). */
+	const struct crm_route *route;
 };
 
 /* Where the answer goes; write returns false when the client is gone. */

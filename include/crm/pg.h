@@ -183,5 +183,9 @@ void crm_pg_backlog_wait(struct crm_pg *pg, int timeout_ms);
  * how many were assigned. */
 bool crm_pg_backlog_drain_next(struct crm_pg *pg, int64_t after, int64_t *source, int *assigned,
 	struct crm_err *err) CRM_MUSTCHECK;
+/* The backlog for /metrics in one statement: contacts waiting, and the age in seconds of the
+ * oldest of them (0 when none waits). */
+bool crm_pg_backlog_gauge(struct crm_pg *pg, int64_t *waiting, double *oldest_seconds,
+	struct crm_err *err) CRM_MUSTCHECK;
 
 #endif

@@ -171,5 +171,8 @@ bool crm_service_keys_list(struct crm_service *s, struct crm_arena *a, int64_t a
 /* The drainer: waits for a backlog wake-up (or the sweep interval), then assigns waiting
  * contacts until a pass assigns none. Returns false when the database is unreachable. */
 bool crm_service_backlog_run_once(struct crm_service *s, int sweep_ms, struct crm_err *err) CRM_MUSTCHECK;
+/* The backlog as /metrics shows it: contacts waiting and the oldest one's age in seconds. */
+bool crm_service_backlog_gauge(struct crm_service *s, int64_t *waiting, double *oldest_seconds,
+	struct crm_err *err) CRM_MUSTCHECK;
 
 #endif

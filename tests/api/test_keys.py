@@ -141,7 +141,7 @@ def test_a_key_may_revoke_itself(base_url, make_key):
     ({"name": "k", "scopes": ["read", "Admin"]}, ["scopes[1]"]),
     ({"name": "k", "scopes": ["read", "read"]}, ["scopes[1]"]),
     ({"name": "k", "scopes": [1]}, ["scopes[0]"]),
-    ({"name": "k", "scopes": ["read", "agent", "intake", "admin", "read"]}, ["scopes"]),
+    ({"name": "k", "scopes": ["read", "agent", "intake", "admin", "metrics", "read"]}, ["scopes"]),
     ({"name": "k", "scopes": ["read"], "source_ids": [1]}, ["source_ids"]),
     ({"name": "k", "scopes": ["intake"], "source_ids": []}, ["source_ids"]),
     ({"name": "k", "scopes": ["intake"], "source_ids": ["1"]}, ["source_ids[0]"]),

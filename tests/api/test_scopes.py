@@ -13,7 +13,7 @@ from helpers import MISSING_ID, ApiClient, check_json, check_problem, new_email,
 
 require_env("CRM_TEST_URL", "CRM_TEST_DSN", "CRM_BIN", "CRM_TEST_API_KEY")
 
-SCOPES = ("admin", "intake", "agent", "read")
+SCOPES = ("admin", "intake", "agent", "read", "metrics")
 GARBAGE = ("crm_0123456789abcdef_" + "0" * 64, "crm_short", "not-a-key", "")
 
 
@@ -111,6 +111,8 @@ def test_route_x_scopes(world, db_rows, method, pattern, allowed):
                 check_problem(resp, 422)
             elif "{id}" in pattern:
                 check_problem(resp, 404)
+            elif pattern == "/metrics":  # Prometheus text, not JSON
+                assert resp.status_code == 200 and resp.headers["Content-Type"].startswith("text/plain"), resp.text[:300]
             else:
                 check_json(resp, 200)
         else:

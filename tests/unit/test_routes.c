@@ -7,6 +7,7 @@
 
 #include "check.h"
 #include "crm/domain.h"
+#include "crm/metrics.h"
 #include "crm/routes.h"
 
 static void test_real_table(void)
@@ -16,6 +17,7 @@ static void test_real_table(void)
 	char allow[128];
 
 	CHECK(crm_routes.nroutes >= 14);
+	CHECK(crm_routes.nroutes < CRM_METRICS_UNMATCHED); /* every route has its own counters */
 	CHECK(crm_http_match(&crm_routes, "POST", "/api/contacts", &r, p, allow, 128) == CRM_MATCH_OK);
 	CHECK(crm_http_match(&crm_routes, "POST", "/api/sources/5/operators", &r, p, allow, 128) == CRM_MATCH_OK &&
 		p[0] == 5);
@@ -40,11 +42,15 @@ static void test_real_table(void)
 }
 
 /* The scopes of the issue: admin everything; intake only POST /api/contacts; agent and read
- * every GET but the keys, agent also PATCH /api/contacts/{id}; no /api/ route is public. */
+ * every GET but the keys, agent also PATCH /api/contacts/{id}; no /api/ route is public;
+ * metrics (and admin) GET /metrics only. */
 static unsigned expected_scopes(const struct crm_route *r)
 {
 	bool get = strcmp(r->method, "GET") == 0, keys = strncmp(r->pattern, "/api/keys", 9) == 0;
 	unsigned m = CRM_SCOPE_ADMIN;
+
+	if (strcmp(r->pattern, "/metrics") == 0)
+		return get ? CRM_SCOPE_ADMIN | CRM_SCOPE_METRICS : 0;
 
 	if (get && !keys)
 		m |= CRM_SCOPE_AGENT | CRM_SCOPE_READ;
