@@ -122,6 +122,7 @@ int crm_master_run(const struct crm_config *cfg, int listen_fd)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	sigprocmask(SIG_BLOCK, &set, NULL);
+	crm_drainer_heartbeat_init(); /* before any fork: shared by the drainer and the workers */
 	for (int i = 0; i < nslots; i++)
 		spawn(&slots[i], i, cfg, listen_fd);
 	crm_log_info("serving with %d workers and a backlog drainer", cfg->workers);
