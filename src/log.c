@@ -169,8 +169,8 @@ static size_t text_context(char *dst, size_t cap)
 static size_t json_str(char *dst, size_t cap, size_t o, const char *s, bool null_if_empty)
 {
 	if (null_if_empty && s[0] == '\0') {
-		if (o + 4 < cap)
-			memcpy(dst + o, "null", 4), o += 4;
+		for (const char *n = "null"; *n != '\0' && o + 1 < cap; n++)
+			dst[o++] = *n;
 		return o;
 	}
 	if (o + 1 < cap)
@@ -217,7 +217,7 @@ static size_t json_line(char *line, size_t cap, const char *stamp, enum crm_log_
 
 void crm_log(enum crm_log_level level, const char *fmt, ...)
 {
-	char line[LINE_MAX_BYTES], raw[LINE_MAX_BYTES], msg[LINE_MAX_BYTES], stamp[48], ms[24];
+	char line[LINE_MAX_BYTES], raw[LINE_MAX_BYTES], msg[LINE_MAX_BYTES], stamp[64], sec[32];
 	struct timeval tv;
 	struct tm tm;
 	va_list ap;
@@ -228,9 +228,8 @@ void crm_log(enum crm_log_level level, const char *fmt, ...)
 		return;
 	gettimeofday(&tv, NULL);
 	gmtime_r(&tv.tv_sec, &tm);
-	strftime(stamp, sizeof(stamp) - sizeof(ms), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(ms, sizeof(ms), ".%03ldZ", (long)(tv.tv_usec / 1000));
-	strcat(stamp, ms);
+	strftime(sec, sizeof(sec), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(stamp, sizeof(stamp), "%s.%03dZ", sec, (int)(tv.tv_usec / 1000 % 1000));
 	r = format == CRM_LOG_TEXT ? text_context(raw, sizeof(raw)) : 0;
 	va_start(ap, fmt);
 	k = vsnprintf(raw + r, sizeof(raw) - r, fmt, ap);
