@@ -39,7 +39,7 @@ static const char *const names[] = {"error", "warn", "info", "debug"};
 /* The request being served; active false when none. Fields are "" when not known. */
 static struct {
 	bool active;
-	char method[16], route[FIELD_MAX], key[FIELD_MAX], request_id[FIELD_MAX];
+	char method[FIELD_MAX], route[FIELD_MAX], key[FIELD_MAX], request_id[FIELD_MAX];
 } ctx;
 
 void crm_log_set_format(enum crm_log_format f)

@@ -94,6 +94,8 @@ static void test_lines(void)
 
 static void emit_request_id(void)
 {
+	crm_log_context_set("GET\nFORGED-0123456789\x1b[2J", NULL, NULL); /* a raw FastCGI client's method */
+	crm_log_info("odd");
 	crm_log_context_set("POST", "/api/contacts", "k1AbC");
 	crm_log_context_request_id("req-42.a_b");
 	crm_log_info("stored");
@@ -132,6 +134,8 @@ static void test_request_id(void)
 	const char *out = logged(emit_request_id);
 	const char *nl = strchr(out, '\n');
 
+	CHECK(strstr(out, "] [GET\\x0aFORGED-0123456789\\x1b[2J - key=-] odd\n") != NULL); /* whole */
+	nl = nl != NULL ? strchr(nl + 1, '\n') : NULL;
 	CHECK(strstr(out, "] [POST /api/contacts key=k1AbC req=req-42.a_b] stored\n") != NULL);
 	CHECK(nl != NULL && strstr(nl + 1, "req=") == NULL); /* cleared with the request */
 }
