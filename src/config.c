@@ -40,6 +40,8 @@ static const char usage[] =
 	"                     connection and serves one request at a time, so throughput is at most\n"
 	"                     workers / transaction latency\n"
 	"  CRM_LOG_LEVEL      error | warn | info | debug (default info)\n"
+	"  CRM_LOG_FORMAT     text | json: one line per event as text, or one JSON object per line\n"
+	"                     (time, level, pid, msg, method, route, key, request_id) (default text)\n"
 	"  CRM_BODY_LIMIT     largest request body in bytes, 1024..67108864 (default 1048576)\n"
 	"  CRM_AUTO_MIGRATE   on | off: serve applies pending migrations at start (default on)\n"
 	"  CRM_PID_FILE       serve writes the master's pid to this file (default: none)\n"
@@ -220,6 +222,7 @@ bool crm_config_load(struct crm_config *cfg, crm_getenv_fn get, struct crm_err *
 	cfg->socket_mode = 0660;
 	cfg->workers = default_workers();
 	cfg->log_level = CRM_LOG_INFO;
+	cfg->log_format = CRM_LOG_TEXT;
 	cfg->body_limit = 1024 * 1024;
 	cfg->auto_migrate = true;
 	cfg->drain_batch = 32;
@@ -247,6 +250,8 @@ bool crm_config_load(struct crm_config *cfg, crm_getenv_fn get, struct crm_err *
 		return false;
 	if ((v = get("CRM_LOG_LEVEL")) != NULL && !crm_log_level_parse(v, &cfg->log_level))
 		return crm_err_set(err, CRM_E_INVALID, "CRM_LOG_LEVEL: expected error, warn, info or debug");
+	if ((v = get("CRM_LOG_FORMAT")) != NULL && !crm_log_format_parse(v, &cfg->log_format))
+		return crm_err_set(err, CRM_E_INVALID, "CRM_LOG_FORMAT: expected text or json");
 	if ((v = get("CRM_AUTO_MIGRATE")) != NULL && !parse_bool(v, &cfg->auto_migrate))
 		return crm_err_set(err, CRM_E_INVALID, "CRM_AUTO_MIGRATE: expected on or off");
 	if ((v = get("CRM_BENCH_NO_AUTH")) != NULL && !parse_bool(v, &cfg->bench_no_auth))

@@ -3,12 +3,36 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <sys/mman.h>
 
 #include "crm/log.h"
 #include "crm/proc.h"
 #include "crm/service.h"
 
 static volatile sig_atomic_t stop_requested;
+static _Atomic int64_t *heartbeat; /* shared with the master and the workers */
+
+void crm_drainer_heartbeat_init(void)
+{
+	void *p = mmap(NULL, sizeof(*heartbeat), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED) {
+		crm_log_error("could not map the drainer's heartbeat: /readyz will say the drainer is unknown");
+		return;
+	}
+	heartbeat = p;
+	atomic_store_explicit(heartbeat, crm_service_now_ms(), memory_order_relaxed);
+}
+
+_Atomic int64_t *crm_drainer_heartbeat(void)
+{
+	return heartbeat;
+}
+
+int64_t crm_drainer_stale_ms(const struct crm_config *cfg)
+{
+	return ((int64_t)cfg->sweep_seconds * 2 + 5) * 1000;
+}
 
 static void on_stop(int sig)
 {
@@ -47,7 +71,9 @@ int crm_drainer_run(const struct crm_config *cfg)
 	}
 	crm_service_set_timeouts(&svc, cfg->statement_timeout, cfg->lock_timeout);
 	crm_service_set_idempotency_ttl(&svc, cfg->idempotency_ttl);
+	crm_service_set_heartbeat(&svc, heartbeat, crm_drainer_stale_ms(cfg));
 	while (!stop_requested) {
+		crm_service_heartbeat(&svc);
 		crm_err_init(&err);
 		if (!crm_service_backlog_run_once(&svc, cfg->sweep_seconds * 1000, &err)) {
 			crm_log_debug("backlog drainer: %s", err.detail);

@@ -42,9 +42,12 @@
 #include "crm/fcgi.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/stat.h>
@@ -54,6 +57,7 @@
 #include <fcgiapp.h>
 
 #include "crm/arena.h"
+#include "crm/drainer.h"
 #include "crm/http.h"
 #include "crm/log.h"
 #include "crm/metrics.h"
@@ -262,6 +266,31 @@ static void log_refused(int limit_ms, double waited_ms)
 	refused.logged_at = now;
 }
 
+/* The request's id: nginx's CRM_REQUEST_ID (edge.conf: the client's X-Request-Id when well formed,
+ * else $request_id), or, for a request that did not come through nginx (or a malformed one), an
+ * id of the worker's own: 16 random hex digits drawn at the worker's start and a 16-digit counter,
+ * 32 characters like nginx's, unique without a system call per request. */
+static const char *request_id(FCGX_Request *fr, struct crm_arena *a)
+{
+	static char prefix[17];
+	static uint64_t counter;
+	const char *v = FCGX_GetParam("CRM_REQUEST_ID", fr->envp);
+	char *id;
+
+	if (v != NULL && crm_http_request_id_ok(v))
+		return crm_arena_strdup(a, v);
+	if (prefix[0] == '\0') {
+		uint64_t r = 0;
+
+		if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+			r = (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL);
+		snprintf(prefix, sizeof(prefix), "%016" PRIx64, r);
+	}
+	id = crm_arena_alloc(a, 33);
+	snprintf(id, 33, "%s%016" PRIx64, prefix, ++counter);
+	return id;
+}
+
 /* Returns false when the answer could not be completed (an error after its headers went out,
  * or the client gone): see abort_request. */
 static bool serve_one(FCGX_Request *fr, const struct crm_config *cfg, struct crm_service *svc, struct crm_arena *arena)
@@ -294,6 +323,7 @@ static bool serve_one(FCGX_Request *fr, const struct crm_config *cfg, struct crm
 	key = FCGX_GetParam("HTTP_IDEMPOTENCY_KEY", fr->envp); /* present but empty: a malformed key */
 	req.idempotency_key = key ? crm_arena_strdup(arena, key) : NULL;
 	req.authorization = param(fr, arena, "HTTP_AUTHORIZATION"); /* checked by the route's authorize */
+	req.request_id = request_id(fr, arena);
 	body_deadline_arm(fr->ipcFd, cfg->body_timeout);
 	complete = read_body(fr, arena, cfg->body_limit, &req);
 	body_deadline_disarm();
@@ -361,6 +391,7 @@ int crm_fcgi_worker_run(const struct crm_config *cfg, int listen_fd)
 	crm_service_set_timeouts(&svc, cfg->statement_timeout, cfg->lock_timeout);
 	crm_service_set_idempotency_ttl(&svc, cfg->idempotency_ttl);
 	crm_service_set_keys(&svc, cfg->key_cache_ms, cfg->bench_no_auth);
+	crm_service_set_heartbeat(&svc, crm_drainer_heartbeat(), crm_drainer_stale_ms(cfg));
 	arena = crm_arena_create(ARENA_BLOCK);
 	crm_service_connect(&svc);
 	if (FCGX_InitRequest(&fr, listen_fd, 0) != 0) {

@@ -3,7 +3,7 @@
  * One file per resource: handlers_operators.c, handlers_sources.c (with a source's operators
  * and stats), handlers_contacts.c (with PATCH and the assignment history), handlers_leads.c,
  * handlers_keys.c (the API keys and the check of the key every request presents),
- * handlers_metrics.c (GET /metrics);
+ * handlers_metrics.c (GET /metrics), handlers_health.c (/healthz, /readyz);
  * handlers_common.c holds what they share.
  */
 #ifndef CRM_HANDLERS_H
@@ -35,6 +35,9 @@ void crm_h_keys_list(struct crm_ctx *ctx);
 void crm_h_key_get(struct crm_ctx *ctx);
 void crm_h_key_revoke(struct crm_ctx *ctx);
 void crm_h_metrics(struct crm_ctx *ctx);
+/* handlers_health.c: public, no key */
+void crm_h_healthz(struct crm_ctx *ctx);
+void crm_h_readyz(struct crm_ctx *ctx);
 
 /* The router's authorize callback (handlers_keys.c): Authorization: Bearer <key>, verified
  * by the service; 401 with WWW-Authenticate when absent or not a live key, 403 naming the

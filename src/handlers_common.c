@@ -195,7 +195,9 @@ static void idem_store(struct crm_ctx *ctx, const struct crm_idem_request *rq)
 	crm_err_init_arena(&err, ctx->arena);
 	if (!crm_service_idem_store(ctx->svc, rq, &r, &err)) {
 		crm_service_idem_abandon(ctx->svc);
-		resp->extra_headers[0] = '\0';
+		resp->extra_headers[0] = '\0'; /* not the Location of what was not stored */
+		if (resp->request_id != NULL)
+			crm_resp_header(resp, "X-Request-Id: %s", resp->request_id);
 		crm_h_fail(ctx, &err);
 	}
 }

@@ -319,6 +319,7 @@ void crm_resp_init(struct crm_response *resp, struct crm_sink sink)
 	resp->streaming = false;
 	resp->failed = false;
 	resp->head_only = false;
+	resp->request_id = NULL;
 	resp->sink = sink;
 }
 
@@ -351,7 +352,7 @@ void crm_resp_error(struct crm_response *resp, const struct crm_err *err)
 	resp->status = crm_err_http_status(err->code);
 	resp->content_type = "application/problem+json";
 	crm_buf_clear(&resp->body);
-	crm_json_problem(&resp->body, err);
+	crm_json_problem(&resp->body, err, resp->request_id);
 	if (resp->status == 503) /* every 503 is temporary: conflict, time limit, database down */
 		crm_resp_header(resp, "Retry-After: %d", CRM_RETRY_AFTER_SECONDS);
 }
@@ -411,6 +412,13 @@ void crm_resp_send(struct crm_response *resp)
 	(void)body_write(resp, resp->body.data, resp->body.len);
 }
 
+bool crm_http_request_id_ok(const char *s)
+{
+	size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-");
+
+	return n >= 1 && n <= CRM_REQUEST_ID_MAX && s[n] == '\0';
+}
+
 void crm_http_handle(const struct crm_router *router, struct crm_service *svc, struct crm_arena *arena,
 	struct crm_request *req, struct crm_response *resp)
 {
@@ -420,7 +428,12 @@ void crm_http_handle(const struct crm_router *router, struct crm_service *svc, s
 	char allow[128];
 
 	crm_err_init(&err);
-	crm_log_context_set(req->method, NULL, NULL);       /* no route yet */
+	crm_log_context_set(req->method, NULL, NULL); /* no route yet */
+	if (req->request_id != NULL) {                /* the id goes with every answer and every line */
+		crm_log_context_request_id(req->request_id);
+		crm_resp_header(resp, "X-Request-Id: %s", req->request_id);
+		resp->request_id = req->request_id;
+	}
 	resp->head_only = strcmp(req->method, "HEAD") == 0; /* answered as GET, without the body */
 	if (req->queue_expired) { /* first: a refused request costs no routing and no database work */
 		crm_err_set(&err, CRM_E_BUSY, "every worker was busy for longer than the queue limit; try again");

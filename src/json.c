@@ -385,7 +385,7 @@ void crm_jw_raw(struct crm_jw *w, const char *json)
 	crm_buf_puts(w->buf, json);
 }
 
-void crm_json_problem(struct crm_buf *buf, const struct crm_err *err)
+void crm_json_problem(struct crm_buf *buf, const struct crm_err *err, const char *request_id)
 {
 	struct crm_jw w;
 
@@ -413,6 +413,10 @@ void crm_json_problem(struct crm_buf *buf, const struct crm_err *err)
 			crm_jw_obj_end(&w);
 		}
 		crm_jw_arr_end(&w);
+	}
+	if (request_id != NULL) {
+		crm_jw_key(&w, "request_id");
+		crm_jw_str(&w, request_id);
 	}
 	crm_jw_obj_end(&w);
 }

@@ -160,6 +160,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	crm_log_set_level(cfg.log_level);
+	crm_log_set_format(cfg.log_format);
 	if (strcmp(argv[1], "serve") == 0)
 		return serve(&cfg);
 	if (strcmp(argv[1], "migrate") == 0)

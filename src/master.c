@@ -129,6 +129,7 @@ int crm_master_run(const struct crm_config *cfg, int listen_fd)
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	if (!crm_metrics_create(cfg->workers, nslots)) /* before the first fork: every child shares it */
 		crm_log_warn("could not map the shared metrics region; /metrics will count nothing");
+	crm_drainer_heartbeat_init(); /* before any fork: shared by the drainer and the workers */
 	for (int i = 0; i < nslots; i++)
 		spawn(&slots[i], i, cfg, listen_fd);
 	crm_log_info("serving with %d workers and a backlog drainer", cfg->workers);

@@ -11,6 +11,7 @@
  * to the binary's version completely or not at all, and a second process starting at the same
  * moment waits, then finds nothing left to do.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,4 +173,76 @@ bool crm_pg_migrate(struct crm_pg *pg, int *applied, struct crm_err *err)
 		PQclear(res);
 	}
 	return ok;
+}
+
+static const char *arena_fmt(struct crm_arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static const char *arena_fmt(struct crm_arena *a, const char *fmt, ...)
+{
+	char text[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	return crm_arena_strdup(a, text);
+}
+
+/* Whether the recorded migrations and repeatable checksums are exactly this binary's: *problem
+ * NULL when they are, else (in the arena) the first difference found. */
+static const char *schema_diff(struct crm_arena *a, const PGresult *res)
+{
+	size_t numbered = 0, repeatable = 0;
+
+	for (int i = 0; i < PQntuples(res); i++) {
+		const char *name = PQgetvalue(res, i, 0), *sum = PQgetvalue(res, i, 1);
+		size_t j;
+
+		if (PQgetisnull(res, i, 1)) { /* a numbered migration: its version */
+			long v = strtol(name, NULL, 10);
+
+			if (v < 1 || (size_t)v > crm_migrations_count)
+				return arena_fmt(a, "the database has migration %ld, unknown to this binary", v);
+			numbered++;
+			continue;
+		}
+		for (j = 0; j < crm_repeatables_count && strcmp(crm_repeatables[j].name, name) != 0; j++)
+			;
+		if (j == crm_repeatables_count)
+			return arena_fmt(a, "the database has %s, unknown to this binary", name);
+		if (strcmp(crm_repeatables[j].checksum, sum) != 0)
+			return arena_fmt(a, "%s differs from this binary's", name);
+		repeatable++;
+	}
+	if (numbered != crm_migrations_count)
+		return arena_fmt(a, "%zu of this binary's %zu migrations are applied", numbered, crm_migrations_count);
+	if (repeatable != crm_repeatables_count)
+		return arena_fmt(a, "%zu of this binary's %zu function files are applied", repeatable,
+			crm_repeatables_count);
+	return NULL;
+}
+
+bool crm_pg_schema_check(struct crm_pg *pg, struct crm_arena *a, const char **problem, struct crm_err *err)
+{
+	PGresult *res;
+
+	*problem = NULL;
+	if (!crm_pg_ensure(pg, err))
+		return false;
+	res = PQexec(pg->conn, "SELECT version::text, NULL FROM crm_migrations"
+			       " UNION ALL SELECT name, checksum FROM crm_schema_repeatable");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		if (strcmp(PQresultErrorField(res, PG_DIAG_SQLSTATE) ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : "",
+			    "42P01") == 0) { /* no bookkeeping tables: never migrated */
+			*problem = "the database was never migrated";
+			PQclear(res);
+			return true;
+		}
+		(void)crm_pg_error(pg, res, err);
+		PQclear(res);
+		return false;
+	}
+	*problem = schema_diff(a, res);
+	PQclear(res);
+	return true;
 }

@@ -5,7 +5,8 @@
  * start and by the unit test test_routes) refuses an empty mask. A route that needs no key
  * says CRM_SCOPE_PUBLIC. The scopes (README "Access control"): admin may do everything; intake only
  * POST /api/contacts; agent every GET but the keys, and PATCH /api/contacts/{id}; read every GET
- * but the keys and /metrics; metrics only GET /metrics.
+ * but the keys and /metrics; metrics only GET /metrics. /healthz and /readyz (README "Health") are
+ * public: probes carry no key.
  */
 #include "crm/routes.h"
 
@@ -22,6 +23,7 @@
 #define AGENT (CRM_SCOPE_ADMIN | CRM_SCOPE_AGENT)
 #define READ (CRM_SCOPE_ADMIN | CRM_SCOPE_AGENT | CRM_SCOPE_READ)
 #define METRICS (CRM_SCOPE_ADMIN | CRM_SCOPE_METRICS)
+#define PUBLIC CRM_SCOPE_PUBLIC
 
 /* The query parameters of the lists; any other, on any route, is 400. */
 static const char *const contacts_query[] = {"source_id", "operator_id", "lead_id", "status", "unassigned", "limit",
@@ -51,6 +53,8 @@ static const struct crm_route routes[] = {
 	ROUTE("GET", "/api/keys/{id}", crm_h_key_get, NULL, ADMIN),
 	ROUTE("DELETE", "/api/keys/{id}", crm_h_key_revoke, NULL, ADMIN),
 	ROUTE("GET", "/metrics", crm_h_metrics, NULL, METRICS),
+	ROUTE("GET", "/healthz", crm_h_healthz, NULL, PUBLIC),
+	ROUTE("GET", "/readyz", crm_h_readyz, NULL, PUBLIC),
 };
 
 const struct crm_router crm_routes = {routes, CRM_COUNT(routes), crm_h_authorize};

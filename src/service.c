@@ -22,6 +22,8 @@ bool crm_service_init(struct crm_service *s, const char *database_url, int drain
 	s->keys = NULL;
 	s->key_cache_ms = CRM_KEY_CACHE_MS_DEFAULT;
 	s->auth_off = false;
+	s->heartbeat = NULL;
+	s->heartbeat_stale_ms = 0;
 	crm_pg_set_drain_batch(s->pg, drain_batch);
 	return true;
 }

@@ -21,6 +21,7 @@ static bool drain_walk(struct crm_service *s, int *assigned, struct crm_err *err
 
 	*assigned = 0;
 	for (;;) {
+		crm_service_heartbeat(s); /* a long backlog is not a stuck drainer */
 		if (!crm_pg_backlog_drain_next(s->pg, after, &source, &n, err))
 			return false;
 		if (source == 0)

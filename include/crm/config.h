@@ -18,6 +18,7 @@ struct crm_config {
 	unsigned socket_mode;
 	int workers;
 	enum crm_log_level log_level;
+	enum crm_log_format log_format;
 	size_t body_limit;
 	bool auto_migrate;
 	int drain_batch;       /* waiting contacts a freeing transaction assigns itself */

@@ -43,7 +43,16 @@ struct crm_request {
 	/* Set by crm_http_handle: the matched route (an entry of the router's table), NULL when
 	 * none matched; the transport counts the request under it (metrics.h). */
 	const struct crm_route *route;
+	/* README "Request ids": nginx's CRM_REQUEST_ID (the client's X-Request-Id when well formed,
+	 * else nginx's $request_id), or one the worker made; 1..CRM_REQUEST_ID_MAX characters of
+	 * [A-Za-z0-9._-]. Echoed in X-Request-Id, every log line and every problem body. */
+	const char *request_id;
 };
+
+#define CRM_REQUEST_ID_MAX 64
+
+/* s is a well-formed request id: 1..CRM_REQUEST_ID_MAX characters of [A-Za-z0-9._-]. */
+bool crm_http_request_id_ok(const char *s);
 
 /* Where the answer goes; write returns false when the client is gone. */
 struct crm_sink {
@@ -56,9 +65,10 @@ struct crm_response {
 	const char *content_type;
 	char extra_headers[512]; /* "Name: value\r\n" lines (Location, Allow, Link) */
 	struct crm_buf body;
-	bool streaming; /* headers already sent, body flushed in chunks */
-	bool failed;    /* the sink failed: stop producing */
-	bool head_only; /* a HEAD request: the headers of GET, no body */
+	bool streaming;         /* headers already sent, body flushed in chunks */
+	bool failed;            /* the sink failed: stop producing */
+	bool head_only;         /* a HEAD request: the headers of GET, no body */
+	const char *request_id; /* in every problem body; NULL: none (set by crm_http_handle) */
 	struct crm_sink sink;
 };
 
@@ -116,7 +126,7 @@ void crm_http_routes_print(const struct crm_router *router, FILE *out);
 void crm_resp_init(struct crm_response *resp, struct crm_sink sink);
 void crm_resp_finish(struct crm_response *resp);
 void crm_resp_header(struct crm_response *resp, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Answers a problem+json for err. */
+/* Answers a problem+json for err (with resp->request_id as "request_id"). */
 void crm_resp_error(struct crm_response *resp, const struct crm_err *err);
 /* Sends the status line and headers now; later body bytes are flushed as they accumulate. */
 void crm_resp_stream_begin(struct crm_response *resp, int status);

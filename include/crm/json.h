@@ -91,7 +91,7 @@ void crm_jw_double(struct crm_jw *w, double v);
 /* A value that is already JSON text, e.g. made by the database; the caller vouches for it. */
 void crm_jw_raw(struct crm_jw *w, const char *json);
 
-/* RFC 9457 problem document for err (errors[] member for field errors). */
-void crm_json_problem(struct crm_buf *buf, const struct crm_err *err);
+/* RFC 9457 problem document for err (errors[] member for field errors; request_id member unless NULL). */
+void crm_json_problem(struct crm_buf *buf, const struct crm_err *err, const char *request_id);
 
 #endif

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 enum crm_log_level { CRM_LOG_ERROR, CRM_LOG_WARN, CRM_LOG_INFO, CRM_LOG_DEBUG };
+enum crm_log_format { CRM_LOG_TEXT, CRM_LOG_JSON };
 
 void crm_log_set_level(enum crm_log_level level);
 bool crm_log_enabled(enum crm_log_level level);
@@ -15,7 +16,15 @@ bool crm_log_level_parse(const char *s, enum crm_log_level *out);
  * "[METHOD ROUTE key=KEY_ID]" (a NULL or empty argument prints "-"). ROUTE is the route's
  * pattern ("/api/contacts/{id}"), never the raw path; the strings are copied. */
 void crm_log_context_set(const char *method, const char *route, const char *key_id);
+/* The request's id (README "Request ids"), kept until crm_log_context_clear: the text format
+ * adds " req=ID" to the context, the json format a "request_id" member. */
+void crm_log_context_request_id(const char *request_id);
 void crm_log_context_clear(void);
+
+/* text (the default) or json: one JSON object per line (see log.c). */
+void crm_log_set_format(enum crm_log_format format);
+/* Parses "text", "json". */
+bool crm_log_format_parse(const char *s, enum crm_log_format *out);
 
 /* Copies src[0..len) to dst (cap bytes, always NUL-terminated) with every byte that is a control
  * character (C0, DEL, C1), a backslash or not part of well-formed UTF-8 written as \xNN; stops

@@ -52,6 +52,13 @@ void crm_pg_after_request(struct crm_pg *pg);
  * of numbered migrations applied by this call. */
 bool crm_pg_migrate(struct crm_pg *pg, int *applied, struct crm_err *err) CRM_MUSTCHECK;
 
+/* GET /readyz: connects if needed, then compares the migrations and function checksums the
+ * database recorded with the ones this binary embeds (one small query). *problem is NULL when
+ * they are the same, else names the first difference (in the arena); false with err when the
+ * database cannot say (CRM_E_UNAVAILABLE, ...). */
+bool crm_pg_schema_check(struct crm_pg *pg, struct crm_arena *a, const char **problem,
+	struct crm_err *err) CRM_MUSTCHECK;
+
 /* After a change that may free capacity, the transaction itself assigns at most this many
  * waiting contacts; the drainer process does the rest. Set once at start. */
 void crm_pg_set_drain_batch(struct crm_pg *pg, int batch);

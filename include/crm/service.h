@@ -7,6 +7,7 @@
 #ifndef CRM_SERVICE_H
 #define CRM_SERVICE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,6 +27,8 @@ struct crm_service {
 	struct crm_key_cache *keys; /* verified API keys of this worker (crm_service_authenticate) */
 	int key_cache_ms;           /* how long a verified key is trusted without the database */
 	bool auth_off;              /* CRM_BENCH_NO_AUTH: the benchmark's switch, never in production */
+	_Atomic int64_t *heartbeat; /* the drainer's (drainer.h), shared; NULL: none */
+	int64_t heartbeat_stale_ms; /* older than this, the drainer is not alive */
 };
 
 /* Verified keys are trusted this long unless configured (CRM_KEY_CACHE_MS, at most 5000). */
@@ -135,6 +138,25 @@ void crm_service_idem_abandon(struct crm_service *s);
 
 /* The drainer's sweep, at most once per sweep_seconds: deletes keys older than the TTL. */
 bool crm_service_idem_expire(struct crm_service *s, int sweep_seconds, struct crm_err *err) CRM_MUSTCHECK;
+
+/* --- health (service_health.c) --- */
+
+/* CLOCK_MONOTONIC in milliseconds: the clock of the heartbeat, shared by every process. */
+int64_t crm_service_now_ms(void);
+/* The drainer's heartbeat (owned by the process layer) and its stale time; set once at start. */
+void crm_service_set_heartbeat(struct crm_service *s, _Atomic int64_t *heartbeat, int64_t stale_ms);
+/* The drainer shows life: now into the heartbeat. */
+void crm_service_heartbeat(struct crm_service *s);
+
+/* What GET /readyz says: NULL for a check that passed, else what is wrong (arena text). */
+struct crm_readiness {
+	const char *database;
+	const char *schema;
+	const char *drainer;
+};
+
+/* Runs every check; true when all passed. */
+bool crm_service_ready(struct crm_service *s, struct crm_arena *a, struct crm_readiness *out);
 
 /* --- API keys (service_keys.c) --- */
 

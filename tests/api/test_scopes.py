@@ -24,11 +24,14 @@ def routes():
     for line in out.stdout.splitlines():
         method, pattern, scopes = line.split()
         table.append((method, pattern, set(scopes.split(","))))
-    assert len(table) >= 21
+    assert len(table) >= 23
     return table
 
 
-ROUTES = routes()
+ALL_ROUTES = routes()
+# the routes that need a key; the public ones (issue 12's probes) are checked below
+ROUTES = [r for r in ALL_ROUTES if r[2] != {"public"}]
+PUBLIC = [(m, p) for m, p, s in ALL_ROUTES if s == {"public"}]
 
 
 @pytest.fixture(scope="module")
@@ -154,6 +157,19 @@ def test_public_paths_need_no_key(base_url):
     with ApiClient(base_url, None) as c:
         assert c.get("/openapi.json").status_code == 200
         assert c.get("/docs/").status_code == 200
+
+
+def test_the_probes_are_public_and_answer_any_key(base_url, world):
+    probes = [("GET", "/healthz"), ("GET", "/readyz")]
+    assert set(probes) <= set(PUBLIC), PUBLIC
+    assert not [p for _, p in PUBLIC if p.startswith("/api/")], PUBLIC
+    for method, pattern in probes:
+        for key in [None, world["revoked"]["key"]] + list(GARBAGE):
+            with ApiClient(base_url, None) as c:
+                headers = {} if key is None else {"Authorization": f"Bearer {key}"}
+                check_json(c.request(method, pattern, headers=headers), 200)
+        for scope in SCOPES:
+            check_json(world["clients"][scope].request(method, pattern), 200)
 
 
 def test_intake_key_limited_to_its_sources(api, base_url, db_count):

@@ -39,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort();
 			}
 			crm_buf_init(&out);
-			crm_json_problem(&out, &err); /* the error answer must be writable too */
+			crm_json_problem(&out, &err, "r1"); /* the error answer must be writable too */
 			crm_buf_finish(&out);
 		}
 		crm_arena_reset(a);

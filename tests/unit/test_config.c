@@ -37,6 +37,7 @@ static void test_defaults(void)
 	CHECK(cfg.auto_migrate);
 	CHECK(cfg.socket_mode == 0660);
 	CHECK(cfg.log_level == CRM_LOG_INFO);
+	CHECK(cfg.log_format == CRM_LOG_TEXT);
 	CHECK(cfg.pid_file[0] == '\0');
 	CHECK(cfg.drain_batch == 32 && cfg.sweep_seconds == 10);
 	CHECK(cfg.statement_timeout == 30 && cfg.lock_timeout == 5);
@@ -90,6 +91,7 @@ static void test_invalid(void)
 		{"CRM_LISTEN", "unix:relative.sock", "CRM_LISTEN"},
 		{"CRM_LISTEN", "fd:x", "CRM_LISTEN"},
 		{"CRM_LOG_LEVEL", "loud", "CRM_LOG_LEVEL"},
+		{"CRM_LOG_FORMAT", "xml", "CRM_LOG_FORMAT"},
 		{"CRM_AUTO_MIGRATE", "maybe", "CRM_AUTO_MIGRATE"},
 		{"CRM_SOCKET_MODE", "999", "CRM_SOCKET_MODE"},
 		{"CRM_SOCKET_MODE", "0666", "CRM_SOCKET_MODE"},

@@ -535,7 +535,7 @@ static void test_writer(void)
 	crm_buf_clear(&buf);
 	crm_err_init(&err);
 	crm_err_field(&err, "weight", "must be > 0");
-	crm_json_problem(&buf, &err);
+	crm_json_problem(&buf, &err, NULL);
 	CHECK_STR(buf.data,
 		"{\"type\":\"about:blank\",\"title\":\"Unprocessable Content\",\"status\":422,"
 		"\"detail\":\"the request has invalid fields\",\"errors\":[{\"field\":\"weight\",\"message\":\"must be > 0\"}]}");

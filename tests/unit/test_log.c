@@ -92,9 +92,91 @@ static void test_lines(void)
 	CHECK(strstr(out, "\\x0a\\x0a") != NULL);
 }
 
+static void emit_request_id(void)
+{
+	crm_log_context_set("GET\nFORGED-0123456789\x1b[2J", NULL, NULL); /* a raw FastCGI client's method */
+	crm_log_info("odd");
+	crm_log_context_set("POST", "/api/contacts", "k1AbC");
+	crm_log_context_request_id("req-42.a_b");
+	crm_log_info("stored");
+	crm_log_context_clear();
+	crm_log_info("after");
+}
+
+static void emit_json(void)
+{
+	crm_log_set_format(CRM_LOG_JSON);
+	crm_log_info("plain");
+	crm_log_context_set("GET", NULL, NULL);
+	crm_log_context_request_id("abc123");
+	crm_log_warn("quote \" back\\slash nl\n tab\t bad \xff caf\xc3\xa9");
+	crm_log_context_set("GET", "/api/contacts/{id}", "k1AbC");
+	crm_log_error("routed");
+	crm_log_context_clear();
+	crm_log_set_format(CRM_LOG_TEXT);
+}
+
+static void emit_json_long(void)
+{
+	static char big[8192];
+
+	memset(big, '"', sizeof(big) - 1);
+	crm_log_set_format(CRM_LOG_JSON);
+	crm_log_context_set("GET", "/api/x", "k");
+	crm_log_context_request_id("rid");
+	crm_log_error("%s", big);
+	crm_log_context_clear();
+	crm_log_set_format(CRM_LOG_TEXT);
+}
+
+static void test_request_id(void)
+{
+	const char *out = logged(emit_request_id);
+	const char *nl = strchr(out, '\n');
+
+	CHECK(strstr(out, "] [GET\\x0aFORGED-0123456789\\x1b[2J - key=-] odd\n") != NULL); /* whole */
+	nl = nl != NULL ? strchr(nl + 1, '\n') : NULL;
+	CHECK(strstr(out, "] [POST /api/contacts key=k1AbC req=req-42.a_b] stored\n") != NULL);
+	CHECK(nl != NULL && strstr(nl + 1, "req=") == NULL); /* cleared with the request */
+}
+
+static void test_json(void)
+{
+	const char *out = logged(emit_json);
+	enum crm_log_format f;
+	const char *l2, *l3;
+
+	CHECK(crm_log_format_parse("json", &f) && f == CRM_LOG_JSON);
+	CHECK(crm_log_format_parse("text", &f) && f == CRM_LOG_TEXT);
+	CHECK(!crm_log_format_parse("JSON", &f) && !crm_log_format_parse("", &f));
+	/* one object per line: outside a request no context members */
+	CHECK(strncmp(out, "{\"time\":\"", 9) == 0);
+	CHECK(strstr(out, "\",\"level\":\"info\",\"pid\":") != NULL);
+	l2 = strchr(out, '\n');
+	CHECK(l2 != NULL && strstr(out, ",\"msg\":\"plain\"}\n") == l2 - strlen(",\"msg\":\"plain\"}"));
+	if (l2 == NULL)
+		return;
+	l3 = strchr(l2 + 1, '\n');
+	/* escaped as in text (control characters, bad UTF-8, backslash as \xNN), then for JSON */
+	CHECK(strstr(l2, ",\"msg\":\"quote \\\" back\\\\x5cslash nl\\\\x0a tab\\\\x09 bad \\\\xff caf\xc3\xa9\","
+			 "\"method\":\"GET\",\"route\":null,\"key\":null,\"request_id\":\"abc123\"}\n") != NULL);
+	CHECK(l3 != NULL && strstr(l3, "\"level\":\"error\"") != NULL &&
+		strstr(l3, ",\"msg\":\"routed\",\"method\":\"GET\",\"route\":\"/api/contacts/{id}\",\"key\":\"k1AbC\","
+			   "\"request_id\":\"abc123\"}\n") != NULL);
+	CHECK(l3 != NULL && l3[1] != '\0' && strchr(l3 + 1, '\n')[1] == '\0'); /* three lines */
+
+	out = logged(emit_json_long); /* cut, still one object with its context */
+	CHECK(strchr(out, '\n') == out + strlen(out) - 1);
+	CHECK(strstr(out,
+		      "\\\"\\\"\",\"method\":\"GET\",\"route\":\"/api/x\",\"key\":\"k\",\"request_id\":\"rid\"}\n") !=
+		NULL);
+}
+
 int main(void)
 {
 	test_escape();
 	test_lines();
+	test_request_id();
+	test_json();
 	return check_done("test_log");
 }

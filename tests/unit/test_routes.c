@@ -25,6 +25,10 @@ static void test_real_table(void)
 	CHECK_STR(allow, "POST, GET, HEAD"); /* HEAD wherever GET */
 	CHECK(crm_http_match(&crm_routes, "DELETE", "/api/operators/1", &r, p, allow, 128) == CRM_MATCH_NO_METHOD);
 	CHECK_STR(allow, "GET, HEAD, PATCH");
+	CHECK(crm_http_match(&crm_routes, "GET", "/healthz", &r, p, allow, 128) == CRM_MATCH_OK &&
+		r->scopes == CRM_SCOPE_PUBLIC);
+	CHECK(crm_http_match(&crm_routes, "GET", "/readyz", &r, p, allow, 128) == CRM_MATCH_OK &&
+		r->scopes == CRM_SCOPE_PUBLIC);
 	for (size_t i = 0; i < crm_routes.nroutes; i++) {
 		const struct crm_route *a = &crm_routes.routes[i];
 
@@ -43,7 +47,7 @@ static void test_real_table(void)
 
 /* The scopes of the issue: admin everything; intake only POST /api/contacts; agent and read
  * every GET but the keys, agent also PATCH /api/contacts/{id}; no /api/ route is public;
- * metrics (and admin) GET /metrics only. */
+ * metrics (and admin) GET /metrics only; the probes (issue 12: GET /healthz, GET /readyz) are public. */
 static unsigned expected_scopes(const struct crm_route *r)
 {
 	bool get = strcmp(r->method, "GET") == 0, keys = strncmp(r->pattern, "/api/keys", 9) == 0;
@@ -51,6 +55,8 @@ static unsigned expected_scopes(const struct crm_route *r)
 
 	if (strcmp(r->pattern, "/metrics") == 0)
 		return get ? CRM_SCOPE_ADMIN | CRM_SCOPE_METRICS : 0;
+	if (get && (strcmp(r->pattern, "/healthz") == 0 || strcmp(r->pattern, "/readyz") == 0))
+		return CRM_SCOPE_PUBLIC;
 
 	if (get && !keys)
 		m |= CRM_SCOPE_AGENT | CRM_SCOPE_READ;
@@ -108,6 +114,8 @@ static void test_print(void)
 	CHECK(strstr(text, "\nGET /api/sources/{id}/stats admin,agent,read\n") != NULL);
 	CHECK(strstr(text, "\nPOST /api/contacts admin,intake\n") != NULL);
 	CHECK(strstr(text, "\nDELETE /api/keys/{id} admin\n") != NULL);
+	CHECK(strstr(text, "\nGET /healthz public\n") != NULL);
+	CHECK(strstr(text, "\nGET /readyz public\n") != NULL);
 }
 
 int main(void)
