@@ -51,6 +51,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -112,6 +113,33 @@ static void body_deadline_disarm(void)
 	body_fd = -1;
 }
 
+/* A socket file at path is left by a run that ended (nothing accepts on it: ECONNREFUSED) or
+ * belongs to a live master (a connection succeeds). Unlinking the latter would silently take
+ * its clients away, so it is refused; so is anything we cannot tell. */
+static bool socket_stale(const char *path, struct crm_err *err)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd, rc, saved;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return crm_err_set(err, CRM_E_INVALID, "socket path too long: %s", path);
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return crm_err_set(err, CRM_E_INTERNAL, "socket: %s", strerror(errno));
+	rc = connect(fd, (const struct sockaddr *)&sa, sizeof(sa));
+	saved = errno;
+	close(fd);
+	if (rc == 0)
+		return crm_err_set(err, CRM_E_INVALID,
+			"%s is held by a live master (it accepts connections): stop it first, or use another CRM_LISTEN",
+			path);
+	if (saved != ECONNREFUSED)
+		return crm_err_set(err, CRM_E_INVALID, "%s exists and cannot be checked (%s): not replacing it", path,
+			strerror(saved));
+	return true;
+}
+
 /* A unix socket: created 0600 (umask), then owner, group and mode; a failure is an error, since
  * nginx could not connect or, worse, someone else could. */
 static bool listen_unix(const struct crm_config *cfg, uid_t owner, gid_t group, int *out, struct crm_err *err)
@@ -120,8 +148,11 @@ static bool listen_unix(const struct crm_config *cfg, uid_t owner, gid_t group, 
 	mode_t old;
 	int fd;
 
-	if (lstat(cfg->listen_addr, &st) == 0 && S_ISSOCK(st.st_mode))
+	if (lstat(cfg->listen_addr, &st) == 0 && S_ISSOCK(st.st_mode)) {
+		if (!socket_stale(cfg->listen_addr, err))
+			return false;
 		unlink(cfg->listen_addr); /* left by a previous run */
+	}
 	old = umask(0177);
 	fd = FCGX_OpenSocket(cfg->listen_addr, cfg->listen_backlog);
 	umask(old);

@@ -78,6 +78,31 @@ static bool migrate(const struct crm_config *cfg, bool wait)
 	return ok;
 }
 
+/* The pid file names a live `crm serve` (not a reused pid of another program): true. */
+static bool pid_file_live(const char *path, long *pid)
+{
+	char proc[64], cmd[256];
+	size_t n;
+	FILE *f = fopen(path, "r");
+
+	*pid = 0;
+	if (f == NULL)
+		return false;
+	if (fscanf(f, "%ld", pid) != 1 || *pid <= 0 || *pid == (long)getpid()) {
+		fclose(f);
+		return false;
+	}
+	fclose(f);
+	snprintf(proc, sizeof(proc), "/proc/%ld/cmdline", *pid);
+	if ((f = fopen(proc, "r")) == NULL)
+		return false; /* no such process */
+	n = fread(cmd, 1, sizeof(cmd) - 1, f);
+	fclose(f);
+	cmd[n] = '\0';
+	/* argv[0] then argv[1], NUL-separated */
+	return n > strlen(cmd) + 1 && strcmp(cmd + strlen(cmd) + 1, "serve") == 0;
+}
+
 static int write_pid_file(const char *path)
 {
 	FILE *f = fopen(path, "w");
@@ -97,6 +122,7 @@ static int serve(const struct crm_config *cfg)
 {
 	struct crm_proc_ids ids;
 	struct crm_err err;
+	long held;
 	int fd, rc = 1;
 
 	crm_err_init(&err);
@@ -107,6 +133,11 @@ static int serve(const struct crm_config *cfg)
 	if (cfg->bench_no_auth)
 		crm_log_warn("CRM_BENCH_NO_AUTH is set: /api/ is served WITHOUT checking API keys; this is the "
 			     "benchmark's baseline and must never run in production");
+	if (cfg->pid_file[0] != '\0' && pid_file_live(cfg->pid_file, &held)) {
+		crm_log_error("%s names a live master (pid %ld): stop it first, or use another CRM_PID_FILE",
+			cfg->pid_file, held);
+		return 1;
+	}
 	if (!crm_proc_ids_resolve(cfg, &ids, &err)) {
 		crm_log_error("%s", err.detail);
 		return 2;
