@@ -1,0 +1,65 @@
+"""SIGHUP replaces every worker while requests keep coming: not one of them fails (issue 12,
+"Graceful everything"). The workers' socket stays open across the reload, so a request that
+arrives while the old workers finish theirs waits in its backlog for a new one."""
+import os
+import signal
+import threading
+import time
+import uuid
+
+import pytest
+from helpers import require_env, wait_until
+
+CLIENTS = 8
+
+
+def children(pid):
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return {int(p) for p in f.read().split()}
+
+
+def master_pid():
+    require_env("CRM_TEST_PIDFILE")
+    with open(os.environ["CRM_TEST_PIDFILE"]) as f:
+        return int(f.read().strip())
+
+
+@pytest.mark.load
+def test_sighup_under_load_replaces_every_worker_and_fails_no_request(per_thread, make_source, make_operator):
+    src = make_source()
+    op = make_operator(max_load_limit=1000000)
+    r = per_thread.post(f"/api/sources/{src['id']}/operators", {"operators": [{"operator_id": op["id"], "weight": 1}]})
+    assert r.status_code == 200, r.text
+    master = master_pid()
+    before = children(master)
+    tag = uuid.uuid4().hex[:8]
+    stop = threading.Event()
+    codes, lock = [], threading.Lock()
+
+    def client(n):
+        i = 0
+        while not stop.is_set():
+            i += 1
+            r = per_thread.post("/api/contacts", {"email": f"hup-{tag}-{n}-{i}@reload.test", "source_id": src["id"]})
+            with lock:
+                codes.append((r.status_code, r.text[:200]))
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(1.0)
+        os.kill(master, signal.SIGHUP)
+        # every worker of before is gone and as many new ones serve (the drainer is replaced too)
+        wait_until(lambda: not (children(master) & before) and len(children(master)) == len(before), 20,
+                   "the workers replaced")
+        time.sleep(1.0)
+        os.kill(master, signal.SIGHUP)  # a second reload right after the first
+        time.sleep(1.5)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    bad = [c for c in codes if c[0] != 201]
+    assert len(codes) > 100 and not bad, (len(codes), bad[:5])
+    wait_until(lambda: len(children(master)) == len(before), 20, "the second reload done")
