@@ -81,18 +81,22 @@ static bool migrate(const struct crm_config *cfg, bool wait)
 /* The pid file names a live `crm serve` (not a reused pid of another program): true. */
 static bool pid_file_live(const char *path, long *pid)
 {
-	char proc[64], cmd[256];
+	char proc[64], cmd[256], *end;
 	size_t n;
 	FILE *f = fopen(path, "r");
 
 	*pid = 0;
 	if (f == NULL)
 		return false;
-	if (fscanf(f, "%ld", pid) != 1 || *pid <= 0 || *pid == (long)getpid()) {
+	if (fgets(cmd, sizeof(cmd), f) == NULL) {
 		fclose(f);
 		return false;
 	}
 	fclose(f);
+	errno = 0;
+	*pid = strtol(cmd, &end, 10);
+	if (errno != 0 || end == cmd || *pid <= 0 || *pid == (long)getpid())
+		return false;
 	snprintf(proc, sizeof(proc), "/proc/%ld/cmdline", *pid);
 	if ((f = fopen(proc, "r")) == NULL)
 		return false; /* no such process */
