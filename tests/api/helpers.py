@@ -367,3 +367,24 @@ def binomial_interval(n, p, alpha_per_tail):
         tail += term[hi]
         hi -= 1
     return lo, hi, low_tail + Fraction(tail, total)
+
+
+def master_pid():
+    """The test stack's crm master (CRM_TEST_PIDFILE), checked to be alive."""
+    require_env("CRM_TEST_PIDFILE")
+    with open(os.environ["CRM_TEST_PIDFILE"]) as f:
+        text = f.read().strip()
+    assert text.isdigit(), f"pid file holds {text!r}"
+    pid = int(text)
+    os.kill(pid, 0)  # raises if the master is gone
+    return pid
+
+
+def child_pids(pid):
+    """The children of a process (its workers and the drainer for a master), sorted."""
+    kids = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as f:
+            kids += [int(p) for p in f.read().split()]
+    return sorted(kids)
+

@@ -8,7 +8,7 @@ import time
 import uuid
 
 import pytest
-from helpers import keyed_session, require_env, wait_until
+from helpers import child_pids, keyed_session, master_pid, require_env, wait_until
 
 require_env("CRM_TEST_URL", "CRM_TEST_DSN", "CRM_TEST_APP_DSN", "CRM_BIN",
             "CRM_TEST_PIDFILE", "CRM_TEST_WORKERS")
@@ -194,20 +194,10 @@ def test_concurrent_migrations_on_fresh_database(fresh_database):
 # ---------------------------------------------------------------- supervision
 
 
-def master_pid():
-    with open(os.environ["CRM_TEST_PIDFILE"]) as f:
-        text = f.read().strip()
-    assert text.isdigit(), f"pid file holds {text!r}"
-    pid = int(text)
-    os.kill(pid, 0)  # raises if the master is gone
-    return pid
-
-
 def children(pid, comm="crm-worker"):
     """Children of the master named `comm` (workers; the backlog drainer is "crm-drainer")."""
-    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
     kids = []
-    for x in out.stdout.split():
+    for x in child_pids(pid):
         try:
             with open(f"/proc/{x}/comm") as f:
                 if f.read().strip() == comm:

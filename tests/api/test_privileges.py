@@ -9,13 +9,12 @@ command line or an environment variable's value.
 import grp
 import os
 import pwd
-import socket
 import stat
 import subprocess
 import tempfile
 
 import pytest
-from helpers import require_env, wait_until
+from helpers import child_pids as children, master_pid, require_env, wait_until
 
 require_env("CRM_TEST_URL", "CRM_TEST_DSN", "CRM_TEST_APP_DSN", "CRM_BIN", "CRM_TEST_PIDFILE")
 
@@ -34,19 +33,6 @@ def status_of(pid):
             elif key == "Name":
                 out[key] = value.strip()
     return out
-
-
-def children(pid):
-    kids = []
-    for task in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{task}/children") as f:
-            kids += [int(p) for p in f.read().split()]
-    return kids
-
-
-def master_pid():
-    with open(os.environ["CRM_TEST_PIDFILE"]) as f:
-        return int(f.read().strip())
 
 
 def assert_unprivileged(pid, user=CRM_USER):

@@ -8,20 +8,13 @@ import time
 import uuid
 
 import pytest
-from helpers import require_env, wait_until
+from helpers import child_pids, master_pid, wait_until
 
 CLIENTS = 8
 
 
 def children(pid):
-    with open(f"/proc/{pid}/task/{pid}/children") as f:
-        return {int(p) for p in f.read().split()}
-
-
-def master_pid():
-    require_env("CRM_TEST_PIDFILE")
-    with open(os.environ["CRM_TEST_PIDFILE"]) as f:
-        return int(f.read().strip())
+    return set(child_pids(pid))
 
 
 @pytest.mark.load

@@ -17,7 +17,7 @@ import urllib.parse
 
 import pytest
 import requests
-from helpers import CONTACT_KEYS, auth_headers, new_email, next_link, require_env
+from helpers import CONTACT_KEYS, auth_headers, child_pids, master_pid, new_email, next_link, require_env
 
 require_env("CRM_TEST_URL", "CRM_TEST_DSN", "CRM_TEST_PIDFILE")
 
@@ -40,17 +40,10 @@ def big_lead(db_rows, make_source):
     db_rows("DELETE FROM leads WHERE id = %s", (lead_id,))
 
 
-def _children(pid):
-    with open(f"/proc/{pid}/task/{pid}/children") as f:
-        return [int(p) for p in f.read().split()]
-
-
 def _peaks():
     """VmHWM (kB) of every process under the crm master: its workers and the drainer."""
-    with open(os.environ["CRM_TEST_PIDFILE"]) as f:
-        master = int(f.read().strip())
     peaks = {}
-    for pid in _children(master):
+    for pid in child_pids(master_pid()):
         try:
             with open(f"/proc/{pid}/status") as f:
                 for line in f:
