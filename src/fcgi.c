@@ -6,8 +6,14 @@
  * Below it are only http (crm_http_handle) and the service (crm_service_connect at start,
  * crm_service_request_done after every request); it never calls the database layer.
  *
- * DESIGN (stopping): SIGTERM is blocked while a request runs, so an in-flight request always
- * completes. While the worker waits in accept it is idle, and the handler exits at once.
+ * DESIGN (stopping): SIGTERM and SIGINT are blocked everywhere but in one ppoll(2) on the
+ * listening socket, which lets them in atomically while the worker waits for a connection. A
+ * stop therefore ends a worker only when it holds no connection: one that arrived while it was
+ * serving waits until the request is answered. The socket is non-blocking, so when siblings race
+ * for one connection the losers' accept returns EAGAIN and they go back to waiting, where a stop
+ * still reaches them. (Exiting from the handler while "idle" in FCGX_Accept_r was not safe: its
+ * accept may have taken a connection already, which then died unanswered -- a 502 at nginx
+ * during a SIGHUP.)
  *
  * DESIGN (body deadline): FCGX_GetStr blocks, and libfcgi's record reader may loop over many
  * reads (management records, padding, other request ids) inside one call, so neither a poll()
@@ -42,7 +48,9 @@
 #include "crm/fcgi.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,7 +77,6 @@
 #define ARENA_BLOCK (64 * 1024)
 
 static volatile sig_atomic_t stop_requested;
-static volatile sig_atomic_t idle;
 static volatile sig_atomic_t body_fd = -1;      /* the socket whose body is being read */
 static volatile sig_atomic_t body_deadline_hit; /* the SIGALRM of this request fired */
 
@@ -83,8 +90,6 @@ static void on_stop(int sig)
 {
 	(void)sig;
 	stop_requested = 1;
-	if (idle)
-		_exit(0);
 }
 
 static void on_body_deadline(int sig)
@@ -173,7 +178,7 @@ static bool listen_unix(const struct crm_config *cfg, uid_t owner, gid_t group, 
 
 bool crm_fcgi_listen(const struct crm_config *cfg, uid_t owner, gid_t group, int *out, struct crm_err *err)
 {
-	int fd = -1, accepting = 0;
+	int fd = -1, accepting = 0, flags;
 	socklen_t len = sizeof(accepting);
 
 	if (FCGX_Init() != 0)
@@ -196,6 +201,10 @@ bool crm_fcgi_listen(const struct crm_config *cfg, uid_t owner, gid_t group, int
 	}
 	if (fd < 0)
 		return crm_err_set(err, CRM_E_INTERNAL, "unknown listen kind");
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) /* see DESIGN (stopping) */
+		return crm_err_set(err, CRM_E_INTERNAL, "could not make the listening socket non-blocking: %s",
+			strerror(errno));
 	*out = fd;
 	return true;
 }
@@ -395,6 +404,21 @@ static void abort_request(FCGX_Request *fr)
 	FCGX_Free(fr, 1);
 }
 
+/* Waits until the listening socket has a connection, with the stop signals let in for the wait
+ * alone. False when the wait ended otherwise (a signal; the caller checks stop_requested). */
+static bool wait_connection(int listen_fd, const sigset_t *stopset)
+{
+	struct pollfd pfd = {.fd = listen_fd, .events = POLLIN};
+	sigset_t during;
+
+	sigprocmask(SIG_SETMASK, NULL, &during);
+	for (int s = 1; s < NSIG; s++) {
+		if (sigismember(stopset, s) == 1)
+			sigdelset(&during, s);
+	}
+	return ppoll(&pfd, 1, NULL, &during) == 1 && (pfd.revents & POLLIN);
+}
+
 int crm_fcgi_worker_run(const struct crm_config *cfg, int listen_fd)
 {
 	struct crm_service svc;
@@ -432,11 +456,11 @@ int crm_fcgi_worker_run(const struct crm_config *cfg, int listen_fd)
 	while (!stop_requested) {
 		int rc;
 
-		idle = 1;
-		sigprocmask(SIG_UNBLOCK, &stopset, NULL);
+		if (!wait_connection(listen_fd, &stopset))
+			continue;
 		rc = FCGX_Accept_r(&fr);
-		sigprocmask(SIG_BLOCK, &stopset, NULL);
-		idle = 0;
+		if (rc == -EAGAIN || rc == -EINTR)
+			continue; /* a sibling took it */
 		if (rc < 0) {
 			crm_log_warn("accept failed: %d", rc);
 			usleep(10000);

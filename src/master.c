@@ -2,9 +2,9 @@
  *
  * The master never touches the database or a request. It waits for signals synchronously
  * (sigtimedwait), so there is no async-signal-safety to reason about:
- *   SIGCHLD          reap; restart the worker unless stopping (a worker that dies within a
+ *   SIGCHLD          reap; restart the worker unless stopping (a worker that fails within a
  *                    second of its start is restarted after a one-second pause, so a crash
- *                    loop does not spin)
+ *                    loop does not spin; a clean exit, as after SIGHUP, is replaced at once)
  *   SIGHUP           replace every worker (each finishes its current request first)
  *   SIGTERM/SIGINT   stop: workers finish their request and exit; after DRAIN_SECONDS the
  *                    rest are killed
@@ -80,14 +80,17 @@ static void reap(struct slot *slots, int n, bool stopping)
 				continue;
 			slots[i].pid = 0;
 			if (!stopping) {
+				/* the pause is for crashes: a clean exit (a reload's SIGTERM) is replaced at once */
+				bool failed = WIFSIGNALED(status) || WEXITSTATUS(status) != 0;
+
 				if (WIFSIGNALED(status))
 					crm_log_warn("worker %d killed by signal %d; restarting", (int)pid,
 						WTERMSIG(status));
 				else
 					crm_log_info("worker %d exited with status %d; restarting", (int)pid,
 						WEXITSTATUS(status));
-				slots[i].restart_after = now() - slots[i].started < 1 ? now() + 1 : 0;
-				crm_metrics_worker_restarted(i, WIFSIGNALED(status) || WEXITSTATUS(status) != 0);
+				slots[i].restart_after = failed && now() - slots[i].started < 1 ? now() + 1 : 0;
+				crm_metrics_worker_restarted(i, failed);
 			}
 		}
 	}
