@@ -11,7 +11,8 @@
 #   - a third-party header is included outside the files that own it,
 #   - a source or header belongs to no layer, or a quoted include names no file of the tree,
 #   - meson.build compiles a source into another layer's library (the executable counts as the
-#     process layer), or does not compile it at all.
+#     process layer), or does not compile it at all,
+#   - a file of sql/ or sql/functions/ is not among the migrations meson.build embeds.
 # Usage: layers.py SOURCE_ROOT        (run by meson as the unit test "layers")
 import fnmatch
 import os
@@ -136,6 +137,14 @@ def check_meson(root, sources, errors):
     for src in sources:
         if src not in built:
             errors.append(f'meson.build: {src} is built into no library of a layer')
+    # every migration and function file is embedded in the binary (a file left out would never
+    # reach a database, and nothing else would notice)
+    embedded = set(re.findall(r"'(sql/[^']+\.sql)'", text))
+    for d in ('sql', os.path.join('sql', 'functions')):
+        for f in sorted(os.listdir(os.path.join(root, d))):
+            rel = f'{d}/{f}'
+            if f.endswith('.sql') and rel not in embedded:
+                errors.append(f'meson.build: {rel} is not in the migrations embedded in the binary')
 
 
 def main():
