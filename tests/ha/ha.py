@@ -48,6 +48,7 @@ events = []  # (time answered, status or None for a timeout / broken connection)
 posted = {}  # email -> contact id of its 201
 counts = {"requests": 0, "retries": 0, "replayed": 0, "other": 0}
 replayed = set()  # emails whose 201 was a replay
+bad_503 = []  # 503 answers that are not problem+json with Retry-After
 timeline = []  # (time, monitor state line) whenever it changes
 
 
@@ -138,6 +139,9 @@ def post_until_201(s, body, key):
             s = new_session()
         with lock:
             events.append((time.monotonic(), status))
+            if status == 503 and not (r.headers.get("Content-Type", "").startswith("application/problem+json")
+                                      and r.headers.get("Retry-After")):
+                bad_503.append((dict(r.headers), r.text[:200]))
             if status == 201 and r.headers.get("Idempotent-Replayed") == "true":
                 counts["replayed"] += 1
                 replayed.add(body["email"])
@@ -243,6 +247,7 @@ def verify(ops):
     doubled = [e for e, ids in stored.items() if len(ids) > 1]
     unknown = [e for e in stored if e not in posted]
     check(counts["other"] == 0, "no answer other than 201, 409, 5xx or a timeout")
+    check(not bad_503, f"every 503 is problem+json with Retry-After ({len(bad_503)} others: {bad_503[:1]})")
     check(not lost, f"every contact answered 201 is stored: {len(posted)} answered, {len(lost)} missing {lost[:3]}"
                     f" ({sum(1 for e in lost if e in replayed)} of them answered by a replay)")
     check(not doubled, f"none stored twice: {len(doubled)} {doubled[:3]}")
