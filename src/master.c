@@ -5,12 +5,11 @@
  *   SIGCHLD          reap; restart the worker unless stopping (a worker that dies within a
  *                    second of its start is restarted after a one-second pause, so a crash
  *                    loop does not spin)
- *   SIGHUP           read the configuration again (crm_config_reload: the environment and
- *                    CRM_CONFIG_FILE; a bad one keeps the old, logged), then replace every
- *                    worker (each finishes its current request first): the new ones and the
- *                    new drainer get the new configuration
+ *   SIGHUP           replace every worker (each finishes its current request first)
  *   SIGTERM/SIGINT   stop: workers finish their request and exit; after DRAIN_SECONDS the
  *                    rest are killed
+ * On SIGHUP the master first reads the configuration again (crm_config_reload: the environment
+ * and CRM_CONFIG_FILE; a bad one keeps the old, logged): the new workers and drainer get it.
  * Before the first fork it maps the shared metrics region (metrics.h); child i always gets slot
  * i, so a restarted worker continues its predecessor's counters, and the master counts restarts.
  */
