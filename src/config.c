@@ -1,7 +1,10 @@
-/* config.c -- reads and validates the CRM_* environment once at start
+/* config.c -- reads and validates the CRM_* environment and the optional configuration file
  *
  * Every variable has a default; a bad value is an error naming the variable and the accepted
  * form, so a typo in a unit file fails loudly at start instead of at the first request.
+ * CRM_CONFIG_FILE names a file of NAME=value lines (systemd's EnvironmentFile syntax) whose
+ * values win over the environment's; the master reads it again on SIGHUP (crm_config_reload):
+ * new workers get the new values, settings that need a restart keep the old ones and are logged.
  */
 #include "crm/config.h"
 
@@ -13,15 +16,23 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "crm/log.h"
 #include "crm/util.h"
 
 #define BODY_LIMIT_MIN 1024
 #define BODY_LIMIT_MAX (64 * 1024 * 1024)
 #define WORKERS_MAX 1024
 #define TIMEOUT_MAX 3600
+#define FILE_VARS_MAX 64
 
 static const char usage[] =
 	"Environment (all optional):\n"
+	"  CRM_CONFIG_FILE    a file of NAME=value lines (# comments, optional quotes) for any of the\n"
+	"                     variables below; its values win over the environment's. SIGHUP makes serve\n"
+	"                     read it again: new workers get the new values; CRM_LISTEN, CRM_SOCKET_*,\n"
+	"                     CRM_USER, CRM_GROUP, CRM_PID_FILE, CRM_WORKERS, CRM_LISTEN_BACKLOG and\n"
+	"                     CRM_BENCH_NO_AUTH need a restart (logged as ignored); a bad file keeps the\n"
+	"                     old configuration (logged)\n"
 	"  CRM_DATABASE_URL   libpq conninfo or postgresql:// URI (default: libpq defaults and PG* variables)\n"
 	"  CRM_LISTEN         unix:/path/to.sock | HOST:PORT | fd:N  (default unix:/run/crm/crm.sock)\n"
 	"                     fd:N adopts an already listening socket (spawn-fcgi: fd:0); with systemd\n"
@@ -212,7 +223,7 @@ static bool load_name(crm_getenv_fn get, const char *var, char *out, size_t size
 	return true;
 }
 
-bool crm_config_load(struct crm_config *cfg, crm_getenv_fn get, struct crm_err *err)
+static bool load_all(struct crm_config *cfg, crm_getenv_fn get, struct crm_err *err)
 {
 	const char *v;
 
@@ -265,5 +276,188 @@ bool crm_config_load(struct crm_config *cfg, crm_getenv_fn get, struct crm_err *
 			return crm_err_set(err, CRM_E_INVALID, "CRM_PID_FILE: expected a path");
 		snprintf(cfg->pid_file, sizeof(cfg->pid_file), "%s", v);
 	}
+	return true;
+}
+
+/* The configuration file's settings while a load runs (the master is single-threaded). */
+static struct file_var {
+	char name[32];
+	char value[1024];
+} file_vars[FILE_VARS_MAX];
+static size_t file_nvars;
+static crm_getenv_fn env_get;
+
+static const char *const file_names[] = {"CRM_DATABASE_URL", "CRM_LISTEN", "CRM_SOCKET_MODE", "CRM_SOCKET_GROUP",
+	"CRM_USER", "CRM_GROUP", "CRM_BODY_LIMIT", "CRM_LOG_LEVEL", "CRM_LOG_FORMAT", "CRM_AUTO_MIGRATE",
+	"CRM_BENCH_NO_AUTH", "CRM_PID_FILE"};
+
+static bool known_name(const char *name)
+{
+	for (size_t i = 0; i < CRM_COUNT(file_names); i++) {
+		if (strcmp(file_names[i], name) == 0)
+			return true;
+	}
+	for (size_t i = 0; i < CRM_COUNT(int_settings); i++) {
+		if (strcmp(int_settings[i].name, name) == 0)
+			return true;
+	}
+	return false;
+}
+
+static const char *layered_get(const char *name)
+{
+	for (size_t i = 0; i < file_nvars; i++) {
+		if (strcmp(file_vars[i].name, name) == 0)
+			return file_vars[i].value;
+	}
+	return env_get(name);
+}
+
+static char *trim(char *s)
+{
+	size_t n;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	n = strlen(s);
+	while (n > 0 && strchr(" \t\r\n", s[n - 1]) != NULL)
+		s[--n] = '\0';
+	return s;
+}
+
+/* Stores NAME=value; a later line of the same name replaces an earlier one. */
+static bool store_var(const char *name, const char *value, const char *path, int lineno, struct crm_err *err)
+{
+	size_t i;
+
+	if (!known_name(name))
+		return crm_err_set(err, CRM_E_INVALID, "%s line %d: %s is not a setting of crm (see crm --help)", path,
+			lineno, name);
+	if (strlen(value) >= sizeof(file_vars[0].value))
+		return crm_err_set(err, CRM_E_INVALID, "%s line %d: the value of %s is too long", path, lineno, name);
+	for (i = 0; i < file_nvars && strcmp(file_vars[i].name, name) != 0; i++)
+		;
+	if (i == CRM_COUNT(file_vars))
+		return crm_err_set(err, CRM_E_INVALID, "%s: too many settings", path);
+	snprintf(file_vars[i].name, sizeof(file_vars[i].name), "%s", name);
+	snprintf(file_vars[i].value, sizeof(file_vars[i].value), "%s", value);
+	if (i == file_nvars)
+		file_nvars++;
+	return true;
+}
+
+/* One line: blank, a comment (# or ;), or [export ]NAME=value with the value optionally in
+ * single or double quotes (taken as they are: no escapes, no variable expansion). */
+static bool parse_line(char *line, const char *path, int lineno, struct crm_err *err)
+{
+	char *p = trim(line), *eq, *value;
+	size_t n;
+
+	if (*p == '\0' || *p == '#' || *p == ';')
+		return true;
+	if (strncmp(p, "export ", 7) == 0)
+		p = trim(p + 7);
+	eq = strchr(p, '=');
+	if (eq == NULL || eq == p)
+		return crm_err_set(err, CRM_E_INVALID, "%s line %d: expected NAME=value", path, lineno);
+	*eq = '\0';
+	p = trim(p);
+	value = trim(eq + 1);
+	n = strlen(value);
+	if (n >= 2 && (value[0] == '"' || value[0] == '\'') && value[n - 1] == value[0]) {
+		value[n - 1] = '\0';
+		value++;
+	}
+	return store_var(p, value, path, lineno, err);
+}
+
+static bool read_file(const char *path, struct crm_err *err)
+{
+	char line[2048];
+	int lineno = 0;
+	bool ok = true;
+	FILE *f = fopen(path, "r");
+
+	file_nvars = 0;
+	if (f == NULL)
+		return crm_err_set(err, CRM_E_INVALID, "CRM_CONFIG_FILE: cannot read %s: %s", path, strerror(errno));
+	while (ok && fgets(line, sizeof(line), f) != NULL) {
+		lineno++;
+		if (strchr(line, '\n') == NULL && !feof(f))
+			ok = crm_err_set(err, CRM_E_INVALID, "%s line %d: longer than %zu bytes", path, lineno,
+				sizeof(line) - 2);
+		else
+			ok = parse_line(line, path, lineno, err);
+	}
+	if (ok && ferror(f))
+		ok = crm_err_set(err, CRM_E_INVALID, "CRM_CONFIG_FILE: error reading %s", path);
+	fclose(f);
+	return ok;
+}
+
+bool crm_config_load(struct crm_config *cfg, crm_getenv_fn get, struct crm_err *err)
+{
+	const char *path = get("CRM_CONFIG_FILE");
+	bool ok;
+
+	if (path == NULL)
+		return load_all(cfg, get, err);
+	if (path[0] != '/' || strlen(path) >= sizeof(cfg->config_file))
+		return crm_err_set(err, CRM_E_INVALID, "CRM_CONFIG_FILE: expected an absolute path");
+	if (!read_file(path, err)) {
+		file_nvars = 0;
+		return false;
+	}
+	env_get = get;
+	ok = load_all(cfg, layered_get, err);
+	file_nvars = 0;
+	if (ok)
+		snprintf(cfg->config_file, sizeof(cfg->config_file), "%s", path);
+	return ok;
+}
+
+static void keep_int(int *next, int old, const char *name)
+{
+	if (*next == old)
+		return;
+	crm_log_warn("%s changed (%d to %d): ignored until serve restarts", name, old, *next);
+	*next = old;
+}
+
+static void keep_str(char *next, const char *old, size_t size, const char *name)
+{
+	if (strcmp(next, old) == 0)
+		return;
+	crm_log_warn("%s changed: ignored until serve restarts", name);
+	snprintf(next, size, "%s", old);
+}
+
+bool crm_config_reload(const struct crm_config *old, struct crm_config *next, crm_getenv_fn get, struct crm_err *err)
+{
+	int mode;
+
+	if (!crm_config_load(next, get, err))
+		return false;
+	if (next->listen_kind != old->listen_kind || next->listen_fd != old->listen_fd ||
+		strcmp(next->listen_addr, old->listen_addr) != 0) {
+		crm_log_warn("CRM_LISTEN changed: ignored until serve restarts");
+		next->listen_kind = old->listen_kind;
+		next->listen_fd = old->listen_fd;
+		memcpy(next->listen_addr, old->listen_addr, sizeof(next->listen_addr));
+	}
+	mode = (int)next->socket_mode;
+	keep_int(&mode, (int)old->socket_mode, "CRM_SOCKET_MODE");
+	next->socket_mode = (unsigned)mode;
+	keep_int(&next->workers, old->workers, "CRM_WORKERS");
+	keep_int(&next->listen_backlog, old->listen_backlog, "CRM_LISTEN_BACKLOG");
+	if (next->auto_migrate != old->auto_migrate || next->bench_no_auth != old->bench_no_auth) {
+		crm_log_warn("CRM_AUTO_MIGRATE or CRM_BENCH_NO_AUTH changed: ignored until serve restarts");
+		next->auto_migrate = old->auto_migrate;
+		next->bench_no_auth = old->bench_no_auth;
+	}
+	keep_str(next->pid_file, old->pid_file, sizeof(next->pid_file), "CRM_PID_FILE");
+	keep_str(next->user, old->user, sizeof(next->user), "CRM_USER");
+	keep_str(next->group, old->group, sizeof(next->group), "CRM_GROUP");
+	keep_str(next->socket_group, old->socket_group, sizeof(next->socket_group), "CRM_SOCKET_GROUP");
 	return true;
 }

@@ -37,7 +37,8 @@ static void usage(FILE *out)
 		"\n"
 		"%s"
 		"\n"
-		"Signals to serve: SIGTERM/SIGINT drain and stop, SIGHUP replaces the workers.\n",
+		"Signals to serve: SIGTERM/SIGINT drain and stop, SIGHUP reads the configuration again\n"
+		"(the environment and CRM_CONFIG_FILE) and replaces the workers.\n",
 		crm_cli_keys_usage(), crm_config_usage());
 }
 
@@ -150,7 +151,14 @@ static int serve(const struct crm_config *cfg)
 		crm_log_error("%s", err.detail);
 		return 1;
 	}
-	/* the socket is adopted: workers must not take systemd's variables as their own */
+	/* the socket is adopted: workers must not take systemd's variables as their own; a SIGHUP's
+	 * reload reads CRM_LISTEN instead, so it sees the listener unchanged */
+	if (cfg->listen_kind == CRM_LISTEN_FD && getenv("CRM_LISTEN") == NULL) {
+		char fdspec[32];
+
+		snprintf(fdspec, sizeof(fdspec), "fd:%d", cfg->listen_fd);
+		setenv("CRM_LISTEN", fdspec, 1);
+	}
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDNAMES");

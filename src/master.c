@@ -8,6 +8,8 @@
  *   SIGHUP           replace every worker (each finishes its current request first)
  *   SIGTERM/SIGINT   stop: workers finish their request and exit; after DRAIN_SECONDS the
  *                    rest are killed
+ * On SIGHUP the master first reads the configuration again (crm_config_reload: the environment
+ * and CRM_CONFIG_FILE; a bad one keeps the old, logged): the new workers and drainer get it.
  * Before the first fork it maps the shared metrics region (metrics.h); child i always gets slot
  * i, so a restarted worker continues its predecessor's counters, and the master counts restarts.
  */
@@ -96,6 +98,29 @@ static void reap(struct slot *slots, int n, bool stopping)
 	}
 }
 
+static const char *master_env(const char *name)
+{
+	return getenv(name);
+}
+
+/* SIGHUP: cur becomes the configuration read now, unless it is bad. */
+static void reload(struct crm_config *cur)
+{
+	struct crm_config next;
+	struct crm_err err;
+
+	crm_err_init(&err);
+	if (!crm_config_reload(cur, &next, master_env, &err)) {
+		crm_log_error("SIGHUP: configuration not reloaded, new workers keep the old one: %s", err.detail);
+		return;
+	}
+	*cur = next;
+	crm_log_set_level(cur->log_level);
+	crm_log_set_format(cur->log_format);
+	crm_log_info("SIGHUP: configuration reloaded%s%s", cur->config_file[0] ? " from the environment and " : "",
+		cur->config_file);
+}
+
 static int running(const struct slot *slots, int n)
 {
 	int r = 0;
@@ -113,8 +138,10 @@ static void signal_all(const struct slot *slots, int n, int sig)
 	}
 }
 
-int crm_master_run(const struct crm_config *cfg, int listen_fd)
+int crm_master_run(const struct crm_config *start_cfg, int listen_fd)
 {
+	struct crm_config current = *start_cfg; /* what a worker forked now gets; SIGHUP renews it */
+	const struct crm_config *cfg = &current;
 	int nslots = cfg->workers + 1;
 	struct slot *slots = calloc((size_t)nslots, sizeof(*slots));
 	struct timespec tick = {0, 200 * 1000 * 1000};
@@ -143,6 +170,7 @@ int crm_master_run(const struct crm_config *cfg, int listen_fd)
 		if (sig == SIGCHLD) {
 			reap(slots, nslots, stopping);
 		} else if (sig == SIGHUP && !stopping) {
+			reload(&current);
 			crm_log_info("SIGHUP: replacing workers and drainer");
 			signal_all(slots, nslots, SIGTERM);
 		} else if ((sig == SIGTERM || sig == SIGINT) && !stopping) {

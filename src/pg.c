@@ -59,8 +59,9 @@ void crm_pg_set_drain_batch(struct crm_pg *pg, int batch)
 
 void crm_pg_set_timeouts(struct crm_pg *pg, int statement_seconds, int lock_seconds)
 {
-	snprintf(pg->options, sizeof(pg->options), "-c TimeZone=UTC -c statement_timeout=%ds -c lock_timeout=%ds",
-		statement_seconds, lock_seconds);
+	snprintf(pg->options, sizeof(pg->options),
+		"SET TimeZone = 'UTC'; SET statement_timeout = '%ds'; SET lock_timeout = '%ds'", statement_seconds,
+		lock_seconds);
 }
 
 static bool prepare_all(struct crm_pg *pg, struct crm_err *err)
@@ -82,20 +83,36 @@ static bool prepare_all(struct crm_pg *pg, struct crm_err *err)
 	return true;
 }
 
+/* The session's settings, as statements rather than the startup packet's "options", which
+ * PgBouncer 1.18 refuses (or drops, with ignore_startup_parameters). */
+static bool set_session(struct crm_pg *pg)
+{
+	PGresult *res = PQexec(pg->conn, pg->options);
+	bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+
+	if (!ok)
+		crm_log_error("could not set the session's time zone and time limits: %s",
+			res ? PQresultErrorMessage(res) : PQerrorMessage(pg->conn));
+	PQclear(res);
+	return ok;
+}
+
 bool crm_pg_connect(struct crm_pg *pg, struct crm_err *err)
 {
-	/* Later keywords override earlier ones, so values in CRM_DATABASE_URL win. Over TCP, a peer
-	 * that vanished (host down, network cut) is noticed in about a minute by the keepalives when
-	 * idle, and in 30 s by tcp_user_timeout when data is unacknowledged; unix sockets ignore both. */
+	/* Later keywords override earlier ones, so values in CRM_DATABASE_URL win (a multi-host
+	 * host=a,b with target_session_attrs=read-write finds the primary after a failover). Over
+	 * TCP, a peer that vanished (host down, network cut) is noticed in about a minute by the
+	 * keepalives when idle, and in 30 s by tcp_user_timeout when data is unacknowledged; unix
+	 * sockets ignore both. */
 	static const char *const keys[] = {"connect_timeout", "application_name", "keepalives", "keepalives_idle",
-		"keepalives_interval", "keepalives_count", "tcp_user_timeout", "options", "dbname", NULL};
-	const char *values[] = {"5", "crm", "1", "30", "10", "3", "30000", pg->options, pg->conninfo, NULL};
+		"keepalives_interval", "keepalives_count", "tcp_user_timeout", "dbname", NULL};
+	const char *values[] = {"5", "crm", "1", "30", "10", "3", "30000", pg->conninfo, NULL};
 
 	if (pg->conn != NULL && PQstatus(pg->conn) == CONNECTION_OK)
 		return true;
 	drop(pg);
 	pg->conn = PQconnectdbParams(keys, values, 1);
-	if (pg->conn == NULL || PQstatus(pg->conn) != CONNECTION_OK) {
+	if (pg->conn == NULL || PQstatus(pg->conn) != CONNECTION_OK || !set_session(pg)) {
 		if (!pg->down_logged)
 			crm_log_error("could not connect to database: %s",
 				pg->conn ? PQerrorMessage(pg->conn) : "out of memory");
@@ -355,6 +372,16 @@ PGresult *crm_pg_exec_params(struct crm_pg *pg, const char *sql, int n, const ch
 	if (!crm_pg_ensure(pg, err))
 		return NULL;
 	return check(pg, PQexecParams(pg->conn, sql, n, NULL, values, NULL, NULL, 0), err);
+}
+
+bool crm_pg_replicated(struct crm_pg *pg, struct crm_err *err)
+{
+	/* A transaction with an xid writes a commit record; under synchronous replication its COMMIT
+	 * returns once the standby has the WAL up to that record, so everything committed before it */
+	PGresult *res = crm_pg_exec_params(pg, "SELECT pg_current_xact_id()", 0, NULL, err);
+
+	PQclear(res);
+	return res != NULL;
 }
 
 /* Reads the remaining results of a query we stopped consuming: cancel, then drain. */

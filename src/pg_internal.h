@@ -15,7 +15,7 @@ struct crm_pg {
 	bool listening;      /* LISTEN crm_backlog was sent on this connection */
 	bool outer;          /* a request's transaction is open (Idempotency-Key): inner BEGIN/COMMIT skipped */
 	int drain_batch;     /* see crm_pg_set_drain_batch */
-	char options[128];   /* libpq options: time zone and the time limits (crm_pg_set_timeouts) */
+	char options[128];   /* SETs run on connect: time zone and the time limits (crm_pg_set_timeouts) */
 };
 
 /* Prepared statements, made once per connection. */

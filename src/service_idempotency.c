@@ -10,6 +10,10 @@
  * (crm_service_idem_contact_create, crm_idem_intake): one round trip like a POST without a key,
  * and, being one statement in its own transaction, a lost serialization or deadlock race is
  * retried by the worker like a plain intake's.
+ *
+ * A replay answers only once the stored answer is on the synchronous standby (crm_pg_replicated):
+ * a primary that crash-restarts shows its local commits at once, also those the standby never got;
+ * replaying one of those and then failing over would lose a contact the client was told is stored.
  */
 #include "crm/service.h"
 
@@ -29,7 +33,8 @@ void crm_service_set_idempotency_ttl(struct crm_service *s, int seconds)
 bool crm_service_idem_claim(struct crm_service *s, struct crm_arena *a, const struct crm_idem_request *rq,
 	enum crm_idem_outcome *outcome, struct crm_idem_response *stored, struct crm_err *err)
 {
-	return crm_pg_idem_claim(s->pg, a, rq, s->idempotency_ttl, outcome, stored, err);
+	return crm_pg_idem_claim(s->pg, a, rq, s->idempotency_ttl, outcome, stored, err) &&
+	       (*outcome != CRM_IDEM_REPLAY || crm_pg_replicated(s->pg, err));
 }
 
 bool crm_service_idem_store(struct crm_service *s, const struct crm_idem_request *rq,
@@ -44,7 +49,7 @@ bool crm_service_idem_contact_create(struct crm_service *s, struct crm_arena *a,
 {
 	for (int attempt = 1;; attempt++) {
 		if (crm_pg_idem_intake(s->pg, a, rq, s->idempotency_ttl, normal_email, source_id, outcome, answer, err))
-			return true;
+			return *outcome != CRM_IDEM_REPLAY || crm_pg_replicated(s->pg, err);
 		if (!crm_service_retry(err, attempt))
 			return false;
 	}

@@ -93,6 +93,7 @@ stack_init() {
 	CRM_SOCK="$RUN_DIR/crm.sock"
 	CRM_PID="$RUN_DIR/crm.pid"
 	CRM_LOG="$LOG_DIR/crm.log"
+	CRM_CONF="$RUN_DIR/crm.conf" # CRM_CONFIG_FILE: empty at each start; SIGHUP re-reads it
 	API_KEY_FILE="$STACK_DIR/api-key"
 	NPM_DIR="$STACK_ROOT/.local/npm"
 	HTTP_URL="http://127.0.0.1:$CRM_HTTP_PORT"
@@ -538,6 +539,7 @@ crm_start() {
 	crm_user_setup
 	mkdir -p "$LOG_DIR"
 	rm -f "$CRM_SOCK" "$CRM_PID"
+	install -m 0644 /dev/null "$CRM_CONF"
 	log "starting $CRM_BIN serve as $CRM_USER ($CRM_WORKERS workers, log: $CRM_LOG)"
 	printf '\n==== %s crm serve (stack %s)\n' "$(date -Is)" "$CRM_STACK" >>"$CRM_LOG"
 	# started as root, the master drops to CRM_USER once the socket (group CRM_SOCKET_GROUP,
@@ -550,6 +552,7 @@ crm_start() {
 		CRM_SOCKET_GROUP="$CRM_SOCKET_GROUP" \
 		CRM_PID_FILE="$CRM_PID" \
 		CRM_WORKERS="$CRM_WORKERS" \
+		CRM_CONFIG_FILE="$CRM_CONF" \
 		setsid "$CRM_BIN" serve </dev/null >>"$CRM_LOG" 2>&1 &
 	CRM_STARTED_PID=$!
 	disown "$CRM_STARTED_PID" 2>/dev/null || true

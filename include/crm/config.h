@@ -35,14 +35,23 @@ struct crm_config {
 	char user[64];         /* CRM_USER: who serve runs as once started as root; "" none */
 	char group[64];        /* CRM_GROUP: "" for the user's primary group */
 	char socket_group[64]; /* CRM_SOCKET_GROUP: "" for the group above (or unchanged) */
+	char config_file[512]; /* CRM_CONFIG_FILE that was read; "" none */
 };
 
 /* Environment lookup; getenv in production, a table in unit tests. */
 typedef const char *(*crm_getenv_fn)(const char *name);
 
-/* Fills cfg from the CRM_* variables (see crm_config_usage). On a bad value, err names the
- * variable and what it must be; cfg is then unspecified. */
+/* Fills cfg from the CRM_* variables (see crm_config_usage) and, when CRM_CONFIG_FILE names one,
+ * from that file of NAME=value lines, whose values win. On a bad value or line, err names the
+ * variable (or file and line) and what it must be; cfg is then unspecified. */
 bool crm_config_load(struct crm_config *cfg, crm_getenv_fn getenv_fn, struct crm_err *err) CRM_MUSTCHECK;
+
+/* SIGHUP: loads the configuration again into next. The settings that need a restart (listen
+ * address and socket, users, pid file, workers, backlog, auto-migrate, bench mode) keep old's
+ * values, each change logged as ignored. False (next unspecified, err says why) when the file or
+ * a value is bad: the caller keeps old. */
+bool crm_config_reload(const struct crm_config *old, struct crm_config *next, crm_getenv_fn getenv_fn,
+	struct crm_err *err) CRM_MUSTCHECK;
 
 /* The help text for the environment variables. */
 const char *crm_config_usage(void);

@@ -132,6 +132,12 @@ bool crm_pg_source_stats(struct crm_pg *pg, struct crm_arena *a, int64_t source_
 	struct crm_err *err) CRM_MUSTCHECK;
 
 /* --- Idempotency-Key (sql/functions/70_idempotency.sql) --- */
+/* Returns once everything committed so far is on the synchronous standby (a transaction that
+ * commits a transaction id waits for it), at once without synchronous replication. A stored
+ * answer is replayed only after it: a primary restarted after a crash shows transactions that
+ * its standby may never have received, and that a failover to that standby loses. */
+bool crm_pg_replicated(struct crm_pg *pg, struct crm_err *err) CRM_MUSTCHECK;
+
 /* Opens the request's transaction and claims the key (a row older than ttl seconds counts as
  * absent). On CRM_IDEM_NEW the transaction stays open: the request's own statements run in it
  * (their BEGIN/COMMIT are skipped) until crm_pg_idem_store commits; crm_pg_after_request rolls

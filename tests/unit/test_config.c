@@ -1,5 +1,8 @@
 /* test_config.c -- configuration from the environment: defaults and every validation rule */
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "crm/config.h"
@@ -129,10 +132,88 @@ static void test_invalid(void)
 	}
 }
 
+/* Writes text to a fresh temporary file; its path goes to path (PATH_SIZE bytes). */
+#define PATH_SIZE 64
+static void write_temp(char *path, const char *text)
+{
+	int fd;
+	FILE *f;
+
+	snprintf(path, PATH_SIZE, "/tmp/crm-test-config-XXXXXX");
+	fd = mkstemp(path);
+	CHECK(fd >= 0);
+	f = fdopen(fd, "w");
+	CHECK(f != NULL);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void test_file(void)
+{
+	static const char *const bad[][2] = {
+		{"CRM_BODY_LIMIT=12\n", "CRM_BODY_LIMIT"},
+		{"CRM_WORKRES=4\n", "line 1: CRM_WORKRES is not a setting"},
+		{"# ok\nCRM_WORKERS\n", "line 2: expected NAME=value"},
+		{"=4\n", "line 1: expected NAME=value"},
+		{"CRM_CONFIG_FILE=/etc/x\n", "CRM_CONFIG_FILE is not a setting"},
+	};
+	char path[PATH_SIZE];
+	const char *env[] = {"CRM_CONFIG_FILE", path, "CRM_WORKERS", "3", "CRM_BODY_LIMIT", "4096", NULL};
+	struct crm_config cfg;
+	struct crm_err err;
+
+	write_temp(path, "# comment\n\n; another\nCRM_BODY_LIMIT=2048\n  export CRM_LOG_LEVEL = debug \n"
+			 "CRM_DATABASE_URL=\"host=/tmp dbname=crm\"\nCRM_DRAIN_BATCH='7'\nCRM_DRAIN_BATCH=8\n");
+	CHECK(load(env, &cfg, &err));
+	CHECK(cfg.body_limit == 2048); /* the file wins over the environment */
+	CHECK(cfg.workers == 3);       /* the environment still counts */
+	CHECK(cfg.log_level == CRM_LOG_DEBUG);
+	CHECK_STR(cfg.database_url, "host=/tmp dbname=crm");
+	CHECK(cfg.drain_batch == 8); /* the last line of a name wins */
+	CHECK_STR(cfg.config_file, path);
+	unlink(path);
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		write_temp(path, bad[i][0]);
+		CHECK(!load(env, &cfg, &err));
+		CHECK(strstr(err.detail, bad[i][1]) != NULL);
+		unlink(path);
+	}
+	CHECK(!load(env, &cfg, &err)); /* the file is gone */
+	CHECK(strstr(err.detail, "cannot read") != NULL);
+}
+
+static void test_reload(void)
+{
+	char path[PATH_SIZE];
+	const char *env[] = {"CRM_CONFIG_FILE", path, "CRM_LISTEN", "unix:/run/crm/a.sock", NULL};
+	struct crm_config old, next;
+	struct crm_err err;
+
+	write_temp(path, "CRM_WORKERS=4\nCRM_BODY_LIMIT=2048\n");
+	CHECK(load(env, &old, &err));
+	unlink(path);
+	write_temp(path, "CRM_WORKERS=9\nCRM_BODY_LIMIT=4096\nCRM_LISTEN=127.0.0.1:9000\nCRM_KEY_CACHE_MS=10\n");
+	crm_err_init(&err);
+	CHECK(crm_config_reload(&old, &next, fake_getenv, &err));
+	CHECK(next.body_limit == 4096 && next.key_cache_ms == 10); /* taken */
+	CHECK(next.workers == 4);                                  /* needs a restart: kept */
+	CHECK(next.listen_kind == CRM_LISTEN_UNIX);
+	CHECK_STR(next.listen_addr, "/run/crm/a.sock");
+	unlink(path);
+	write_temp(path, "CRM_BODY_LIMIT=lots\n");
+	crm_err_init(&err);
+	CHECK(!crm_config_reload(&old, &next, fake_getenv, &err));
+	CHECK(strstr(err.detail, "CRM_BODY_LIMIT") != NULL);
+	unlink(path);
+}
+
 int main(void)
 {
 	test_defaults();
 	test_valid();
 	test_invalid();
+	test_file();
+	test_reload();
 	return check_done("config");
 }
