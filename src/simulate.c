@@ -25,12 +25,17 @@
  *    the operators alive before arrival b and f_i the arrival at which i fills (infinite if
  *    never), E[X_i(K)] = w_i E[G(min(f_i, K))] where G(k) = sum over b <= k of 1 / W(b): arrival
  *    b goes to i with probability w_i / W(b) while i is alive, and we average that probability
- *    instead of the 0/1 outcome. G is piecewise linear between fills, so a run costs one draw per
- *    arrival to a small operator, never per arrival to the pool, and nobody who never fills
- *    contributes any noise. The figures are means over the runs with their standard errors
- *    (sample standard deviation / sqrt(runs)), reported per operator. The runs' number is fixed by
- *    the work budget (about CRM_SIM_MC_BUDGET arrivals in all), so a request's time is bounded
- *    and, with the caller's seed, the answer is reproducible.
+ *    instead of the 0/1 outcome. G is piecewise linear between fills, so a run costs at most two
+ *    O(1) draws (a Walker alias table with rejection of the full) per arrival to a small
+ *    operator, never a draw per arrival to the pool, and an operator nobody fills around
+ *    contributes no noise. The count X_i itself is a second unbiased estimate (E[X_i - R_i] = 0);
+ *    each figure combines the two with the least-variance weight (a control variate, see
+ *    mc_estimate), which helps the operators that fill for sure, whose count does not vary. The
+ *    figures are means over the runs with their standard errors, reported per operator. Runs go
+ *    in batches until every standard error is within 0.25 % or the work budget is spent (about
+ *    CRM_SIM_MC_BUDGET draws), so a request's time is bounded and, with the caller's seed, the
+ *    answer is reproducible. Waiting needs no estimate: within the first C arrivals somebody
+ *    always has room, so exactly N - (K2 - K1) of the new contacts wait.
  */
 #include "crm/simulate.h"
 
@@ -280,31 +285,64 @@ static void run_exact(struct job *j, int64_t states, struct crm_sim_result *out)
 
 /* --- Monte Carlo --- */
 
-/* A Fenwick tree over the small operators' weights (0 once full). */
-struct fenwick {
-	int64_t *t;
+/* Draws among the small operators that still have room, by weight: a Walker alias table built
+ * over the operators alive when it was built (O(1) per draw), a draw that lands on an operator
+ * that has filled since is redrawn (rejection keeps the probabilities w / sum of the alive
+ * weights exactly), and the table is rebuilt over the alive ones once their weight has fallen
+ * below half of its weight at the build, so at most every second draw is rejected. */
+struct alias {
+	size_t *idx;   /* column -> small operator */
+	size_t *other; /* column -> the small operator that fills the column's rest */
+	double *prob;  /* column -> probability of idx rather than other */
+	size_t *lo, *hi;
 	size_t n;
-	size_t top; /* largest power of two <= n */
+	int64_t built; /* the alive weight when built */
 };
 
-static void fw_add(struct fenwick *f, size_t i, int64_t v)
+static void alias_build(struct alias *t, const struct job *j, const int64_t *count)
 {
-	for (size_t k = i + 1; k <= f->n; k += k & (~k + 1))
-		f->t[k] += v;
-}
+	size_t nlo = 0, nhi = 0;
 
-/* The index whose cumulative range holds r (0 <= r < total). */
-static size_t fw_find(const struct fenwick *f, int64_t r)
-{
-	size_t pos = 0;
-
-	for (size_t step = f->top; step > 0; step >>= 1) {
-		if (pos + step <= f->n && f->t[pos + step] <= r) {
-			pos += step;
-			r -= f->t[pos];
+	t->n = 0;
+	t->built = 0;
+	for (size_t s = 0; s < j->nsmall; s++) {
+		if (count[s] < j->cap[j->small[s]]) {
+			t->idx[t->n++] = s;
+			t->built += j->ops[j->small[s]].weight;
 		}
 	}
-	return pos;
+	for (size_t k = 0; k < t->n; k++) {
+		t->prob[k] = (double)j->ops[j->small[t->idx[k]]].weight * (double)t->n / (double)t->built;
+		t->other[k] = t->idx[k];
+		if (t->prob[k] < 1.0)
+			t->lo[nlo++] = k;
+		else
+			t->hi[nhi++] = k;
+	}
+	while (nlo > 0 && nhi > 0) {
+		size_t l = t->lo[--nlo], g = t->hi[nhi - 1];
+
+		t->other[l] = t->idx[g];
+		t->prob[g] -= 1.0 - t->prob[l];
+		if (t->prob[g] < 1.0) {
+			nhi--;
+			t->lo[nlo++] = g;
+		}
+	}
+	while (nhi > 0)
+		t->prob[t->hi[--nhi]] = 1.0;
+	while (nlo > 0)
+		t->prob[t->lo[--nlo]] = 1.0; /* rounding leftovers */
+}
+
+static size_t alias_draw(const struct alias *t, struct rng *r)
+{
+	double u = rng_unit(r) * (double)t->n;
+	size_t k = (size_t)u;
+
+	if (k >= t->n)
+		k = t->n - 1;
+	return u - (double)k < t->prob[k] ? t->idx[k] : t->other[k];
 }
 
 /* G(k) = sum over arrivals b <= k of 1 / W(b): pieces start at the fills. */
@@ -316,7 +354,7 @@ struct piece {
 
 struct mc {
 	struct job *j;
-	struct fenwick fw;
+	struct alias al;
 	int64_t *count;  /* per small operator */
 	int64_t *count1; /* per small operator: its count after arrival K1 */
 	size_t *slot;    /* per operator: its index among the small ones, SIZE_MAX if none */
@@ -340,11 +378,9 @@ static void mc_reset(struct mc *m, int64_t small_weight)
 {
 	struct job *j = m->j;
 
-	memset(m->fw.t, 0, (j->nsmall + 1) * sizeof(int64_t));
-	for (size_t s = 0; s < j->nsmall; s++) {
-		fw_add(&m->fw, s, j->ops[j->small[s]].weight);
+	for (size_t s = 0; s < j->nsmall; s++)
 		m->count[s] = 0;
-	}
+	alias_build(&m->al, j, m->count);
 	for (size_t i = 0; i < j->n; i++)
 		m->fill[i] = INT64_MAX;
 	m->pieces[0] = (struct piece){0, 0.0, j->big_weight + small_weight};
@@ -360,7 +396,7 @@ static void mc_run(struct mc *m, struct rng *r, int64_t small_weight)
 
 	mc_reset(m, small_weight);
 	while (ws > 0) {
-		int64_t alive = j->big_weight + ws, gap = 0, pick;
+		int64_t alive = j->big_weight + ws, gap = 0;
 		size_t s;
 
 		if (j->big_weight > 0) {
@@ -376,9 +412,10 @@ static void mc_run(struct mc *m, struct rng *r, int64_t small_weight)
 		if (a + gap + 1 > j->k2)
 			break;
 		a += gap + 1;
-		pick = (int64_t)(rng_unit(r) * (double)ws);
-		s = fw_find(&m->fw, pick < ws ? pick : ws - 1);
-		m->drawn++;
+		do {
+			s = alias_draw(&m->al, r);
+			m->drawn++;
+		} while (m->count[s] >= j->cap[j->small[s]]);
 		if (++m->count[s] < j->cap[j->small[s]])
 			continue;
 		{
@@ -388,9 +425,10 @@ static void mc_run(struct mc *m, struct rng *r, int64_t small_weight)
 
 			m->fill[i] = a;
 			m->gfill[i] = g;
-			fw_add(&m->fw, s, -(int64_t)j->ops[i].weight);
 			ws -= j->ops[i].weight;
 			m->pieces[m->npieces++] = (struct piece){a, g, j->big_weight + ws};
+			if (ws > 0 && 2 * ws < m->al.built)
+				alias_build(&m->al, j, m->count);
 		}
 	}
 	if (!snap)
@@ -466,10 +504,11 @@ static void run_monte_carlo(const struct crm_sim_params *p, struct job *j, struc
 
 	if (acc == NULL)
 		abort();
-	m.fw.n = j->nsmall;
-	for (m.fw.top = 1; m.fw.top * 2 <= j->nsmall; m.fw.top *= 2)
-		;
-	m.fw.t = crm_xmalloc((j->nsmall + 1) * sizeof(int64_t));
+	m.al.idx = crm_xmalloc((j->nsmall + 1) * sizeof(size_t));
+	m.al.other = crm_xmalloc((j->nsmall + 1) * sizeof(size_t));
+	m.al.prob = crm_xmalloc((j->nsmall + 1) * sizeof(double));
+	m.al.lo = crm_xmalloc((j->nsmall + 1) * sizeof(size_t));
+	m.al.hi = crm_xmalloc((j->nsmall + 1) * sizeof(size_t));
 	m.count = crm_xmalloc((j->nsmall + 1) * sizeof(int64_t));
 	m.count1 = crm_xmalloc((j->nsmall + 1) * sizeof(int64_t));
 	m.slot = crm_xmalloc((j->n + 1) * sizeof(size_t));
@@ -494,7 +533,11 @@ static void run_monte_carlo(const struct crm_sim_params *p, struct job *j, struc
 	out->runs = runs;
 	out->simulated_arrivals = m.drawn;
 	free(acc);
-	free(m.fw.t);
+	free(m.al.idx);
+	free(m.al.other);
+	free(m.al.prob);
+	free(m.al.lo);
+	free(m.al.hi);
 	free(m.count);
 	free(m.count1);
 	free(m.slot);

@@ -25,10 +25,11 @@
 /* Work bounds (see simulate.c's DESIGN note): the exact dynamic programme runs when its state
  * updates stay within CRM_SIM_EXACT_BUDGET; the Monte Carlo runs in batches of
  * CRM_SIM_MC_RUNS_MIN until every figure's standard error is within 0.25 % (or 0.0025
- * contacts), or it has drawn CRM_SIM_MC_BUDGET arrivals, or made CRM_SIM_MC_RUNS_MAX runs: at
- * most CRM_SIM_MC_BUDGET + 16 x min(waiting + contacts, free slots) draws. */
+ * contacts), or it has drawn CRM_SIM_MC_BUDGET arrivals, or made CRM_SIM_MC_RUNS_MAX runs: in all
+ * about CRM_SIM_MC_BUDGET + 32 x min(waiting + contacts, free slots) draws (16 runs of at most
+ * two draws, on average, per arrival: see the alias table in simulate.c). */
 #define CRM_SIM_EXACT_BUDGET 20000000LL
-#define CRM_SIM_MC_BUDGET 4000000LL
+#define CRM_SIM_MC_BUDGET 16000000LL
 #define CRM_SIM_MC_RUNS_MIN 16
 #define CRM_SIM_MC_RUNS_MAX 65536
 
