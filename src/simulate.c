@@ -602,6 +602,9 @@ void crm_simulate(const struct crm_sim_params *p, struct crm_sim_operator *ops, 
 	case CRM_SIM_WEIGHTED_RANDOM: weighted_random(p, &j, out); break;
 	}
 	for (size_t i = 0; i < n; i++) {
+		/* an estimate cannot leave [0, free slots] (the control variate could, by a hair) */
+		ops[i].expected = ops[i].expected < 0 ? 0 : ops[i].expected;
+		ops[i].expected = ops[i].expected > (double)j.cap[i] ? (double)j.cap[i] : ops[i].expected;
 		ops[i].share = p->contacts > 0 ? ops[i].expected / (double)p->contacts : 0;
 		assigned += ops[i].expected;
 	}
