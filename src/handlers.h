@@ -22,6 +22,7 @@ void crm_h_sources_list(struct crm_ctx *ctx);
 void crm_h_source_get(struct crm_ctx *ctx);
 void crm_h_source_operators_set(struct crm_ctx *ctx);
 void crm_h_source_operators_list(struct crm_ctx *ctx);
+void crm_h_source_simulate(struct crm_ctx *ctx);
 void crm_h_contact_create(struct crm_ctx *ctx);
 void crm_h_contacts_list(struct crm_ctx *ctx);
 void crm_h_contact_get(struct crm_ctx *ctx);

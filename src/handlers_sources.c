@@ -164,6 +164,101 @@ void crm_h_source_operators_list(struct crm_ctx *ctx)
 	crm_list_end(&l, ok, &err);
 }
 
+static void write_simulation(struct crm_jw *w, const struct crm_simulation *sim)
+{
+	crm_jw_obj_begin(w);
+	crm_jw_key(w, "source_id");
+	crm_jw_int(w, sim->source_id);
+	crm_jw_key(w, "contacts");
+	crm_jw_int(w, sim->contacts);
+	crm_jw_key(w, "mode");
+	crm_jw_str(w, crm_sim_mode_name(sim->mode));
+	crm_jw_key(w, "preview");
+	crm_jw_bool(w, sim->preview);
+	crm_jw_key(w, "waiting_before");
+	crm_jw_int(w, sim->waiting);
+	crm_jw_key(w, "free_slots");
+	crm_jw_int(w, sim->result.free_slots);
+	crm_jw_key(w, "method");
+	crm_jw_str(w, crm_sim_method_name(sim->result.method));
+	crm_jw_key(w, "runs");
+	crm_jw_int(w, sim->result.runs);
+	crm_jw_key(w, "expected_waiting");
+	crm_jw_double_digits(w, sim->result.expected_waiting, 6);
+	crm_jw_key(w, "operators");
+	crm_jw_arr_begin(w);
+	for (size_t i = 0; i < sim->nops; i++) {
+		const struct crm_sim_operator *op = &sim->ops[i];
+
+		crm_jw_obj_begin(w);
+		crm_jw_key(w, "operator_id");
+		crm_jw_int(w, op->operator_id);
+		crm_jw_key(w, "weight");
+		crm_jw_int(w, op->weight);
+		crm_jw_key(w, "active_contacts");
+		crm_jw_int(w, op->load);
+		crm_jw_key(w, "max_load_limit");
+		crm_jw_int(w, op->limit);
+		crm_jw_key(w, "eligible");
+		crm_jw_bool(w, op->eligible_now);
+		crm_jw_key(w, "expected_contacts");
+		crm_jw_double_digits(w, op->expected, 6);
+		crm_jw_key(w, "share");
+		crm_jw_double_digits(w, op->share, 6);
+		crm_jw_key(w, "std_error");
+		crm_jw_double_digits(w, op->std_error, 6);
+		crm_jw_obj_end(w);
+	}
+	crm_jw_arr_end(w);
+	crm_jw_obj_end(w);
+}
+
+/* The preview's items as the service's struct (an arena array of n + 1, never NULL). */
+static struct crm_source_operator *preview_items(struct crm_ctx *ctx, const struct crm_source_simulate_body *b)
+{
+	const struct crm_source_operator_item *in = b->operators.items;
+	struct crm_source_operator *items = crm_arena_calloc(ctx->arena, b->operators.n + 1, sizeof(*items));
+
+	for (size_t i = 0; i < b->operators.n; i++) {
+		items[i].source_id = ctx->req->params[0];
+		items[i].operator_id = in[i].operator_id;
+		items[i].weight = (int32_t)in[i].weight;
+	}
+	return items;
+}
+
+/* Writes nothing, so it is not idempotent-keyed (an Idempotency-Key header is ignored, as for
+ * POST /api/keys): storing an answer would be the one write. */
+void crm_h_source_simulate(struct crm_ctx *ctx)
+{
+	struct crm_source_simulate_body b;
+	struct crm_source_operator *items = NULL;
+	struct crm_simulation sim;
+	struct crm_err err;
+	struct crm_jw w;
+	bool decoded;
+
+	crm_err_init_arena(&err, ctx->arena);
+	decoded =
+		crm_json_decode(ctx->req->body, ctx->req->body_len, &crm_schema_source_simulate, &b, ctx->arena, &err);
+	if (b.has_operators && b.operators.items != NULL)
+		items = preview_items(ctx, &b);
+	if (!decoded) {
+		/* unknown and repeated operators of the preview together with the shape errors */
+		if (err.code == CRM_E_INVALID && items != NULL)
+			crm_service_source_operators_report(ctx->svc, items, b.operators.n, &err);
+		crm_h_fail(ctx, &err);
+		return;
+	}
+	if (!crm_service_source_simulate(ctx->svc, ctx->arena, ctx->req->params[0], b.contacts, items, b.operators.n,
+		    &sim, &err)) {
+		crm_h_fail(ctx, &err);
+		return;
+	}
+	crm_jw_init(&w, &ctx->resp->body);
+	write_simulation(&w, &sim);
+}
+
 void crm_h_source_stats(struct crm_ctx *ctx)
 {
 	struct crm_source_stats st;

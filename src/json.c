@@ -368,8 +368,13 @@ void crm_jw_opt_int(struct crm_jw *w, bool present, int64_t v)
 
 void crm_jw_double(struct crm_jw *w, double v)
 {
+	crm_jw_double_digits(w, v, 4);
+}
+
+void crm_jw_double_digits(struct crm_jw *w, double v, int decimals)
+{
 	char tmp[64];
-	int n = snprintf(tmp, sizeof(tmp), "%.4f", v);
+	int n = snprintf(tmp, sizeof(tmp), "%.*f", decimals, v);
 
 	before_value(w);
 	if (n <= 0 || (size_t)n >= sizeof(tmp) || v != v) {

@@ -101,6 +101,11 @@ const struct pg_statement crm_pg_statements[PGS__COUNT] = {
 		" LEFT JOIN LATERAL (SELECT created_at FROM contacts WHERE source_id = w.source_id"
 		" AND operator_id IS NULL AND status = 'active' ORDER BY id LIMIT 1) c ON true",
 		0},
+	/* the dry run's inputs (sql/functions/90_simulate.sql); $2 NULL: the source's configuration */
+	[PGS_SIMULATE_INPUTS] = {"simulate_inputs",
+		"SELECT operator_id, weight, load, max_load_limit, eligible_now"
+		" FROM crm_simulate_inputs($1, $2::bigint[], $3::integer[])",
+		3},
 };
 
 /* --- small helpers --- */
@@ -733,6 +738,79 @@ bool crm_pg_source_stats(struct crm_pg *pg, struct crm_arena *a, int64_t source_
 		os->assigned = col_i64(res, (int)i, 6);
 	}
 	PQclear(res);
+	return simple(pg, "COMMIT", err);
+fail:
+	crm_pg_after_request(pg);
+	return false;
+}
+
+/* The preview's weights as an integer[] parameter. */
+static const char *weight_array(struct crm_buf *b, const struct crm_source_operator *items, size_t n)
+{
+	crm_buf_clear(b);
+	crm_buf_putc(b, '{');
+	for (size_t i = 0; i < n; i++)
+		crm_buf_printf(b, "%s%" PRId32, i ? "," : "", items[i].weight);
+	crm_buf_putc(b, '}');
+	return b->data;
+}
+
+static bool simulate_inputs(struct crm_pg *pg, struct crm_arena *a, const char *sid,
+	const struct crm_source_operator *preview, size_t npreview, struct crm_sim_operator **ops, size_t *nops,
+	struct crm_err *err)
+{
+	struct crm_buf ids, weights;
+	const char *values[3] = {sid, NULL, NULL};
+	PGresult *res;
+
+	crm_buf_init(&ids);
+	crm_buf_init(&weights);
+	if (preview != NULL) {
+		values[1] = id_array(&ids, &preview[0].operator_id, npreview, sizeof(preview[0]));
+		values[2] = weight_array(&weights, preview, npreview);
+	}
+	res = crm_pg_exec(pg, PGS_SIMULATE_INPUTS, values, err);
+	crm_buf_finish(&ids);
+	crm_buf_finish(&weights);
+	if (res == NULL)
+		return false;
+	*nops = (size_t)PQntuples(res);
+	*ops = crm_arena_calloc(a, *nops + 1, sizeof(**ops));
+	for (size_t i = 0; i < *nops; i++) {
+		struct crm_sim_operator *op = &(*ops)[i];
+
+		op->operator_id = col_i64(res, (int)i, 0);
+		op->weight = (int32_t)col_i64(res, (int)i, 1);
+		op->load = (int32_t)col_i64(res, (int)i, 2);
+		op->limit = (int32_t)col_i64(res, (int)i, 3);
+		op->eligible_now = col_bool(res, (int)i, 4);
+	}
+	PQclear(res);
+	return true;
+}
+
+bool crm_pg_simulate_read(struct crm_pg *pg, struct crm_arena *a, int64_t source_id,
+	const struct crm_source_operator *preview, size_t npreview, struct crm_sim_operator **ops, size_t *nops,
+	int64_t *waiting, struct crm_err *err)
+{
+	struct num n;
+	const char *values[] = {num(&n, source_id)};
+	struct crm_source src;
+	PGresult *res;
+
+	/* one snapshot, read only: no row lock is taken, so no intake waits for the dry run */
+	if (!simple(pg, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err))
+		return false;
+	if (!crm_pg_source_get(pg, a, source_id, &src, err))
+		goto fail;
+	if (preview != NULL && npreview > 0 && !crm_pg_operators_check(pg, preview, npreview, err))
+		goto fail;
+	if ((res = crm_pg_exec(pg, PGS_SOURCE_COUNTS, values, err)) == NULL)
+		goto fail;
+	*waiting = col_i64(res, 0, 0);
+	PQclear(res);
+	if (!simulate_inputs(pg, a, values[0], preview, npreview, ops, nops, err))
+		goto fail;
 	return simple(pg, "COMMIT", err);
 fail:
 	crm_pg_after_request(pg);

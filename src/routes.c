@@ -5,7 +5,8 @@
  * start and by the unit test test_routes) refuses an empty mask. A route that needs no key
  * says CRM_SCOPE_PUBLIC. The scopes (README "Access control"): admin may do everything; intake only
  * POST /api/contacts; agent every GET but the keys, and PATCH /api/contacts/{id}; read every GET
- * but the keys and /metrics; metrics only GET /metrics. /healthz and /readyz (README "Health") are
+ * but the keys and /metrics; metrics only GET /metrics. The dry run (POST .../simulate) counts as
+ * a read for admin, agent and read: it writes nothing. /healthz and /readyz (README "Health") are
  * public: probes carry no key.
  */
 #include "crm/routes.h"
@@ -41,6 +42,8 @@ static const struct crm_route routes[] = {
 	ROUTE("POST", "/api/sources/{id}/operators", crm_h_source_operators_set, NULL, ADMIN),
 	ROUTE("GET", "/api/sources/{id}/operators", crm_h_source_operators_list, NULL, READ),
 	ROUTE("GET", "/api/sources/{id}/stats", crm_h_source_stats, NULL, READ),
+	/* a POST that writes nothing and reveals no more than GET .../stats and GET /api/operators */
+	ROUTE("POST", "/api/sources/{id}/simulate", crm_h_source_simulate, NULL, READ),
 	ROUTE("POST", "/api/contacts", crm_h_contact_create, NULL, INTAKE),
 	ROUTE("GET", "/api/contacts", crm_h_contacts_list, contacts_query, READ),
 	ROUTE("GET", "/api/contacts/{id}", crm_h_contact_get, NULL, READ),

@@ -8,11 +8,13 @@
 #include <stddef.h>
 
 #include "crm/domain.h"
+#include "crm/simulate.h"
 
 #define OB(m) offsetof(struct crm_operator_body, m)
 #define SB(m) offsetof(struct crm_source_body, m)
 #define SI(m) offsetof(struct crm_source_operator_item, m)
 #define SOB(m) offsetof(struct crm_source_operators_body, m)
+#define SS(m) offsetof(struct crm_source_simulate_body, m)
 #define CB(m) offsetof(struct crm_contact_body, m)
 #define CP(m) offsetof(struct crm_contact_patch_body, m)
 #define KB(m) offsetof(struct crm_key_body, m)
@@ -50,6 +52,15 @@ static const struct crm_jfield source_operators_fields[] = {
 };
 const struct crm_jschema crm_schema_source_operators =
 	CRM_JSCHEMA(source_operators_fields, struct crm_source_operators_body);
+
+/* the preview's items are those of POST /api/sources/{id}/operators, checked the same way */
+static const struct crm_jfield source_simulate_fields[] = {
+	{"contacts", CRM_JT_INT, CRM_JF_REQUIRED, 1, CRM_SIM_CONTACTS_MAX, SS(contacts), CRM_JNOSEEN, NULL},
+	{"operators", CRM_JT_ARRAY, 0, 0, CRM_SOURCE_OPERATORS_MAX, SS(operators), SS(has_operators),
+		&source_operator_item_schema},
+};
+const struct crm_jschema crm_schema_source_simulate =
+	CRM_JSCHEMA(source_simulate_fields, struct crm_source_simulate_body);
 
 static const struct crm_jfield contact_create_fields[] = {
 	{"email", CRM_JT_STRING, CRM_JF_REQUIRED, 0, 1000, CB(email), CRM_JNOSEEN, NULL},
@@ -89,6 +100,7 @@ const struct crm_jschema *const crm_schema_all[] = {
 	&crm_schema_operator_patch,
 	&crm_schema_source_create,
 	&crm_schema_source_operators,
+	&crm_schema_source_simulate,
 	&crm_schema_contact_create,
 	&crm_schema_contact_patch,
 	&crm_schema_key_create,

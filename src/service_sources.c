@@ -92,3 +92,24 @@ bool crm_service_source_stats(struct crm_service *s, struct crm_arena *a, int64_
 	crm_source_stats_shares(out);
 	return true;
 }
+
+bool crm_service_source_simulate(struct crm_service *s, struct crm_arena *a, int64_t source_id, int64_t contacts,
+	const struct crm_source_operator *preview, size_t npreview, struct crm_simulation *out, struct crm_err *err)
+{
+	struct crm_sim_params p = {.mode = CRM_SIM_WEIGHTED_RANDOM, .contacts = contacts};
+
+	if (preview != NULL && !check_unique(preview, npreview, NULL)) {
+		crm_service_source_operators_report(s, preview, npreview, err);
+		return false;
+	}
+	*out = (struct crm_simulation){.source_id = source_id,
+		.contacts = contacts,
+		.preview = preview != NULL,
+		.mode = p.mode};
+	if (!crm_pg_simulate_read(s->pg, a, source_id, preview, npreview, &out->ops, &out->nops, &out->waiting, err))
+		return false;
+	p.waiting = out->waiting;
+	p.seed = (uint64_t)source_id * 0x9e3779b97f4a7c15ULL ^ (uint64_t)contacts << 20 ^ (uint64_t)out->waiting;
+	crm_simulate(&p, out->ops, out->nops, &out->result);
+	return true;
+}

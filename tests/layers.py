@@ -22,7 +22,7 @@ import sys
 # layer: (modules, layers it may include besides itself), from the bottom up
 LAYERS = {
     'core': (['err', 'arena', 'buf', 'log', 'util', 'metrics'], []),
-    'domain': (['domain', 'email', 'schedule', 'secret'], ['core']),
+    'domain': (['domain', 'email', 'schedule', 'secret', 'simulate'], ['core']),
     'json': (['json', 'json_*'], ['core']),
     'pg': (['pg', 'pg_*'], ['core', 'domain']),
     'service': (['service', 'service_*'], ['core', 'domain', 'pg']),

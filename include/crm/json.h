@@ -88,6 +88,8 @@ void crm_jw_null(struct crm_jw *w);
 void crm_jw_opt_int(struct crm_jw *w, bool present, int64_t v);
 /* A finite number with up to 4 decimals (shares, ratios). */
 void crm_jw_double(struct crm_jw *w, double v);
+/* The same with `decimals` decimals (the dry run's expectations: 6). */
+void crm_jw_double_digits(struct crm_jw *w, double v, int decimals);
 /* A value that is already JSON text, e.g. made by the database; the caller vouches for it. */
 void crm_jw_raw(struct crm_jw *w, const char *json);
 

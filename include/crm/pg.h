@@ -15,6 +15,7 @@
 #include "crm/arena.h"
 #include "crm/domain.h"
 #include "crm/err.h"
+#include "crm/simulate.h"
 
 struct crm_migration {
 	int version;
@@ -130,6 +131,15 @@ bool crm_pg_assignments_list(struct crm_pg *pg, struct crm_arena *a, int64_t con
 	void *ctx, struct crm_err *err) CRM_MUSTCHECK;
 bool crm_pg_source_stats(struct crm_pg *pg, struct crm_arena *a, int64_t source_id, struct crm_source_stats *out,
 	struct crm_err *err) CRM_MUSTCHECK;
+
+/* The dry run's inputs in one REPEATABLE READ READ ONLY transaction (no row lock): the source's
+ * waiting contacts and one crm_sim_operator per operator of the configuration, by operator id
+ * (sql/functions/90_simulate.sql). preview NULL: the source's own configuration; else the
+ * preview's operators and weights (npreview may be 0: nobody), whose unknown operators are field
+ * errors "operators[i].operator_id" (crm_pg_operators_check). NOT_FOUND for an unknown source. */
+bool crm_pg_simulate_read(struct crm_pg *pg, struct crm_arena *a, int64_t source_id,
+	const struct crm_source_operator *preview, size_t npreview, struct crm_sim_operator **ops, size_t *nops,
+	int64_t *waiting, struct crm_err *err) CRM_MUSTCHECK;
 
 /* --- Idempotency-Key (sql/functions/70_idempotency.sql) --- */
 /* Returns once everything committed so far is on the synchronous standby (a transaction that

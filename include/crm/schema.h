@@ -36,6 +36,13 @@ struct crm_source_operators_body {
 	struct crm_jarray operators; /* of struct crm_source_operator_item */
 };
 
+/* POST /api/sources/{id}/simulate: {"contacts": N, "operators"?: [{operator_id, weight}, ...]} */
+struct crm_source_simulate_body {
+	int64_t contacts;
+	struct crm_jarray operators; /* of struct crm_source_operator_item: a preview, not applied */
+	bool has_operators;
+};
+
 /* POST /api/contacts */
 struct crm_contact_body {
 	const char *email;
@@ -61,6 +68,7 @@ union crm_body {
 	struct crm_operator_body op;
 	struct crm_source_body src;
 	struct crm_source_operators_body so;
+	struct crm_source_simulate_body sim;
 	struct crm_contact_body contact;
 	struct crm_contact_patch_body patch;
 	struct crm_key_body key;
@@ -70,6 +78,7 @@ extern const struct crm_jschema crm_schema_operator_create;
 extern const struct crm_jschema crm_schema_operator_patch;
 extern const struct crm_jschema crm_schema_source_create;
 extern const struct crm_jschema crm_schema_source_operators;
+extern const struct crm_jschema crm_schema_source_simulate;
 extern const struct crm_jschema crm_schema_contact_create;
 extern const struct crm_jschema crm_schema_contact_patch;
 extern const struct crm_jschema crm_schema_key_create;

@@ -15,6 +15,7 @@
 #include "crm/arena.h"
 #include "crm/domain.h"
 #include "crm/err.h"
+#include "crm/simulate.h"
 
 struct crm_pg;
 struct crm_key_cache; /* service_keys.c */
@@ -115,6 +116,27 @@ bool crm_service_assignments_list(struct crm_service *s, struct crm_arena *a, in
 /* The source's figures with every operator's configured and actual share filled in. */
 bool crm_service_source_stats(struct crm_service *s, struct crm_arena *a, int64_t source_id,
 	struct crm_source_stats *out, struct crm_err *err) CRM_MUSTCHECK;
+
+/* POST /api/sources/{id}/simulate: what `contacts` new contacts would do now (simulate.h). */
+struct crm_simulation {
+	int64_t source_id;
+	int64_t contacts;
+	int64_t waiting; /* the source's waiting contacts, served first */
+	bool preview;    /* the operators came with the request, not from the source */
+	enum crm_sim_mode mode;
+	struct crm_sim_operator *ops; /* by operator id, in the arena */
+	size_t nops;
+	struct crm_sim_result result;
+};
+
+/* Reads the inputs in one read-only snapshot (no lock an intake could wait for) and computes
+ * the dry run; writes nothing. preview NULL: the source's configuration; else a configuration
+ * that is not applied, checked like crm_service_source_operators_set's (repeated and unknown
+ * operators are field errors). NOT_FOUND for an unknown source. The Monte Carlo's seed comes
+ * from the request's figures, so the same state gives the same answer. */
+bool crm_service_source_simulate(struct crm_service *s, struct crm_arena *a, int64_t source_id, int64_t contacts,
+	const struct crm_source_operator *preview, size_t npreview, struct crm_simulation *out,
+	struct crm_err *err) CRM_MUSTCHECK;
 
 /* Idempotency-Key. claim: opens the request's transaction and claims rq->key (see
  * crm_pg_idem_claim); on CRM_IDEM_NEW the caller does the request's work, which joins that

@@ -471,8 +471,40 @@ static void test_schema_counts(void)
 		for (size_t i = 0; i < (*s)->nfields; i++)
 			CHECK((*s)->fields[i].name != NULL && (*s)->fields[i].offset < (*s)->size);
 	}
-	CHECK(n == 7);
+	CHECK(n == 8);
 	CHECK(crm_schema_operator_create.nfields == 3 && crm_schema_contact_patch.nfields == 2);
+}
+
+/* POST /api/sources/{id}/simulate: contacts 1..100000, an optional preview checked like the
+ * configuration's items. */
+static void test_simulate_body(void)
+{
+	static const char *const bad[] = {"{}", "{\"contacts\":0}", "{\"contacts\":100001}", "{\"contacts\":\"5\"}",
+		"{\"contacts\":5.0}", "{\"contacts\":null}", "{\"contacts\":1,\"operators\":null}",
+		"{\"contacts\":1,\"operators\":[{\"operator_id\":1}]}",
+		"{\"contacts\":1,\"operators\":[{\"operator_id\":1,\"weight\":0}]}",
+		"{\"contacts\":1,\"operators\":{}}"};
+	struct crm_arena *a = crm_arena_create(4096);
+	struct crm_source_simulate_body b;
+	struct crm_err err;
+	const char *ok1 = "{\"contacts\":100000}";
+	const char *ok2 = "{\"contacts\":1,\"operators\":[{\"operator_id\":3,\"weight\":1000000}]}";
+	const char *ok3 = "{\"contacts\":7,\"operators\":[]}";
+
+	crm_err_init(&err);
+	CHECK(crm_json_decode(ok1, strlen(ok1), &crm_schema_source_simulate, &b, a, &err));
+	CHECK(b.contacts == 100000 && !b.has_operators);
+	CHECK(crm_json_decode(ok2, strlen(ok2), &crm_schema_source_simulate, &b, a, &err));
+	CHECK(b.has_operators && b.operators.n == 1);
+	CHECK(((const struct crm_source_operator_item *)b.operators.items)[0].weight == 1000000);
+	CHECK(crm_json_decode(ok3, strlen(ok3), &crm_schema_source_simulate, &b, a, &err));
+	CHECK(b.contacts == 7 && b.has_operators && b.operators.n == 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		crm_err_init(&err);
+		CHECK(!crm_json_decode(bad[i], strlen(bad[i]), &crm_schema_source_simulate, &b, a, &err));
+		CHECK(err.code == CRM_E_INVALID);
+	}
+	crm_arena_destroy(a);
 }
 
 /* POST /api/keys: arrays of scalars, each element checked and named by its index. */
@@ -555,6 +587,7 @@ int main(void)
 	test_strict_many_names();
 	test_strict_depth();
 	test_schema_counts();
+	test_simulate_body();
 	test_key_body();
 	test_writer();
 	crm_arena_destroy(arena);

@@ -1,0 +1,205 @@
+/* test_simulate.c -- the dry run's arithmetic (simulate.c) against cases computed by hand,
+ * the exact programme against the Monte Carlo, and a big case's bound on work and time */
+#include <math.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "check.h"
+#include "crm/simulate.h"
+#include "crm/util.h"
+
+static bool near(double a, double b, double tol)
+{
+	return fabs(a - b) <= tol;
+}
+
+static struct crm_sim_operator op(int64_t id, int32_t weight, int32_t load, int32_t limit, bool eligible)
+{
+	return (struct crm_sim_operator){.operator_id = id,
+		.weight = weight,
+		.load = load,
+		.limit = limit,
+		.eligible_now = eligible};
+}
+
+static struct crm_sim_result run(struct crm_sim_operator *ops, size_t n, int64_t contacts, int64_t waiting)
+{
+	struct crm_sim_params p = {.mode = CRM_SIM_WEIGHTED_RANDOM,
+		.contacts = contacts,
+		.waiting = waiting,
+		.seed = 1};
+	struct crm_sim_result r;
+
+	crm_simulate(&p, ops, n, &r);
+	return r;
+}
+
+/* w = 1, 1; room 1 and 100; 2 arrivals. The first goes to A with 1/2; if it went to B, the
+ * second goes to A with 1/2: E[A] = 1/2 + 1/4 = 3/4, E[B] = 5/4. */
+static void test_one_fills(void)
+{
+	struct crm_sim_operator ops[] = {op(1, 1, 0, 1, true), op(2, 1, 0, 100, true)};
+	struct crm_sim_result r = run(ops, 2, 2, 0);
+
+	CHECK(r.method == CRM_SIM_EXACT);
+	CHECK(near(ops[0].expected, 0.75, 1e-12) && near(ops[1].expected, 1.25, 1e-12));
+	CHECK(near(ops[0].share, 0.375, 1e-12) && near(r.expected_waiting, 0, 1e-12));
+	CHECK(ops[0].std_error == 0 && r.runs == 0 && r.free_slots == 101);
+
+	/* one contact already waits: it is served first, the new one is arrival 2:
+	 * A: 3/4 - 1/2 = 1/4, B: 5/4 - 1/2 = 3/4 */
+	r = run(ops, 2, 1, 1);
+	CHECK(r.method == CRM_SIM_EXACT);
+	CHECK(near(ops[0].expected, 0.25, 1e-12) && near(ops[1].expected, 0.75, 1e-12));
+}
+
+/* w = 1, 2, 3, one slot each, 2 arrivals: P(i among the first two drawn without replacement):
+ * 5/12, 11/15, 17/20 (they sum to 2). */
+static void test_without_replacement(void)
+{
+	struct crm_sim_operator ops[] = {op(1, 1, 4, 5, true), op(2, 2, 0, 1, true), op(3, 3, 9, 10, true)};
+	struct crm_sim_result r = run(ops, 3, 2, 0);
+
+	CHECK(r.method == CRM_SIM_EXACT);
+	CHECK(near(ops[0].expected, 5.0 / 12, 1e-12) && near(ops[1].expected, 11.0 / 15, 1e-12));
+	CHECK(near(ops[2].expected, 17.0 / 20, 1e-12));
+
+	/* 3 arrivals: everybody fills (closed form) */
+	r = run(ops, 3, 3, 0);
+	CHECK(r.method == CRM_SIM_CLOSED_FORM);
+	CHECK(ops[0].expected == 1 && ops[1].expected == 1 && ops[2].expected == 1 && r.expected_waiting == 0);
+}
+
+static void test_closed_forms(void)
+{
+	struct crm_sim_operator ops[] = {op(1, 1, 0, 10, true), op(2, 3, 5, 15, true), op(3, 5, 0, 10, false),
+		op(4, 7, 10, 10, true), op(5, 7, 12, 10, true)};
+	struct crm_sim_result r;
+
+	/* nobody can fill within 5 arrivals: N w / sum of the eligible weights (inactive 3, full 4, 5) */
+	r = run(ops, 5, 5, 0);
+	CHECK(r.method == CRM_SIM_CLOSED_FORM && r.free_slots == 20);
+	CHECK(near(ops[0].expected, 1.25, 1e-12) && near(ops[1].expected, 3.75, 1e-12));
+	CHECK(ops[2].expected == 0 && ops[3].expected == 0 && ops[4].expected == 0 && r.expected_waiting == 0);
+	CHECK(near(ops[1].share, 0.75, 1e-12));
+
+	/* more arrivals than room: everybody fills, the rest wait */
+	r = run(ops, 5, 50, 0);
+	CHECK(r.method == CRM_SIM_CLOSED_FORM);
+	CHECK(ops[0].expected == 10 && ops[1].expected == 10 && ops[2].expected == 0 &&
+		near(r.expected_waiting, 30, 0));
+
+	/* the waiting contacts take all the room: every new one waits */
+	r = run(ops, 5, 7, 20);
+	CHECK(r.method == CRM_SIM_CLOSED_FORM && ops[0].expected == 0 && ops[1].expected == 0);
+	CHECK(r.expected_waiting == 7);
+
+	/* nobody configured, nobody eligible */
+	r = run(ops, 0, 3, 0);
+	CHECK(r.expected_waiting == 3 && r.free_slots == 0);
+	r = run(ops + 2, 3, 4, 0);
+	CHECK(r.expected_waiting == 4 && ops[2].expected == 0 && ops[2].share == 0);
+}
+
+/* The Monte Carlo against the exact programme on the same case: within 4 standard errors, and
+ * each standard error under 0.5 % of its figure; the same seed gives the same answer. */
+static void test_monte_carlo_vs_exact(void)
+{
+	struct crm_sim_operator ex[] = {op(1, 5, 0, 5, true), op(2, 3, 0, 10, true), op(3, 2, 5, 25, true),
+		op(4, 1, 0, 40, true), op(5, 4, 0, 1000, true)};
+	struct crm_sim_operator mc[CRM_COUNT(ex)], again[CRM_COUNT(ex)];
+	struct crm_sim_params p = {.mode = CRM_SIM_WEIGHTED_RANDOM, .contacts = 60, .waiting = 3, .seed = 42};
+	struct crm_sim_result re, rm, ra;
+	double sum = 0;
+
+	crm_simulate(&p, ex, CRM_COUNT(ex), &re);
+	CHECK(re.method == CRM_SIM_EXACT);
+	for (size_t i = 0; i < CRM_COUNT(ex); i++) {
+		mc[i] = again[i] = ex[i];
+		sum += ex[i].expected;
+	}
+	CHECK(near(sum + re.expected_waiting, 60, 1e-9));
+	p.exact_budget = 1;
+	crm_simulate(&p, mc, CRM_COUNT(mc), &rm);
+	crm_simulate(&p, again, CRM_COUNT(again), &ra);
+	CHECK(rm.method == CRM_SIM_MONTE_CARLO && rm.runs >= CRM_SIM_MC_RUNS_MIN);
+	for (size_t i = 0; i < CRM_COUNT(ex); i++) {
+		CHECK(near(mc[i].expected, ex[i].expected, 4 * mc[i].std_error + 1e-9));
+		CHECK(mc[i].std_error <= 0.005 * ex[i].expected);
+		CHECK(mc[i].expected == again[i].expected);
+		printf("  operator %d: exact %.6f  monte carlo %.6f +- %.6f\n", (int)ex[i].operator_id, ex[i].expected,
+			mc[i].expected, mc[i].std_error);
+	}
+	CHECK(near(rm.expected_waiting, re.expected_waiting, 1e-9));
+}
+
+/* 100,000 contacts over 1,000 operators with 150 free slots each, equal weights: by symmetry
+ * each expects exactly 100. The Monte Carlo must say so within 4 standard errors, each under
+ * 1 % of 100, within its work budget. */
+static void test_big_symmetric(void)
+{
+	static struct crm_sim_operator ops[1000];
+	struct crm_sim_result r;
+	struct timespec t0, t1;
+	double worst = 0;
+
+	for (size_t i = 0; i < CRM_COUNT(ops); i++)
+		ops[i] = op((int64_t)i + 1, 10, 50, 200, true);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	r = run(ops, CRM_COUNT(ops), CRM_SIM_CONTACTS_MAX, 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	CHECK(r.method == CRM_SIM_MONTE_CARLO);
+	CHECK(r.simulated_arrivals <= CRM_SIM_MC_BUDGET + 2 * CRM_SIM_MC_RUNS_MIN * CRM_SIM_CONTACTS_MAX);
+	for (size_t i = 0; i < CRM_COUNT(ops); i++) {
+		CHECK(near(ops[i].expected, 100, 4 * ops[i].std_error + 1e-9));
+		CHECK(ops[i].std_error < 1.0);
+		if (ops[i].std_error > worst)
+			worst = ops[i].std_error;
+	}
+	CHECK(near(r.expected_waiting, 0, 1e-6));
+	printf("  1000 x 100000: %d runs, %lld arrivals drawn, worst standard error %.4f, %.3f s\n", r.runs,
+		(long long)r.simulated_arrivals, worst,
+		(double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+}
+
+/* The hard case: 1,000 operators of weights 1..10 and 100..139 free slots (120,000 in all)
+ * for 100,000 contacts, so that most of them fill up: bounded work, every figure between 0 and
+ * its room, the figures summing to the contacts, and the precision reached or the budget used. */
+static void test_big_fills(void)
+{
+	static struct crm_sim_operator ops[1000];
+	struct crm_sim_result r;
+	struct timespec t0, t1;
+	double worst = 0, sum = 0;
+
+	for (size_t i = 0; i < CRM_COUNT(ops); i++)
+		ops[i] = op((int64_t)i + 1, (int32_t)(i % 10) + 1, 0, 100 + (int32_t)(i % 40), true);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	r = run(ops, CRM_COUNT(ops), CRM_SIM_CONTACTS_MAX, 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	CHECK(r.method == CRM_SIM_MONTE_CARLO);
+	CHECK(r.simulated_arrivals <= CRM_SIM_MC_BUDGET + 2 * CRM_SIM_MC_RUNS_MIN * CRM_SIM_CONTACTS_MAX);
+	for (size_t i = 0; i < CRM_COUNT(ops); i++) {
+		CHECK(ops[i].expected >= 0 && ops[i].expected <= ops[i].limit + 1e-9);
+		sum += ops[i].expected;
+		if (ops[i].std_error / ops[i].expected > worst)
+			worst = ops[i].std_error / ops[i].expected;
+	}
+	CHECK(near(sum, CRM_SIM_CONTACTS_MAX, 0.001 * CRM_SIM_CONTACTS_MAX) && r.expected_waiting == 0);
+	/* weight 10 fills before weight 1 */
+	CHECK(ops[9].expected > ops[0].expected);
+	printf("  1000 x 100000, most fill: %d runs, %lld arrivals drawn, worst relative standard error %.5f, %.3f s\n",
+		r.runs, (long long)r.simulated_arrivals, worst,
+		(double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+}
+
+int main(void)
+{
+	test_one_fills();
+	test_without_replacement();
+	test_closed_forms();
+	test_monte_carlo_vs_exact();
+	test_big_symmetric();
+	test_big_fills();
+	return check_done("test_simulate");
+}
