@@ -23,20 +23,27 @@
 --    a drain with no free operator never holds back the oldest contact from one that has one;
 -- 3. one statement draws an operator for each of them, in queue order, updates the counters
 --    (one UPDATE per operator), the contacts and appends the history.
+-- The operators and weights are those of the source's latest configuration version
+-- (0010_config_versions.sql), which the history rows reference.
 -- The draw is the sequential rule of 20_candidates.sql done at once: each operator i is a
 -- Poisson process of rate weight_i, its j-th arrival at the sum of j exponential clocks
 -- -ln(1 - U) / weight_i, and it has as many arrivals as free slots. The r-th earliest arrival
 -- of all goes to the r-th oldest contact: by memorylessness that arrival belongs to operator i
 -- with probability weight_i / the sum of the weights of the operators with a slot left, which
--- is the rule applied contact after contact. Each history row records the candidates as they
--- were just before its contact's take (the loads include the batch's earlier takes).
+-- is the rule applied contact after contact. Each history row records what its own take saw:
+-- the chosen operator's load just before (its load when locked + its earlier takes in the batch),
+-- and which active operators of the version were not eligible then (not locked by this drain:
+-- at their limit, or held by another transaction; or their free slots used by earlier takes of
+-- the batch), as the shorter of the two lists (eligible / ineligible).
 -- No step rescans the queue: the contacts are read once, with one index range scan.
 CREATE OR REPLACE FUNCTION crm_drain_source(p_source bigint, p_max integer) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
+    v_version  integer;
     v_ops      bigint[];   -- the eligible operators locked by this drain
     v_weights  integer[];
     v_free     integer[];  -- their free slots
+    v_others   bigint[];   -- the version's active operators not locked by this drain
     v_contacts bigint[];   -- the waiting contacts locked by this drain, oldest first
     v_done     integer;
 BEGIN
@@ -45,15 +52,23 @@ BEGIN
     IF NOT FOUND OR p_max <= 0 THEN
         RETURN 0;  -- nobody waiting (the common case): no operator is touched
     END IF;
+    SELECT max(v.version) INTO v_version FROM source_versions v WHERE v.source_id = p_source;
+    IF v_version IS NULL THEN
+        RETURN 0;  -- never configured
+    END IF;
     SELECT array_agg(e.id ORDER BY e.id), array_agg(e.weight ORDER BY e.id), array_agg(e.free ORDER BY e.id)
       INTO v_ops, v_weights, v_free
-      FROM (SELECT o.id, so.weight, o.max_load_limit - o.active_contacts AS free
-              FROM source_operators so JOIN operators o ON o.id = so.operator_id
-             WHERE so.source_id = p_source AND crm_eligible(o)
+      FROM (SELECT o.id, vo.weight, o.max_load_limit - o.active_contacts AS free
+              FROM source_version_operators vo JOIN operators o ON o.id = vo.operator_id
+             WHERE vo.source_id = p_source AND vo.version = v_version AND vo.cum_weight IS NOT NULL
+               AND crm_eligible(o)
                FOR NO KEY UPDATE OF o SKIP LOCKED) e;
     IF v_ops IS NULL THEN
         RETURN 0;  -- nobody eligible (or every eligible one busy elsewhere)
     END IF;
+    v_others := ARRAY(SELECT vo.operator_id FROM source_version_operators vo
+                       WHERE vo.source_id = p_source AND vo.version = v_version AND vo.cum_weight IS NOT NULL
+                         AND vo.operator_id <> ALL (v_ops) ORDER BY vo.operator_id);
     v_contacts := ARRAY(
         SELECT c.id FROM contacts c
          WHERE c.source_id = p_source AND c.operator_id IS NULL AND c.status = 'active'
@@ -75,24 +90,24 @@ BEGIN
          WHERE o.id = n.operator_id
     ), assigned AS (
         UPDATE contacts c SET operator_id = t.operator_id FROM takes t WHERE c.id = t.contact
-    ), configured AS (  -- every configured operator as read before the batch
-        SELECT o.id, so.weight, o.active_contacts AS load, o.max_load_limit, o.is_active
-          FROM source_operators so JOIN operators o ON o.id = so.operator_id
-         WHERE so.source_id = p_source
-    ), loads AS (  -- each one's load just before the r-th take: before the batch + the earlier takes
-        SELECT t.r, t.contact, t.operator_id AS chosen, k.*,
-               k.load + sum((t.operator_id = k.id)::integer) OVER (PARTITION BY k.id ORDER BY t.r)
-                      - (t.operator_id = k.id)::integer AS load_before
-          FROM takes t CROSS JOIN configured k
+    ), numbered AS (  -- each take's place among its operator's takes
+        SELECT t.*, row_number() OVER (PARTITION BY t.operator_id ORDER BY t.r) AS k FROM takes t
+    ), used_up AS (  -- the operators whose last free slot a take used, and at which take
+        SELECT n.operator_id, n.r FROM numbered n JOIN ops ON ops.id = n.operator_id WHERE n.k = ops.free
+    ), taken AS (
+        SELECT n.r, n.contact, n.operator_id, n.k, ops.weight, ops.free,
+               ARRAY(SELECT u.operator_id FROM used_up u WHERE u.r < n.r ORDER BY u.operator_id) AS gone
+          FROM numbered n JOIN ops ON ops.id = n.operator_id
     )
-    INSERT INTO assignments (contact_id, operator_id, reason, load_before, load_limit, candidates)
-    SELECT l.contact, l.chosen, 'backlog',
-           max(l.load_before) FILTER (WHERE l.id = l.chosen), max(l.max_load_limit) FILTER (WHERE l.id = l.chosen),
-           jsonb_agg(jsonb_build_object('operator_id', l.id, 'weight', l.weight, 'load', l.load_before,
-                                        'max_load_limit', l.max_load_limit, 'is_active', l.is_active) ORDER BY l.id)
-      FROM loads l
-     GROUP BY l.r, l.contact, l.chosen
-     ORDER BY l.r;
+    INSERT INTO assignments (contact_id, operator_id, reason, load_before, load_limit, version, eligible, ineligible)
+    SELECT r.contact, r.operator_id, 'backlog', o.active_contacts + r.k - 1, o.max_load_limit,
+           v_version,
+           CASE WHEN cardinality(v_others) + cardinality(r.gone) > cardinality(v_ops) - cardinality(r.gone)
+                THEN ARRAY(SELECT x FROM unnest(v_ops) x WHERE x <> ALL (r.gone) ORDER BY x) END,
+           CASE WHEN cardinality(v_others) + cardinality(r.gone) BETWEEN 1 AND cardinality(v_ops) - cardinality(r.gone)
+                THEN ARRAY(SELECT x FROM unnest(v_others || r.gone) x ORDER BY x) END
+      FROM taken r JOIN operators o ON o.id = r.operator_id
+     ORDER BY r.r;
     GET DIAGNOSTICS v_done = ROW_COUNT;
     RETURN v_done;
 END
