@@ -10,9 +10,9 @@
 -- 1. the version's header row gives the active operators' total weight W; W = 0 (none
 --    configured, all inactive) decides "nobody" without touching any operator;
 -- 2. an integer r uniform in [0, W) picks the active operator whose running weight sum first
---    exceeds r: one probe of source_version_operators_draw_idx, O(log N); its conditional UPDATE
---    (active, below the limit, still configured) either takes the slot, or the draw is rejected
---    and repeated, at most CRM_INTAKE_DRAWS times. Accepting draws by weight among the active
+--    exceeds r: one probe of source_version_operators_draw_idx, O(log N); crm_take_operator's
+--    conditional UPDATE (active, below the limit, still configured) takes the slot, or the draw is rejected
+--    and repeated, at most c_draws (8) times. Accepting draws by weight among the active
 --    ones until one is eligible gives each eligible operator exactly weight / sum of the eligible
 --    weights, the rule of 20_candidates.sql;
 -- 3. after that many rejections (most of the source at its limit) the exact way: the active
@@ -30,10 +30,11 @@ RETURNS TABLE (id bigint, lead_id bigint, source_id bigint, operator_id bigint, 
                created_at text)
 LANGUAGE plpgsql AS $$
 DECLARE
-    c_draws    CONSTANT integer := 8;  -- CRM_INTAKE_DRAWS
+    c_draws    CONSTANT integer := 8;  -- draws before the exact way (step 3)
     v_ver      source_versions;
     v_lead     bigint;
     v_pick     bigint;
+    v_r        bigint;   -- uniform in [0, active weight)
     v_op       bigint;
     v_load     integer;
     v_limit    integer;
@@ -61,17 +62,15 @@ BEGIN
 
     IF coalesce(v_ver.active_weight, 0) > 0 THEN
         FOR i IN 1 .. c_draws LOOP
+            v_r := floor(random() * v_ver.active_weight)::bigint;  -- once: random() in the WHERE would be per row
             SELECT vo.operator_id INTO v_pick FROM source_version_operators vo
              WHERE vo.source_id = p_source AND vo.version = v_ver.version
-               AND vo.cum_weight > floor(random() * v_ver.active_weight)::bigint
+               AND vo.cum_weight > v_r
              ORDER BY vo.cum_weight LIMIT 1;
-            UPDATE operators o
-               SET active_contacts = o.active_contacts + 1
-             WHERE o.id = v_pick
-               AND crm_eligible(o)
-               AND EXISTS (SELECT 1 FROM source_operators so
-                            WHERE so.source_id = p_source AND so.operator_id = v_pick)
-            RETURNING o.id, o.active_contacts - 1, o.max_load_limit INTO v_op, v_load, v_limit;
+            -- the take is crm_take_operator's conditional UPDATE (one place for it: the
+            -- broken-variant proof replaces exactly that function)
+            SELECT t.o_operator, t.o_load, t.o_limit INTO v_op, v_load, v_limit
+              FROM crm_take_operator(p_source, ARRAY[v_pick], false) t;
             EXIT WHEN v_op IS NOT NULL;
             v_rejected := v_rejected || v_pick;
         END LOOP;

@@ -14,6 +14,95 @@
 -- Assigns waiting contacts of one source, oldest first, until nobody is eligible or p_max
 -- contacts were assigned. Returns how many were assigned.
 --
+-- Two ways, the same rule. A source with many active operators (more than 4 x p_max) is drained
+-- by weighted draws like the intake's (crm_drain_source_draws): O(p_max log N), no operator
+-- row locked but those that take a contact; the set-based way (crm_drain_source_set) locks every
+-- eligible operator of the source, O(N) per batch, and finishes what the draws leave (most of
+-- the source full or busy elsewhere).
+CREATE OR REPLACE FUNCTION crm_drain_source(p_source bigint, p_max integer) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_done integer := 0;
+BEGIN
+    IF p_max <= 0 THEN
+        RETURN 0;
+    END IF;
+    IF (SELECT v.active FROM source_versions v WHERE v.source_id = p_source ORDER BY v.version DESC LIMIT 1)
+       > 4 * p_max THEN
+        v_done := crm_drain_source_draws(p_source, p_max);
+        IF v_done = p_max THEN
+            RETURN v_done;
+        END IF;
+    END IF;
+    RETURN v_done + crm_drain_source_set(p_source, p_max - v_done);
+END
+$$;
+
+-- The draws: for each of the oldest waiting contacts (at most p_max, locked SKIP LOCKED), an
+-- active operator of the latest version drawn by weight (one index probe) and taken with
+-- crm_take_operator's conditional UPDATE, skipping an operator another transaction holds (a
+-- drain never waits); a rejected draw (full, inactive, held elsewhere) is repeated, at most 8
+-- times, then the draws stop and the contacts left stay for the set-based way. Accepting draws
+-- by weight until one is eligible gives each eligible operator weight / sum of the eligible
+-- weights, the rule of 20_candidates.sql. History: as the intake's (30_intake.sql): the version,
+-- and as ineligible the version's active operators at their limit (source_operator_full, plus
+-- those this batch filled) and those a draw rejected.
+CREATE OR REPLACE FUNCTION crm_drain_source_draws(p_source bigint, p_max integer) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_ver      source_versions;
+    v_full     bigint[];
+    v_contact  bigint;
+    v_pick     bigint;
+    v_r        bigint;   -- uniform in [0, active weight)
+    v_take     record;
+    v_rejected bigint[];
+    v_ids      bigint[] := '{}';
+    v_ops      bigint[] := '{}';
+BEGIN
+    SELECT * INTO v_ver FROM source_versions v WHERE v.source_id = p_source ORDER BY v.version DESC LIMIT 1;
+    IF coalesce(v_ver.active_weight, 0) = 0 THEN
+        RETURN 0;
+    END IF;
+    v_full := ARRAY(SELECT f.operator_id FROM source_operator_full f
+                      JOIN source_version_operators vo
+                        ON vo.source_id = f.source_id AND vo.version = v_ver.version AND vo.operator_id = f.operator_id
+                     WHERE f.source_id = p_source AND vo.cum_weight IS NOT NULL);
+    FOR v_contact IN
+        SELECT c.id FROM contacts c
+         WHERE c.source_id = p_source AND c.operator_id IS NULL AND c.status = 'active'
+         ORDER BY c.id LIMIT p_max
+           FOR UPDATE SKIP LOCKED
+    LOOP
+        v_rejected := '{}';
+        FOR i IN 1 .. 8 LOOP
+            v_r := floor(random() * v_ver.active_weight)::bigint;  -- once: random() in the WHERE would be per row
+            SELECT vo.operator_id INTO v_pick FROM source_version_operators vo
+             WHERE vo.source_id = p_source AND vo.version = v_ver.version
+               AND vo.cum_weight > v_r
+             ORDER BY vo.cum_weight LIMIT 1;
+            SELECT * INTO v_take FROM crm_take_operator(p_source, ARRAY[v_pick], true);
+            EXIT WHEN v_take.o_operator IS NOT NULL;
+            v_rejected := v_rejected || v_pick;
+        END LOOP;
+        EXIT WHEN v_take.o_operator IS NULL;  -- most of the source full or busy: the set-based way
+        INSERT INTO assignments (contact_id, operator_id, reason, load_before, load_limit, version, ineligible)
+        SELECT v_contact, v_take.o_operator, 'backlog', v_take.o_load, v_take.o_limit, v_ver.version,
+               nullif(ARRAY(SELECT DISTINCT x FROM unnest(v_full || v_rejected) x
+                             WHERE x IS NOT NULL AND x <> v_take.o_operator ORDER BY x), '{}');
+        IF v_take.o_load + 1 >= v_take.o_limit THEN
+            v_full := v_full || v_take.o_operator;
+        END IF;
+        v_ids := v_ids || v_contact;
+        v_ops := v_ops || v_take.o_operator;
+    END LOOP;
+    UPDATE contacts c SET operator_id = t.op FROM unnest(v_ids, v_ops) AS t(id, op) WHERE c.id = t.id;
+    RETURN cardinality(v_ids);
+END
+$$;
+
+-- The set-based way: every eligible operator of the source locked at once.
+--
 -- DESIGN (set-based batch, three statements whatever the batch size):
 -- 1. the source's eligible operators are locked, skipping those another transaction holds
 --    (SKIP LOCKED: a drain never waits); under the lock their loads cannot change until commit,
@@ -36,7 +125,7 @@
 -- at their limit, or held by another transaction; or their free slots used by earlier takes of
 -- the batch), as the shorter of the two lists (eligible / ineligible).
 -- No step rescans the queue: the contacts are read once, with one index range scan.
-CREATE OR REPLACE FUNCTION crm_drain_source(p_source bigint, p_max integer) RETURNS integer
+CREATE OR REPLACE FUNCTION crm_drain_source_set(p_source bigint, p_max integer) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
     v_version  integer;
