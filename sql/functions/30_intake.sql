@@ -21,9 +21,11 @@
 -- 4. the history's "which were eligible": the active operators of the version minus those at
 --    their limit (source_operator_full, read in O(their number)) and those a draw rejected.
 --
--- Locks: the source row is locked FOR KEY SHARE first, the lock the contact's foreign key
--- takes anyway, so the source cannot vanish before the insert; then the lead, then one
--- operator row at a time, always in that order, so two intakes cannot deadlock on each other.
+-- Locks: the lead, then one operator row at a time (the take), then the source row FOR KEY
+-- SHARE by the contact's foreign key (sources are never deleted, and nothing an intake waits
+-- for locks a source more strongly than FOR NO KEY UPDATE, which KEY SHARE does not conflict
+-- with; holding it from the start only lengthened the MultiXacts 64 concurrent intakes of one
+-- source build on its row). Intakes take operator rows one at a time, so two cannot deadlock.
 
 CREATE OR REPLACE FUNCTION crm_intake(p_email text, p_source bigint)
 RETURNS TABLE (id bigint, lead_id bigint, source_id bigint, operator_id bigint, status text,
@@ -40,37 +42,47 @@ DECLARE
     v_limit    integer;
     v_rejected bigint[] := '{}';
     v_inel     bigint[];
+    v_full     bigint[];  -- the version's active operators at their limit
     v_note     text;
     v_take     record;
     v_order    bigint[];
-    v_contact  contacts;
 BEGIN
-    PERFORM 1 FROM sources s WHERE s.id = p_source FOR KEY SHARE;
+    -- (few statements: each one costs an executor start; this is the hot path)
+    -- the source, its latest version and the version's active operators at their limit, read
+    -- before the take (the operator row lock is then held only for the insert and the commit)
+    SELECT v.version, v.configured, v.active, v.active_weight,
+           ARRAY(SELECT f.operator_id FROM source_operator_full f
+                   JOIN source_version_operators vo
+                     ON vo.source_id = f.source_id AND vo.version = v.version AND vo.operator_id = f.operator_id
+                  WHERE f.source_id = p_source AND vo.cum_weight IS NOT NULL)
+      INTO v_ver.version, v_ver.configured, v_ver.active, v_ver.active_weight, v_full
+      FROM sources s
+      LEFT JOIN LATERAL (SELECT * FROM source_versions v WHERE v.source_id = s.id
+                          ORDER BY v.version DESC LIMIT 1) v ON true
+     WHERE s.id = p_source;
     IF NOT FOUND THEN
         RETURN;
     END IF;
-    SELECT * INTO v_ver FROM source_versions v WHERE v.source_id = p_source ORDER BY v.version DESC LIMIT 1;
 
-    LOOP
-        SELECT l.id INTO v_lead FROM leads l WHERE l.email = p_email;
-        EXIT WHEN FOUND;
+    LOOP  -- a new lead in one statement, a known one in two
         INSERT INTO leads AS l (email) VALUES (p_email)
             ON CONFLICT (email) DO NOTHING
             RETURNING l.id INTO v_lead;
+        EXIT WHEN FOUND;
+        SELECT l.id INTO v_lead FROM leads l WHERE l.email = p_email;
         EXIT WHEN FOUND;
     END LOOP;
 
     IF coalesce(v_ver.active_weight, 0) > 0 THEN
         FOR i IN 1 .. c_draws LOOP
             v_r := floor(random() * v_ver.active_weight)::bigint;  -- once: random() in the WHERE would be per row
-            SELECT vo.operator_id INTO v_pick FROM source_version_operators vo
-             WHERE vo.source_id = p_source AND vo.version = v_ver.version
-               AND vo.cum_weight > v_r
-             ORDER BY vo.cum_weight LIMIT 1;
-            -- the take is crm_take_operator's conditional UPDATE (one place for it: the
-            -- broken-variant proof replaces exactly that function)
-            SELECT t.o_operator, t.o_load, t.o_limit INTO v_op, v_load, v_limit
-              FROM crm_take_operator(p_source, ARRAY[v_pick], false) t;
+            -- the pick, and its take by crm_take_operator's conditional UPDATE (one place for
+            -- it: the broken-variant proof replaces exactly that function)
+            SELECT p.pick, t.o_operator, t.o_load, t.o_limit INTO v_pick, v_op, v_load, v_limit
+              FROM (SELECT vo.operator_id AS pick FROM source_version_operators vo
+                     WHERE vo.source_id = p_source AND vo.version = v_ver.version AND vo.cum_weight > v_r
+                     ORDER BY vo.cum_weight LIMIT 1) p,
+                   LATERAL crm_take_operator(p_source, ARRAY[p.pick], false) t;
             EXIT WHEN v_op IS NOT NULL;
             v_rejected := v_rejected || v_pick;
         END LOOP;
@@ -90,13 +102,10 @@ BEGIN
                    AND vo.operator_id <> ALL (v_order);
             END IF;
         ELSE
-            SELECT array_agg(DISTINCT x ORDER BY x) INTO v_inel FROM (
-                SELECT f.operator_id FROM source_operator_full f
-                  JOIN source_version_operators vo
-                    ON vo.source_id = f.source_id AND vo.version = v_ver.version AND vo.operator_id = f.operator_id
-                 WHERE f.source_id = p_source AND vo.cum_weight IS NOT NULL
-                UNION ALL SELECT unnest(v_rejected)) t(x)
-             WHERE x <> v_op;
+            IF cardinality(v_full) + cardinality(v_rejected) > 0 THEN
+                SELECT array_agg(DISTINCT x ORDER BY x) INTO v_inel
+                  FROM unnest(v_full || v_rejected) x WHERE x <> v_op;
+            END IF;
         END IF;
     END IF;
     IF v_op IS NULL THEN
@@ -106,13 +115,11 @@ BEGIN
         v_inel := NULL;
     END IF;
 
+    RETURN QUERY
     INSERT INTO contacts AS c (lead_id, source_id, operator_id, intake_id, intake_version, intake_operator_id,
                                intake_load, intake_limit, intake_note, intake_ineligible)
         VALUES (v_lead, p_source, v_op, nextval('assignments_id_seq'),
                 coalesce(v_ver.version, 0), v_op, v_load, v_limit, v_note, v_inel)
-        RETURNING c.* INTO v_contact;
-
-    RETURN QUERY SELECT v_contact.id, v_contact.lead_id, v_contact.source_id, v_contact.operator_id,
-        v_contact.status, crm_rfc3339(v_contact.created_at);
+        RETURNING c.id, c.lead_id, c.source_id, c.operator_id, c.status, crm_rfc3339(c.created_at);
 END
 $$;
