@@ -1,7 +1,7 @@
 -- 11_config_versions.sql -- configuration versions (0010), the at-limit set, the intake's decision
 -- kept with its contact, the weighted draws of the intake and the drain, and the history's rows
 BEGIN;
-SELECT plan(36);
+SELECT plan(38);
 
 CREATE TEMP TABLE f AS
 SELECT tap.source() AS s, tap.operator(true, 2) AS a, tap.operator(true, 5) AS b, tap.operator(false, 9) AS off;
@@ -126,6 +126,17 @@ SELECT is((SELECT count(*) FROM assignments a JOIN unnest(dq.q) x ON x = a.conta
 SELECT is(crm_drain_source(d.s, 100), 20, 'drain draws: the rest') FROM d;
 SELECT ok((SELECT max(o.active_contacts) FROM operators o JOIN source_operators so ON so.operator_id = o.id, d
             WHERE so.source_id = d.s) <= 2, 'drain draws: nobody past its limit') FROM d;
+
+-- the set-based drain (few operators): a full active operator is locked by nobody and recorded ineligible
+CREATE TEMP TABLE sd AS SELECT tap.source() AS s, tap.operator(true, 1) AS full1, tap.operator(true, 5) AS roomy;
+SELECT tap.configure(sd.s, sd.full1), tap.configure(sd.s, sd.roomy) FROM sd;
+SELECT tap.fill(sd.s, sd.full1, 1) FROM sd;
+CREATE TEMP TABLE sq AS SELECT tap.waiting(sd.s, 2) AS q FROM sd;
+SELECT is(crm_drain_source(sd.s, 10), 2, 'set drain: both to the one with room') FROM sd;
+SELECT is((SELECT array_agg(DISTINCT (e->>'operator_id')::bigint = sd.full1 AND NOT (e->>'eligible')::boolean)
+             FROM unnest(sq.q) x, crm_history(x) h, jsonb_array_elements(h.candidates::jsonb) e
+            WHERE h.reason = 'backlog' AND (e->>'operator_id')::bigint = sd.full1),
+          ARRAY[true], 'set drain history: the full operator not eligible') FROM sd, sq;
 
 SELECT ok(tap.counts_exact(), 'every operator''s active_contacts equals its active contacts');
 SELECT * FROM finish();
