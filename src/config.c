@@ -57,7 +57,7 @@ static const char usage[] =
 	"  CRM_AUTO_MIGRATE   on | off: serve applies pending migrations at start (default on)\n"
 	"  CRM_PID_FILE       serve writes the master's pid to this file (default: none)\n"
 	"  CRM_DRAIN_BATCH    waiting contacts that a request freeing capacity assigns itself before\n"
-	"                     waking the drainer, 1..10000 (default 32)\n"
+	"                     waking the drainer, 1..10000 (default 16)\n"
 	"  CRM_SWEEP_SECONDS  the drainer's safety sweep interval, 1..3600 (default 10)\n"
 	"  CRM_STATEMENT_TIMEOUT  seconds one SQL statement of a request or of the drainer may run,\n"
 	"                     0..3600, 0 = no limit (default 30); past it the request is 503\n"
@@ -236,7 +236,7 @@ static bool load_all(struct crm_config *cfg, crm_getenv_fn get, struct crm_err *
 	cfg->log_format = CRM_LOG_TEXT;
 	cfg->body_limit = 1024 * 1024;
 	cfg->auto_migrate = true;
-	cfg->drain_batch = 32;
+	cfg->drain_batch = 16;
 	cfg->sweep_seconds = 10;
 	cfg->statement_timeout = 30;
 	cfg->lock_timeout = 5;

@@ -3,7 +3,7 @@
 Triggers: a contact closed, a contact unassigned by hand ({"operator_id": null}), an operator
 activated, an operator's limit raised, a source's weights configured. The request that made the
 change assigns the affected sources' waiting contacts itself, oldest first, by the weighted rule,
-up to a batch of CRM_DRAIN_BATCH (32) before it answers; a background drainer (woken by NOTIFY at
+up to a batch of CRM_DRAIN_BATCH (16) before it answers; a background drainer (woken by NOTIFY at
 commit, plus a safety sweep every 10 s) assigns the rest.
 
 Every scenario uses fresh operators and sources, so other tests' data does not interfere.
@@ -24,7 +24,7 @@ from helpers import (HUGE, keyed_session, assert_loads, binomial_interval, confi
 
 require_env("CRM_TEST_URL", "CRM_TEST_DSN")
 
-BATCH = int(os.environ.get("CRM_DRAIN_BATCH", "32"))  # the server's default
+BATCH = int(os.environ.get("CRM_DRAIN_BATCH", "16"))  # the server's default
 DRAIN_SECONDS = 10.0  # the whole queue must be gone this long after the trigger's answer
 SWEEP_SECONDS = 10.0  # the drainer's safety sweep (default CRM_SWEEP_SECONDS)
 

@@ -9,7 +9,7 @@ equal SELECT count(*) FROM contacts WHERE operator_id = X AND status = 'active'.
 An unassigned contact does not wait forever: whenever capacity may appear (a contact closed or
 unassigned, an operator activated, a limit raised, a source's weights configured) the request
 that made the change assigns the affected sources' waiting contacts, oldest first, up to a
-batch of 32, before it answers. The scenarios below that make capacity appear therefore expect
+batch of 16, before it answers. The scenarios below that make capacity appear therefore expect
 the waiting contacts to be assigned by the time that response arrives.
 
 Every scenario uses fresh operators and sources, so other tests' data does not interfere.

@@ -15,7 +15,7 @@ require_env("CRM_TEST_URL", "CRM_TEST_DSN")
 
 pytestmark = pytest.mark.slow
 
-BATCH = int(os.environ.get("CRM_DRAIN_BATCH", "32"))  # the server's default
+BATCH = int(os.environ.get("CRM_DRAIN_BATCH", "16"))  # the server's default
 N = 3000
 
 

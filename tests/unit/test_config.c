@@ -42,7 +42,7 @@ static void test_defaults(void)
 	CHECK(cfg.log_level == CRM_LOG_INFO);
 	CHECK(cfg.log_format == CRM_LOG_TEXT);
 	CHECK(cfg.pid_file[0] == '\0');
-	CHECK(cfg.drain_batch == 32 && cfg.sweep_seconds == 10);
+	CHECK(cfg.drain_batch == 16 && cfg.sweep_seconds == 10);
 	CHECK(cfg.statement_timeout == 30 && cfg.lock_timeout == 5);
 	CHECK(cfg.body_timeout == 10 && cfg.queue_timeout_ms == 500 && cfg.listen_backlog == 256);
 	CHECK(cfg.key_cache_ms == 2000 && !cfg.bench_no_auth);
