@@ -218,6 +218,8 @@ static bool assignment_row(void *p, const struct crm_assignment *as)
 	crm_jw_opt_int(w, as->has_load, as->load_before);
 	crm_jw_key(w, "max_load_limit");
 	crm_jw_opt_int(w, as->has_load, as->load_limit);
+	crm_jw_key(w, "config_version");
+	crm_jw_opt_int(w, as->has_version, as->config_version);
 	crm_jw_key(w, "candidates");
 	crm_jw_raw(w, as->candidates);
 	crm_jw_key(w, "created_at");

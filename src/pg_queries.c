@@ -60,8 +60,8 @@ const struct pg_statement crm_pg_statements[PGS__COUNT] = {
 	[PGS_DRAIN_NEXT] = {"drain_next", "SELECT o_source, o_assigned FROM crm_drain_next($1, $2)", 2},
 	[PGS_CONTACT_EXISTS] = {"contact_exists", "SELECT 1 FROM contacts WHERE id = $1", 1},
 	[PGS_ASSIGNMENTS_LIST] = {"assignments_list",
-		"SELECT id, contact_id, operator_id, reason, note, load_before, load_limit, candidates::text, "
-		"crm_rfc3339(created_at) FROM assignments WHERE contact_id = $1 ORDER BY id",
+		"SELECT id, contact_id, operator_id, reason, note, load_before, load_limit, candidates, created_at,"
+		" config_version FROM crm_history($1)",
 		1},
 	/* the counts are the counters sql/0008_source_counts.sql keeps: O(operators), not O(contacts) */
 	[PGS_SOURCE_STATS] = {"source_stats",
@@ -686,6 +686,8 @@ static bool assignment_row(void *p, const PGresult *res)
 	as.load_limit = (int32_t)col_i64(res, 0, 6);
 	as.candidates = PQgetvalue(res, 0, 7);
 	as.created_at = PQgetvalue(res, 0, 8);
+	as.has_version = !PQgetisnull(res, 0, 9);
+	as.config_version = (int32_t)col_i64(res, 0, 9);
 	return lc->fn.assignment(lc->ctx, &as);
 }
 

@@ -100,6 +100,8 @@ struct crm_assignment {
 	int32_t load_limit;
 	const char *candidates; /* JSON array text made by the database */
 	const char *created_at;
+	bool has_version;       /* false: recorded before configuration versions existed */
+	int32_t config_version; /* the source's configuration version it was made on (0: none) */
 };
 
 /* Per operator of a source: configuration, the share it actually got, its load. */

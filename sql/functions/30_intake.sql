@@ -1,51 +1,125 @@
 -- 30_intake.sql -- one distribution as one statement (one round trip, one transaction)
 --
--- crm_intake(email, source) reads the source's candidates once (20_candidates.sql: the
--- weighted random order and the snapshot), finds or creates the lead, takes the first operator
--- of the order's eligible-when-read part that is still configured and eligible
--- (crm_take_operator's conditional row update; nobody eligible when read: no operator row is
--- touched), stores the contact (unassigned when nobody could be taken) and appends the decision
--- to the history with the snapshot it read. An unknown source gives no row.
+-- crm_intake(email, source) finds or creates the lead, draws an operator of the source's latest
+-- configuration version (0010_config_versions.sql) by weight and takes one slot of it with a
+-- conditional counter UPDATE, and stores the contact (unassigned when nobody could be taken)
+-- with the decision in its intake_* columns: no history row of its own. An unknown source
+-- gives no row.
 --
--- Locks: the source row is locked FOR KEY SHARE first, the lock the contact's foreign key
--- takes anyway, so the source cannot vanish before the insert; then the lead, then one
--- operator row at a time, always in that order, so two intakes cannot deadlock on each other.
+-- DESIGN (cost independent of the source's N operators in the common case):
+-- 1. the version's header row gives the active operators' total weight W; W = 0 (none
+--    configured, all inactive) decides "nobody" without touching any operator;
+-- 2. an integer r uniform in [0, W) picks the active operator whose running weight sum first
+--    exceeds r: one probe of source_version_operators_draw_idx, O(log N); crm_take_operator's
+--    conditional UPDATE (active, below the limit, still configured) takes the slot, or the draw is rejected
+--    and repeated, at most c_draws (8) times. Accepting draws by weight among the active
+--    ones until one is eligible gives each eligible operator exactly weight / sum of the eligible
+--    weights, the rule of 20_candidates.sql;
+-- 3. after that many rejections (most of the source at its limit) the exact way: the active
+--    operators eligible when read, in the weighted random order of 20_candidates.sql, to
+--    crm_take_operator: O(N log N), and only when most of the source is full;
+-- 4. the history's "which were eligible": the active operators of the version minus those at
+--    their limit (source_operator_full, read in O(their number)) and those a draw rejected.
+--
+-- Locks: the lead, then one operator row at a time (the take), then the source row FOR KEY
+-- SHARE by the contact's foreign key (sources are never deleted, and nothing an intake waits
+-- for locks a source more strongly than FOR NO KEY UPDATE, which KEY SHARE does not conflict
+-- with; holding it from the start only lengthened the MultiXacts 64 concurrent intakes of one
+-- source build on its row). Intakes take operator rows one at a time, so two cannot deadlock.
 
 CREATE OR REPLACE FUNCTION crm_intake(p_email text, p_source bigint)
 RETURNS TABLE (id bigint, lead_id bigint, source_id bigint, operator_id bigint, status text,
                created_at text)
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_cands   record;
-    v_lead    bigint;
-    v_take    record;
-    v_contact contacts;
+    c_draws    CONSTANT integer := 8;  -- draws before the exact way (step 3)
+    v_ver      source_versions;
+    v_lead     bigint;
+    v_pick     bigint;
+    v_r        bigint;   -- uniform in [0, active weight)
+    v_op       bigint;
+    v_load     integer;
+    v_limit    integer;
+    v_rejected bigint[] := '{}';
+    v_inel     bigint[];
+    v_full     bigint[];  -- the version's active operators at their limit
+    v_note     text;
+    v_take     record;
+    v_order    bigint[];
 BEGIN
-    PERFORM 1 FROM sources s WHERE s.id = p_source FOR KEY SHARE;
+    -- (few statements: each one costs an executor start; this is the hot path)
+    -- the source, its latest version and the version's active operators at their limit, read
+    -- before the take (the operator row lock is then held only for the insert and the commit)
+    SELECT v.version, v.configured, v.active, v.active_weight,
+           ARRAY(SELECT f.operator_id FROM source_operator_full f
+                   JOIN source_version_operators vo
+                     ON vo.source_id = f.source_id AND vo.version = v.version AND vo.operator_id = f.operator_id
+                  WHERE f.source_id = p_source AND vo.cum_weight IS NOT NULL)
+      INTO v_ver.version, v_ver.configured, v_ver.active, v_ver.active_weight, v_full
+      FROM sources s
+      LEFT JOIN LATERAL (SELECT * FROM source_versions v WHERE v.source_id = s.id
+                          ORDER BY v.version DESC LIMIT 1) v ON true
+     WHERE s.id = p_source;
     IF NOT FOUND THEN
         RETURN;
     END IF;
-    SELECT * INTO v_cands FROM crm_candidates(p_source);
 
-    LOOP
-        SELECT l.id INTO v_lead FROM leads l WHERE l.email = p_email;
-        EXIT WHEN FOUND;
+    LOOP  -- a new lead in one statement, a known one in two
         INSERT INTO leads AS l (email) VALUES (p_email)
             ON CONFLICT (email) DO NOTHING
             RETURNING l.id INTO v_lead;
         EXIT WHEN FOUND;
+        SELECT l.id INTO v_lead FROM leads l WHERE l.email = p_email;
+        EXIT WHEN FOUND;
     END LOOP;
 
-    SELECT * INTO v_take FROM crm_take_operator(p_source, v_cands.o_order[1:v_cands.o_eligible], false);
-    INSERT INTO contacts AS c (lead_id, source_id, operator_id)
-        VALUES (v_lead, p_source, v_take.o_operator)
-        RETURNING c.* INTO v_contact;
-    INSERT INTO assignments (contact_id, operator_id, reason, load_before, load_limit, note, candidates)
-        VALUES (v_contact.id, v_take.o_operator, 'intake', v_take.o_load, v_take.o_limit,
-                CASE WHEN v_take.o_operator IS NULL THEN crm_no_choice_reason(cardinality(v_cands.o_order), v_cands.o_active) END,
-                v_cands.o_snapshot);
+    IF coalesce(v_ver.active_weight, 0) > 0 THEN
+        FOR i IN 1 .. c_draws LOOP
+            v_r := floor(random() * v_ver.active_weight)::bigint;  -- once: random() in the WHERE would be per row
+            -- the pick, and its take by crm_take_operator's conditional UPDATE (one place for
+            -- it: the broken-variant proof replaces exactly that function)
+            SELECT p.pick, t.o_operator, t.o_load, t.o_limit INTO v_pick, v_op, v_load, v_limit
+              FROM (SELECT vo.operator_id AS pick FROM source_version_operators vo
+                     WHERE vo.source_id = p_source AND vo.version = v_ver.version AND vo.cum_weight > v_r
+                     ORDER BY vo.cum_weight LIMIT 1) p,
+                   LATERAL crm_take_operator(p_source, ARRAY[p.pick], false) t;
+            EXIT WHEN v_op IS NOT NULL;
+            v_rejected := v_rejected || v_pick;
+        END LOOP;
+        IF v_op IS NULL THEN  -- most of the source is full: the exact way
+            SELECT array_agg(o.id ORDER BY -ln(1.0 - random()) / vo.weight) INTO v_order
+              FROM source_version_operators vo JOIN operators o ON o.id = vo.operator_id
+             WHERE vo.source_id = p_source AND vo.version = v_ver.version AND vo.cum_weight IS NOT NULL
+               AND crm_eligible(o);
+            SELECT * INTO v_take FROM crm_take_operator(p_source, coalesce(v_order, '{}'), false);
+            v_op := v_take.o_operator;
+            v_load := v_take.o_load;
+            v_limit := v_take.o_limit;
+            IF v_op IS NOT NULL THEN
+                SELECT array_agg(vo.operator_id ORDER BY vo.operator_id) INTO v_inel
+                  FROM source_version_operators vo
+                 WHERE vo.source_id = p_source AND vo.version = v_ver.version AND vo.cum_weight IS NOT NULL
+                   AND vo.operator_id <> ALL (v_order);
+            END IF;
+        ELSE
+            IF cardinality(v_full) + cardinality(v_rejected) > 0 THEN
+                SELECT array_agg(DISTINCT x ORDER BY x) INTO v_inel
+                  FROM unnest(v_full || v_rejected) x WHERE x <> v_op;
+            END IF;
+        END IF;
+    END IF;
+    IF v_op IS NULL THEN
+        v_note := CASE WHEN coalesce(v_ver.configured, 0) = 0 THEN 'no operators configured'
+                       WHEN v_ver.active = 0 THEN 'all inactive'
+                       ELSE 'all at limit' END;
+        v_inel := NULL;
+    END IF;
 
-    RETURN QUERY SELECT v_contact.id, v_contact.lead_id, v_contact.source_id, v_contact.operator_id,
-        v_contact.status, crm_rfc3339(v_contact.created_at);
+    RETURN QUERY
+    INSERT INTO contacts AS c (lead_id, source_id, operator_id, intake_id, intake_version, intake_operator_id,
+                               intake_load, intake_limit, intake_note, intake_ineligible)
+        VALUES (v_lead, p_source, v_op, nextval('assignments_id_seq'),
+                coalesce(v_ver.version, 0), v_op, v_load, v_limit, v_note, v_inel)
+        RETURNING c.id, c.lead_id, c.source_id, c.operator_id, c.status, crm_rfc3339(c.created_at);
 END
 $$;

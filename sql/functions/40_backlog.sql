@@ -14,6 +14,95 @@
 -- Assigns waiting contacts of one source, oldest first, until nobody is eligible or p_max
 -- contacts were assigned. Returns how many were assigned.
 --
+-- Two ways, the same rule. A source with many active operators (more than 4 x p_max) is drained
+-- by weighted draws like the intake's (crm_drain_source_draws): O(p_max log N), no operator
+-- row locked but those that take a contact; the set-based way (crm_drain_source_set) locks every
+-- eligible operator of the source, O(N) per batch, and finishes what the draws leave (most of
+-- the source full or busy elsewhere).
+CREATE OR REPLACE FUNCTION crm_drain_source(p_source bigint, p_max integer) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_done integer := 0;
+BEGIN
+    IF p_max <= 0 THEN
+        RETURN 0;
+    END IF;
+    IF (SELECT v.active FROM source_versions v WHERE v.source_id = p_source ORDER BY v.version DESC LIMIT 1)
+       > 4 * p_max THEN
+        v_done := crm_drain_source_draws(p_source, p_max);
+        IF v_done = p_max THEN
+            RETURN v_done;
+        END IF;
+    END IF;
+    RETURN v_done + crm_drain_source_set(p_source, p_max - v_done);
+END
+$$;
+
+-- The draws: for each of the oldest waiting contacts (at most p_max, locked SKIP LOCKED), an
+-- active operator of the latest version drawn by weight (one index probe) and taken with
+-- crm_take_operator's conditional UPDATE, skipping an operator another transaction holds (a
+-- drain never waits); a rejected draw (full, inactive, held elsewhere) is repeated, at most 8
+-- times, then the draws stop and the contacts left stay for the set-based way. Accepting draws
+-- by weight until one is eligible gives each eligible operator weight / sum of the eligible
+-- weights, the rule of 20_candidates.sql. History: as the intake's (30_intake.sql): the version,
+-- and as ineligible the version's active operators at their limit (source_operator_full, plus
+-- those this batch filled) and those a draw rejected.
+CREATE OR REPLACE FUNCTION crm_drain_source_draws(p_source bigint, p_max integer) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_ver      source_versions;
+    v_full     bigint[];
+    v_contact  bigint;
+    v_pick     bigint;
+    v_r        bigint;   -- uniform in [0, active weight)
+    v_take     record;
+    v_rejected bigint[];
+    v_ids      bigint[] := '{}';
+    v_ops      bigint[] := '{}';
+BEGIN
+    SELECT * INTO v_ver FROM source_versions v WHERE v.source_id = p_source ORDER BY v.version DESC LIMIT 1;
+    IF coalesce(v_ver.active_weight, 0) = 0 THEN
+        RETURN 0;
+    END IF;
+    v_full := ARRAY(SELECT f.operator_id FROM source_operator_full f
+                      JOIN source_version_operators vo
+                        ON vo.source_id = f.source_id AND vo.version = v_ver.version AND vo.operator_id = f.operator_id
+                     WHERE f.source_id = p_source AND vo.cum_weight IS NOT NULL);
+    FOR v_contact IN
+        SELECT c.id FROM contacts c
+         WHERE c.source_id = p_source AND c.operator_id IS NULL AND c.status = 'active'
+         ORDER BY c.id LIMIT p_max
+           FOR UPDATE SKIP LOCKED
+    LOOP
+        v_rejected := '{}';
+        FOR i IN 1 .. 8 LOOP
+            v_r := floor(random() * v_ver.active_weight)::bigint;  -- once: random() in the WHERE would be per row
+            SELECT vo.operator_id INTO v_pick FROM source_version_operators vo
+             WHERE vo.source_id = p_source AND vo.version = v_ver.version
+               AND vo.cum_weight > v_r
+             ORDER BY vo.cum_weight LIMIT 1;
+            SELECT * INTO v_take FROM crm_take_operator(p_source, ARRAY[v_pick], true);
+            EXIT WHEN v_take.o_operator IS NOT NULL;
+            v_rejected := v_rejected || v_pick;
+        END LOOP;
+        EXIT WHEN v_take.o_operator IS NULL;  -- most of the source full or busy: the set-based way
+        INSERT INTO assignments (contact_id, operator_id, reason, load_before, load_limit, version, ineligible)
+        SELECT v_contact, v_take.o_operator, 'backlog', v_take.o_load, v_take.o_limit, v_ver.version,
+               nullif(ARRAY(SELECT DISTINCT x FROM unnest(v_full || v_rejected) x
+                             WHERE x IS NOT NULL AND x <> v_take.o_operator ORDER BY x), '{}');
+        IF v_take.o_load + 1 >= v_take.o_limit THEN
+            v_full := v_full || v_take.o_operator;
+        END IF;
+        v_ids := v_ids || v_contact;
+        v_ops := v_ops || v_take.o_operator;
+    END LOOP;
+    UPDATE contacts c SET operator_id = t.op FROM unnest(v_ids, v_ops) AS t(id, op) WHERE c.id = t.id;
+    RETURN cardinality(v_ids);
+END
+$$;
+
+-- The set-based way: every eligible operator of the source locked at once.
+--
 -- DESIGN (set-based batch, three statements whatever the batch size):
 -- 1. the source's eligible operators are locked, skipping those another transaction holds
 --    (SKIP LOCKED: a drain never waits); under the lock their loads cannot change until commit,
@@ -23,20 +112,27 @@
 --    a drain with no free operator never holds back the oldest contact from one that has one;
 -- 3. one statement draws an operator for each of them, in queue order, updates the counters
 --    (one UPDATE per operator), the contacts and appends the history.
+-- The operators and weights are those of the source's latest configuration version
+-- (0010_config_versions.sql), which the history rows reference.
 -- The draw is the sequential rule of 20_candidates.sql done at once: each operator i is a
 -- Poisson process of rate weight_i, its j-th arrival at the sum of j exponential clocks
 -- -ln(1 - U) / weight_i, and it has as many arrivals as free slots. The r-th earliest arrival
 -- of all goes to the r-th oldest contact: by memorylessness that arrival belongs to operator i
 -- with probability weight_i / the sum of the weights of the operators with a slot left, which
--- is the rule applied contact after contact. Each history row records the candidates as they
--- were just before its contact's take (the loads include the batch's earlier takes).
+-- is the rule applied contact after contact. Each history row records what its own take saw:
+-- the chosen operator's load just before (its load when locked + its earlier takes in the batch),
+-- and which active operators of the version were not eligible then (not locked by this drain:
+-- at their limit, or held by another transaction; or their free slots used by earlier takes of
+-- the batch), as the shorter of the two lists (eligible / ineligible).
 -- No step rescans the queue: the contacts are read once, with one index range scan.
-CREATE OR REPLACE FUNCTION crm_drain_source(p_source bigint, p_max integer) RETURNS integer
+CREATE OR REPLACE FUNCTION crm_drain_source_set(p_source bigint, p_max integer) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
+    v_version  integer;
     v_ops      bigint[];   -- the eligible operators locked by this drain
     v_weights  integer[];
     v_free     integer[];  -- their free slots
+    v_others   bigint[];   -- the version's active operators not locked by this drain
     v_contacts bigint[];   -- the waiting contacts locked by this drain, oldest first
     v_done     integer;
 BEGIN
@@ -45,15 +141,23 @@ BEGIN
     IF NOT FOUND OR p_max <= 0 THEN
         RETURN 0;  -- nobody waiting (the common case): no operator is touched
     END IF;
+    SELECT max(v.version) INTO v_version FROM source_versions v WHERE v.source_id = p_source;
+    IF v_version IS NULL THEN
+        RETURN 0;  -- never configured
+    END IF;
     SELECT array_agg(e.id ORDER BY e.id), array_agg(e.weight ORDER BY e.id), array_agg(e.free ORDER BY e.id)
       INTO v_ops, v_weights, v_free
-      FROM (SELECT o.id, so.weight, o.max_load_limit - o.active_contacts AS free
-              FROM source_operators so JOIN operators o ON o.id = so.operator_id
-             WHERE so.source_id = p_source AND crm_eligible(o)
+      FROM (SELECT o.id, vo.weight, o.max_load_limit - o.active_contacts AS free
+              FROM source_version_operators vo JOIN operators o ON o.id = vo.operator_id
+             WHERE vo.source_id = p_source AND vo.version = v_version AND vo.cum_weight IS NOT NULL
+               AND crm_eligible(o)
                FOR NO KEY UPDATE OF o SKIP LOCKED) e;
     IF v_ops IS NULL THEN
         RETURN 0;  -- nobody eligible (or every eligible one busy elsewhere)
     END IF;
+    v_others := ARRAY(SELECT vo.operator_id FROM source_version_operators vo
+                       WHERE vo.source_id = p_source AND vo.version = v_version AND vo.cum_weight IS NOT NULL
+                         AND vo.operator_id <> ALL (v_ops) ORDER BY vo.operator_id);
     v_contacts := ARRAY(
         SELECT c.id FROM contacts c
          WHERE c.source_id = p_source AND c.operator_id IS NULL AND c.status = 'active'
@@ -75,24 +179,24 @@ BEGIN
          WHERE o.id = n.operator_id
     ), assigned AS (
         UPDATE contacts c SET operator_id = t.operator_id FROM takes t WHERE c.id = t.contact
-    ), configured AS (  -- every configured operator as read before the batch
-        SELECT o.id, so.weight, o.active_contacts AS load, o.max_load_limit, o.is_active
-          FROM source_operators so JOIN operators o ON o.id = so.operator_id
-         WHERE so.source_id = p_source
-    ), loads AS (  -- each one's load just before the r-th take: before the batch + the earlier takes
-        SELECT t.r, t.contact, t.operator_id AS chosen, k.*,
-               k.load + sum((t.operator_id = k.id)::integer) OVER (PARTITION BY k.id ORDER BY t.r)
-                      - (t.operator_id = k.id)::integer AS load_before
-          FROM takes t CROSS JOIN configured k
+    ), numbered AS (  -- each take's place among its operator's takes
+        SELECT t.*, row_number() OVER (PARTITION BY t.operator_id ORDER BY t.r) AS k FROM takes t
+    ), used_up AS (  -- the operators whose last free slot a take used, and at which take
+        SELECT n.operator_id, n.r FROM numbered n JOIN ops ON ops.id = n.operator_id WHERE n.k = ops.free
+    ), taken AS (
+        SELECT n.r, n.contact, n.operator_id, n.k, ops.weight, ops.free,
+               ARRAY(SELECT u.operator_id FROM used_up u WHERE u.r < n.r ORDER BY u.operator_id) AS gone
+          FROM numbered n JOIN ops ON ops.id = n.operator_id
     )
-    INSERT INTO assignments (contact_id, operator_id, reason, load_before, load_limit, candidates)
-    SELECT l.contact, l.chosen, 'backlog',
-           max(l.load_before) FILTER (WHERE l.id = l.chosen), max(l.max_load_limit) FILTER (WHERE l.id = l.chosen),
-           jsonb_agg(jsonb_build_object('operator_id', l.id, 'weight', l.weight, 'load', l.load_before,
-                                        'max_load_limit', l.max_load_limit, 'is_active', l.is_active) ORDER BY l.id)
-      FROM loads l
-     GROUP BY l.r, l.contact, l.chosen
-     ORDER BY l.r;
+    INSERT INTO assignments (contact_id, operator_id, reason, load_before, load_limit, version, eligible, ineligible)
+    SELECT r.contact, r.operator_id, 'backlog', o.active_contacts + r.k - 1, o.max_load_limit,
+           v_version,
+           CASE WHEN cardinality(v_others) + cardinality(r.gone) > cardinality(v_ops) - cardinality(r.gone)
+                THEN ARRAY(SELECT x FROM unnest(v_ops) x WHERE x <> ALL (r.gone) ORDER BY x) END,
+           CASE WHEN cardinality(v_others) + cardinality(r.gone) BETWEEN 1 AND cardinality(v_ops) - cardinality(r.gone)
+                THEN ARRAY(SELECT x FROM unnest(v_others || r.gone) x ORDER BY x) END
+      FROM taken r JOIN operators o ON o.id = r.operator_id
+     ORDER BY r.r;
     GET DIAGNOSTICS v_done = ROW_COUNT;
     RETURN v_done;
 END

@@ -19,7 +19,7 @@ DECLARE
     v_frees_slot boolean;  -- the old operator's load goes down by one
     v_takes_slot boolean;  -- the new operator's load goes up by one
     v_target     operators;
-    v_cands      jsonb;
+    v_hist       record;   -- the source's version and who was eligible, before anything changes
 BEGIN
     SELECT * INTO v_old FROM contacts c WHERE c.id = p_id FOR UPDATE;
     IF NOT FOUND THEN
@@ -38,7 +38,7 @@ BEGIN
     -- both operators, in id order, so two updates cannot wait on each other
     PERFORM 1 FROM operators o WHERE o.id IN (v_old.operator_id, v_op) ORDER BY o.id FOR NO KEY UPDATE;
     IF v_moves THEN
-        v_cands := crm_candidates_snapshot(v_old.source_id);  -- before anything changes
+        SELECT * INTO v_hist FROM crm_history_now(v_old.source_id);  -- before anything changes
     END IF;
 
     IF v_op IS NOT NULL THEN
@@ -75,9 +75,11 @@ BEGIN
     UPDATE contacts c SET status = v_status, operator_id = v_op WHERE c.id = p_id;
 
     IF v_moves THEN
-        INSERT INTO assignments (contact_id, operator_id, reason, load_before, load_limit, candidates)
+        INSERT INTO assignments (contact_id, operator_id, reason, load_before, load_limit, version, eligible,
+                                 ineligible)
         VALUES (p_id, v_op, CASE WHEN v_op IS NULL THEN 'unassigned' ELSE 'manual' END,
-                v_target.active_contacts, v_target.max_load_limit, v_cands);
+                v_target.active_contacts, v_target.max_load_limit, v_hist.o_version, v_hist.o_eligible,
+                v_hist.o_ineligible);
     END IF;
 
     -- capacity appeared at the old operator, or the contact itself waits in its source's queue

@@ -179,8 +179,8 @@ def test_no_operator_is_ever_over_its_limit(db, per_thread):
 def history_violations(cur, sources):
     cur.execute(
         """SELECT a.id, a.contact_id, a.operator_id, a.reason, a.load_before, a.load_limit
-             FROM assignments a JOIN contacts c ON c.id = a.contact_id
-            WHERE c.source_id = ANY(%s) AND a.operator_id IS NOT NULL
+             FROM assignment_history a
+            WHERE a.source_id = ANY(%s) AND a.operator_id IS NOT NULL
               AND (a.load_before >= a.load_limit
                    -- intake and backlog always take a slot; a manual assignment of a closed
                    -- contact takes none and records no load

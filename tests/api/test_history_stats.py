@@ -2,9 +2,12 @@
 (GET /api/sources/{id}/stats).
 
 History: every assignment decision is appended: contact, operator (or none), when, why (intake,
-backlog, manual, unassigned), the candidates considered (every operator configured for the
-source, with weight, load, limit and is_active at that moment) or the reason nobody was chosen
-(note: 'no operators configured', 'all inactive', 'all at limit'). load_before is the chosen
+backlog, manual, unassigned), the source's configuration version it was made on, the candidates
+considered (every operator configured for the source, with weight, limit, is_active and whether
+it was eligible at that moment; since migration 0010 the other candidates' loads are not kept)
+or the reason nobody was chosen (note: 'no operators configured', 'all inactive', 'all at
+limit'). The intake's decision is kept with its contact, the later ones in `assignments`
+(the view assignment_history shows both). load_before is the chosen
 operator's active count just before the assignment, so load_before < max_load_limit for every
 entry with an operator and reason intake/backlog/manual. Oldest first; 404 for an unknown
 contact. The table is append-only: UPDATE/DELETE/TRUNCATE fail for everyone.
@@ -24,8 +27,8 @@ from helpers import (MISSING_ID, configure, new_email, parse_time, patch_contact
 require_env("CRM_TEST_URL", "CRM_TEST_DSN")
 
 ENTRY_KEYS = {"id", "contact_id", "operator_id", "reason", "note", "load_before",
-              "max_load_limit", "candidates", "created_at"}
-CANDIDATE_KEYS = {"operator_id", "weight", "load", "max_load_limit", "is_active"}
+              "max_load_limit", "config_version", "candidates", "created_at"}
+CANDIDATE_KEYS = {"operator_id", "weight", "max_load_limit", "is_active", "eligible"}
 REASONS = {"intake", "backlog", "manual", "unassigned"}
 NOTES = {"no operators configured", "all inactive", "all at limit"}
 STATS_KEYS = {"source_id", "waiting", "assigned_total", "operators"}
@@ -37,10 +40,12 @@ OP_STATS_KEYS = {"operator_id", "name", "weight", "configured_share", "assigned"
 
 
 def cand(op, load, weight, limit=None, active=None):
-    """Expected candidate entry for operator dict `op` (limit/active default to op's)."""
-    return {"operator_id": op["id"], "weight": weight, "load": load,
-            "max_load_limit": op["max_load_limit"] if limit is None else limit,
-            "is_active": op["is_active"] if active is None else active}
+    """Expected candidate entry for operator dict `op` (limit/active default to op's) whose
+    load was `load`: eligible when active and below its limit (the load itself is not shown)."""
+    limit = op["max_load_limit"] if limit is None else limit
+    active = op["is_active"] if active is None else active
+    return {"operator_id": op["id"], "weight": weight, "max_load_limit": limit,
+            "is_active": active, "eligible": active and load < limit}
 
 
 def history(api, assert_json, contact):
@@ -62,9 +67,16 @@ def history(api, assert_json, contact):
         assert isinstance(e["candidates"], list), e
         for c in e["candidates"]:
             assert isinstance(c, dict) and set(c) == CANDIDATE_KEYS, e
-            for key in ("operator_id", "weight", "load", "max_load_limit"):
+            for key in ("operator_id", "weight", "max_load_limit"):
                 assert type(c[key]) is int, e
-            assert type(c["is_active"]) is bool, e
+            assert type(c["is_active"]) is bool and type(c["eligible"]) is bool, e
+            assert c["is_active"] or not c["eligible"], e
+        assert type(e["config_version"]) is int and e["config_version"] >= 0, e
+        if e["note"] is not None:  # nobody was eligible
+            assert not any(c["eligible"] for c in e["candidates"]), e
+        if e["operator_id"] is not None and e["reason"] in ("intake", "backlog"):
+            chosen, = [c for c in e["candidates"] if c["operator_id"] == e["operator_id"]]
+            assert chosen["eligible"], e
         ids = [c["operator_id"] for c in e["candidates"]]
         assert len(ids) == len(set(ids)), e
         when = parse_time(e["created_at"])
@@ -96,8 +108,9 @@ def by_op(candidates):
 
 
 def db_history(db_rows, cid):
-    return db_rows("SELECT id, operator_id, reason, note, load_before, load_limit,"
-                   " candidates::text FROM assignments WHERE contact_id = %s ORDER BY id", (cid,))
+    return db_rows("SELECT id, operator_id, reason, note, load_before, load_limit, version,"
+                   " eligible, ineligible FROM assignment_history WHERE contact_id = %s ORDER BY id",
+                   (cid,))
 
 
 # ---------------------------------------------------------------- history: intake
@@ -336,7 +349,7 @@ def test_load_before_below_limit_under_concurrency(api, base_url, assert_json, m
     for r in responses:
         assert r.status_code == 201, r.text
     made = [r.json() for r in responses]
-    intake = db_rows("SELECT operator_id, load_before, load_limit FROM assignments"
+    intake = db_rows("SELECT operator_id, load_before, load_limit FROM assignment_history"
                      " WHERE contact_id = ANY(%s) AND operator_id IS NOT NULL",
                      ([c["id"] for c in made],))
     assert sorted((o, lb) for o, lb, _ in intake) == sorted(
@@ -344,7 +357,7 @@ def test_load_before_below_limit_under_concurrency(api, base_url, assert_json, m
     for c in made:
         if c["operator_id"] is not None:
             assert_json(patch_contact(api, c["id"], {"status": "closed"}), 200)
-    rows = db_rows("SELECT reason, operator_id, load_before, load_limit FROM assignments"
+    rows = db_rows("SELECT reason, operator_id, load_before, load_limit FROM assignment_history"
                    " WHERE contact_id = ANY(%s) ORDER BY id", ([c["id"] for c in made],))
     assert len(rows) == 40 + 7, rows
     for reason, op, lb, lim in rows:
@@ -357,38 +370,48 @@ def test_load_before_below_limit_under_concurrency(api, base_url, assert_json, m
 # ---------------------------------------------------------------- append-only
 
 
-def _one_entry(db_rows, api, assert_json, make_source):
-    c = post(api, assert_json, make_source()["id"], operator_id=None)
-    return c, db_history(db_rows, c["id"])[0]
+def _entries(db_rows, api, assert_json, source_with_operator):
+    """A contact with an intake entry (kept with the contact), then unassigned and drained
+    again: entries in assignments too. Returns (contact, its history rows)."""
+    src, a = source_with_operator(max_load_limit=2)
+    c = post(api, assert_json, src["id"], operator_id=a["id"])
+    assert_json(patch_contact(api, c["id"], {"operator_id": None}), 200)
+    rows = db_history(db_rows, c["id"])
+    assert [r[2] for r in rows] == ["intake", "unassigned", "backlog"], rows
+    return c, rows
 
 
 @pytest.mark.parametrize("sql", [
-    "UPDATE assignments SET note = 'x' WHERE id = %s",
-    "UPDATE assignments SET operator_id = NULL, reason = 'manual' WHERE id = %s",
-    "DELETE FROM assignments WHERE id = %s",
+    "UPDATE assignments SET note = 'x' WHERE id = %(later)s",
+    "UPDATE assignments SET operator_id = NULL, reason = 'manual' WHERE id = %(later)s",
+    "DELETE FROM assignments WHERE id = %(later)s",
     "TRUNCATE assignments",
-], ids=["update-note", "update-reason", "delete", "truncate"])
+    "UPDATE contacts SET intake_note = 'x' WHERE intake_id = %(intake)s",
+    "UPDATE contacts SET intake_operator_id = NULL, intake_load = NULL WHERE intake_id = %(intake)s",
+    "UPDATE contacts SET intake_ineligible = '{1}' WHERE intake_id = %(intake)s",
+], ids=["update-note", "update-reason", "delete", "truncate", "intake-note", "intake-operator",
+        "intake-ineligible"])
 @pytest.mark.parametrize("who", ["superuser", "app-role"])
-def test_assignments_are_append_only(api, assert_json, make_source, db_rows, sql, who):
+def test_assignments_are_append_only(api, assert_json, source_with_operator, db_rows, sql, who):
     psycopg2 = pytest.importorskip("psycopg2")
     dsn = os.environ.get("CRM_TEST_DSN" if who == "superuser" else "CRM_TEST_APP_DSN")
     if not dsn:
         pytest.skip("CRM_TEST_APP_DSN is not set")
-    c, row = _one_entry(db_rows, api, assert_json, make_source)
+    c, rows = _entries(db_rows, api, assert_json, source_with_operator)
     total = db_rows("SELECT count(*) FROM assignments")[0][0]
     conn = psycopg2.connect(dsn)
     try:
         with conn.cursor() as cur:  # one transaction, always rolled back: a miss harms nothing
             cur.execute("SET LOCAL lock_timeout = '5s'")
             with pytest.raises(psycopg2.Error) as caught:
-                cur.execute(sql, (row[0],) if "%s" in sql else None)
+                cur.execute(sql, {"intake": rows[0][0], "later": rows[1][0]})
                 pytest.fail(f"{who} could run {sql!r}")
             # refused, not merely unable to get its lock in time
             assert caught.value.pgcode != "55P03", caught.value
     finally:
         conn.rollback()
         conn.close()
-    assert db_history(db_rows, c["id"]) == [row]
+    assert db_history(db_rows, c["id"]) == rows
     assert db_rows("SELECT count(*) FROM assignments")[0][0] >= total
 
 

@@ -58,7 +58,7 @@ def test_replay_returns_the_first_answer_and_creates_nothing(api, db_rows, db_co
         assert again.headers["Location"] == first.headers["Location"]
         assert again.headers.get(REPLAYED) == "true"
     assert contacts_of(db_count, email) == 1
-    assert db_count("assignments", "contact_id = %s", (contact["id"],)) == 1
+    assert db_count("assignment_history", "contact_id = %s", (contact["id"],)) == 1
     assert db_rows("SELECT active_contacts FROM operators WHERE id = %s", (op["id"],))[0][0] == 1
     assert stored_keys(db_rows, k) == [(201, first.headers["Location"], first.text)]
 

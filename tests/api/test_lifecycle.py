@@ -41,7 +41,7 @@ def row(db_rows, cid):
 
 
 def history_len(db_rows, cid):
-    return db_rows("SELECT count(*) FROM assignments WHERE contact_id = %s", (cid,))[0][0]
+    return db_rows("SELECT count(*) FROM assignment_history WHERE contact_id = %s", (cid,))[0][0]
 
 
 def state(db_rows, contact_ids, op_ids):

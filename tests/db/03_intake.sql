@@ -28,11 +28,11 @@ SELECT is(h1.operator_id, f.a, 'intake history: the chosen operator') FROM h1, f
 SELECT is(h1.load_before, 0, 'intake history: load before the take') FROM h1;
 SELECT is(h1.load_limit, 2, 'intake history: the limit') FROM h1;
 SELECT is(h1.note, NULL, 'intake history: no note when somebody was chosen') FROM h1;
-SELECT is(h1.candidates,
+SELECT is(tap.last_candidates(i1.id),
           jsonb_build_array(
-              jsonb_build_object('operator_id', f.a, 'weight', 5, 'load', 0, 'max_load_limit', 2, 'is_active', true),
-              jsonb_build_object('operator_id', f.off, 'weight', 100, 'load', 0, 'max_load_limit', 9, 'is_active', false)),
-          'intake history: the candidates as read before the take') FROM h1, f;
+              jsonb_build_object('operator_id', f.a, 'weight', 5, 'max_load_limit', 2, 'is_active', true, 'eligible', true),
+              jsonb_build_object('operator_id', f.off, 'weight', 100, 'max_load_limit', 9, 'is_active', false, 'eligible', false)),
+          'intake history: the candidates as read before the take') FROM i1, f;
 
 -- the same email: the same lead, a new contact
 CREATE TEMP TABLE i2 AS SELECT i.* FROM f, LATERAL crm_intake('ann@tap.test', f.s) i;
@@ -56,14 +56,14 @@ UPDATE operators SET is_active = false FROM f WHERE id = f.a;
 CREATE TEMP TABLE i4 AS SELECT i.* FROM f, LATERAL crm_intake('cid@tap.test', f.s) i;
 SELECT is(i4.operator_id, NULL, 'intake: all inactive -> unassigned') FROM i4;
 SELECT is((SELECT note FROM tap.last_assignment(i4.id)), 'all inactive', 'intake history: note "all inactive"') FROM i4;
-SELECT is((SELECT jsonb_array_length(candidates) FROM tap.last_assignment(i4.id)), 2,
+SELECT is(jsonb_array_length(tap.last_candidates(i4.id)), 2,
           'intake history: the inactive candidates recorded') FROM i4;
 
 -- no operators configured
 CREATE TEMP TABLE e AS SELECT tap.source() AS s;
 CREATE TEMP TABLE i5 AS SELECT i.* FROM e, LATERAL crm_intake('dan@tap.test', e.s) i;
 SELECT is(i5.operator_id, NULL, 'intake: no operators configured -> unassigned') FROM i5;
-SELECT is((SELECT row(note, candidates)::text FROM tap.last_assignment(i5.id)),
+SELECT is((SELECT row(note, tap.last_candidates(i5.id))::text FROM tap.last_assignment(i5.id)),
           row('no operators configured', '[]'::jsonb)::text, 'intake history: note "no operators configured", candidates []') FROM i5;
 
 -- an unknown source: no row, nothing stored (the service answers 404)

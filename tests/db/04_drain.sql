@@ -30,11 +30,11 @@ SELECT is(h.operator_id, f.a, 'drain history: the operator') FROM h, f;
 SELECT is(h.load_before, 1, 'drain history: load before the take (the second one)') FROM h;
 SELECT is(h.load_limit, 2, 'drain history: the limit') FROM h;
 SELECT is(h.note, NULL, 'drain history: no note') FROM h;
-SELECT is(h.candidates,
+SELECT is(tap.last_candidates(q.c[2]),
           jsonb_build_array(
-              jsonb_build_object('operator_id', f.a, 'weight', 3, 'load', 1, 'max_load_limit', 2, 'is_active', true),
-              jsonb_build_object('operator_id', f.off, 'weight', 100, 'load', 0, 'max_load_limit', 5, 'is_active', false)),
-          'drain history: the candidates read before this contact''s take') FROM h, f;
+              jsonb_build_object('operator_id', f.a, 'weight', 3, 'max_load_limit', 2, 'is_active', true, 'eligible', true),
+              jsonb_build_object('operator_id', f.off, 'weight', 100, 'max_load_limit', 5, 'is_active', false, 'eligible', false)),
+          'drain history: the candidates read before this contact''s take') FROM q, f;
 SELECT is((SELECT load_before FROM tap.last_assignment(q.c[1])), 0, 'drain history: the first one took load 0') FROM q;
 SELECT is(tap.history_count(q.c[3]), 0::bigint, 'drain history: no row for a contact still waiting') FROM q;
 

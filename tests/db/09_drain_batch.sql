@@ -36,16 +36,23 @@ SELECT is(tap.loads(ARRAY[b.a, b.z]), '{3,2}'::integer[], 'capacity: both full, 
 SELECT is(crm_drain_source(b.s, 100), 0, 'capacity: nobody eligible -> 0') FROM b;
 
 -- the history of a batch: each row as the candidates were just before its own take -----------------
--- (cq: five contacts of one batch; the candidates' loads grow by one per earlier take)
-SELECT is((SELECT array_agg(s ORDER BY a.id)
+-- (cq: five contacts of one batch; tiny's one slot is used by one of them: both eligible up to
+-- that take, roomy alone after it)
+SELECT is((SELECT array_agg(n ORDER BY a.id)
              FROM assignments a JOIN unnest(cq.q) x ON x = a.contact_id,
-                  LATERAL (SELECT sum((e ->> 'load')::integer)::integer AS s FROM jsonb_array_elements(a.candidates) e) l),
-          ARRAY[0, 1, 2, 3, 4], 'history: the candidates'' loads include the batch''s earlier takes') FROM cq;
+                  LATERAL (SELECT count(*) FILTER (WHERE (e ->> 'eligible')::boolean)::integer AS n
+                             FROM crm_history(a.contact_id) h, jsonb_array_elements(h.candidates::jsonb) e
+                            WHERE h.id = a.id) l),
+          (SELECT array_agg(CASE WHEN a.id <= t.id THEN 2 ELSE 1 END ORDER BY a.id)
+             FROM assignments a JOIN unnest(cq.q) x ON x = a.contact_id,
+                  (SELECT a2.id FROM assignments a2 JOIN unnest(cq.q) y ON y = a2.contact_id
+                    WHERE a2.operator_id = c.tiny) t),
+          'history: an operator whose last slot an earlier take of the batch used is not eligible') FROM cq, c;
 SELECT is((SELECT count(*) FROM assignments a JOIN unnest(cq.q) x ON x = a.contact_id,
-                  LATERAL jsonb_array_elements(a.candidates) e
-            WHERE (e ->> 'operator_id')::bigint = a.operator_id AND (e ->> 'load')::integer = a.load_before
+                  crm_history(a.contact_id) h, jsonb_array_elements(h.candidates::jsonb) e
+            WHERE h.id = a.id AND (e ->> 'operator_id')::bigint = a.operator_id AND (e ->> 'eligible')::boolean
               AND (e ->> 'max_load_limit')::integer = a.load_limit), 5::bigint,
-          'history: the chosen one''s load and limit are the ones its candidate entry shows') FROM cq;
+          'history: the chosen one is an eligible candidate with the limit the row shows') FROM cq;
 SELECT is((SELECT array_agg(a.load_before ORDER BY a.id) FROM assignments a JOIN unnest(cq.q) x ON x = a.contact_id
             WHERE a.operator_id = c.roomy), ARRAY[0, 1, 2, 3], 'history: load_before counts up per operator')
   FROM cq, c;

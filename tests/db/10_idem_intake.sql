@@ -42,7 +42,7 @@ SELECT is((SELECT row(fingerprint, status, location, body)::text FROM idempotenc
           (SELECT row(sha256(convert_to('POST /api/contacts 0 0' || E'\n' || 'one@tap.test', 'UTF8')), status, location, body)::text
              FROM a WHERE k = 'n1'),
           'new: the answer sent is the answer stored, with the request''s fingerprint');
-SELECT is((SELECT count(*) FROM assignments s JOIN contacts c ON c.id = s.contact_id JOIN leads l ON l.id = c.lead_id
+SELECT is((SELECT count(*) FROM assignment_history s JOIN contacts c ON c.id = s.contact_id JOIN leads l ON l.id = c.lead_id
             WHERE l.email = 'one@tap.test'), 1::bigint, 'new: one history entry');
 
 -- again: replay, mismatch, per client ---------------------------------------------------------

@@ -73,15 +73,22 @@ LANGUAGE sql AS $$
     SELECT status FROM contacts WHERE id = p_contact;
 $$;
 
+-- (the history: the intake's decision kept with the contact, and the rows of assignments)
 CREATE FUNCTION tap.history_count(p_contact bigint) RETURNS bigint
 LANGUAGE sql AS $$
-    SELECT count(*) FROM assignments WHERE contact_id = p_contact;
+    SELECT count(*) FROM assignment_history WHERE contact_id = p_contact;
 $$;
 
--- the newest history row of a contact
-CREATE FUNCTION tap.last_assignment(p_contact bigint) RETURNS assignments
+-- the newest history entry of a contact
+CREATE FUNCTION tap.last_assignment(p_contact bigint) RETURNS assignment_history
 LANGUAGE sql AS $$
-    SELECT * FROM assignments WHERE contact_id = p_contact ORDER BY id DESC LIMIT 1;
+    SELECT * FROM assignment_history WHERE contact_id = p_contact ORDER BY id DESC LIMIT 1;
+$$;
+
+-- the candidates of the newest history entry as the API shows them
+CREATE FUNCTION tap.last_candidates(p_contact bigint) RETURNS jsonb
+LANGUAGE sql AS $$
+    SELECT h.candidates::jsonb FROM crm_history(p_contact) h ORDER BY h.id DESC LIMIT 1;
 $$;
 
 CREATE FUNCTION tap.counts_exact() RETURNS boolean
