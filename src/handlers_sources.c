@@ -302,6 +302,8 @@ void crm_h_source_stats(struct crm_ctx *ctx)
 		crm_jw_int(&w, os->max_load_limit);
 		crm_jw_key(&w, "is_active");
 		crm_jw_bool(&w, os->is_active);
+		crm_jw_key(&w, "on_shift");
+		crm_jw_bool(&w, os->on_shift);
 		crm_jw_obj_end(&w);
 	}
 	crm_jw_arr_end(&w);

@@ -101,6 +101,21 @@ static void decode_int(json_object *v, const struct crm_jfield *f, const char *p
 static void decode_array(json_object *v, const struct crm_jfield *f, const char *path, void *dst,
 	struct crm_arena *arena, struct crm_err *err);
 
+/* A nested object into a zeroed arena struct; dst receives its address. */
+static void decode_nested(json_object *v, const struct crm_jfield *f, const char *path, void *dst,
+	struct crm_arena *arena, struct crm_err *err)
+{
+	void *obj;
+
+	if (!json_object_is_type(v, json_type_object)) {
+		crm_err_field(err, path, "must be an object");
+		return;
+	}
+	obj = crm_arena_calloc(arena, 1, f->items->size);
+	(void)decode_object(v, f->items, obj, path, arena, err);
+	*(void **)dst = obj;
+}
+
 /* One non-null JSON value by the field's type into dst. */
 static void decode_value(json_object *v, const struct crm_jfield *f, const char *path, void *dst,
 	struct crm_arena *arena, struct crm_err *err)
@@ -115,6 +130,7 @@ static void decode_value(json_object *v, const struct crm_jfield *f, const char 
 			*(bool *)dst = json_object_get_boolean(v);
 		break;
 	case CRM_JT_ARRAY: decode_array(v, f, path, dst, arena, err); break;
+	case CRM_JT_OBJECT: decode_nested(v, f, path, dst, arena, err); break;
 	}
 }
 

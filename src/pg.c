@@ -208,6 +208,7 @@ static const struct pg_constraint {
 	{"sources_description_check", CRM_E_INVALID, "description", "must be at most 2000 characters"},
 	{"operators_name_check", CRM_E_INVALID, "name", "must be 1 to 200 characters"},
 	{"operators_max_load_limit_check", CRM_E_INVALID, "max_load_limit", "must be >= 0"},
+	{"operators_schedule_timezone", CRM_E_INVALID, "schedule.timezone", "is not a time zone the database knows"},
 	{"source_operators_weight_check", CRM_E_INVALID, "operators", "every weight must be > 0"},
 	{"source_operators_source_id_fkey", CRM_E_NOT_FOUND, NULL, "source not found"},
 	{"source_operators_operator_id_fkey", CRM_E_INVALID, "operators", "an operator does not exist"},

@@ -14,7 +14,7 @@
 #include "crm/util.h"
 #include "pg_internal.h"
 
-#define OPERATOR_COLS "id, name, is_active, max_load_limit, active_contacts"
+#define OPERATOR_COLS "id, name, is_active, max_load_limit, active_contacts, schedule::text, crm_on_shift_now(o)"
 #define SOURCE_COLS "id, name, description"
 #define SO_COLS "id, operator_id, source_id, weight"
 #define KEY_COLS                                                                                                     \
@@ -24,12 +24,15 @@
 
 const struct pg_statement crm_pg_statements[PGS__COUNT] = {
 	[PGS_OPERATOR_CREATE] = {"operator_create",
-		"INSERT INTO operators (name, is_active, max_load_limit) VALUES ($1, $2, $3) RETURNING " OPERATOR_COLS,
-		3},
-	[PGS_OPERATOR_GET] = {"operator_get", "SELECT " OPERATOR_COLS " FROM operators WHERE id = $1", 1},
+		"INSERT INTO operators AS o (name, is_active, max_load_limit, schedule) VALUES ($1, $2, $3, $4::jsonb)"
+		" RETURNING " OPERATOR_COLS,
+		4},
+	[PGS_OPERATOR_GET] = {"operator_get", "SELECT " OPERATOR_COLS " FROM operators o WHERE id = $1", 1},
 	[PGS_OPERATOR_UPDATE] = {"operator_update",
-		"SELECT " OPERATOR_COLS " FROM crm_operator_update($1, $2, $3::boolean, $4::integer, $5)", 5},
-	[PGS_OPERATORS_LIST] = {"operators_list", "SELECT " OPERATOR_COLS " FROM operators ORDER BY id", 0},
+		"SELECT " OPERATOR_COLS
+		" FROM crm_operator_update($1, $2, $3::boolean, $4::integer, $5, $6::boolean, $7::jsonb) o",
+		7},
+	[PGS_OPERATORS_LIST] = {"operators_list", "SELECT " OPERATOR_COLS " FROM operators o ORDER BY id", 0},
 	[PGS_SOURCE_CREATE] = {"source_create",
 		"INSERT INTO sources (name, description) VALUES ($1, $2) RETURNING " SOURCE_COLS, 2},
 	[PGS_SOURCE_GET] = {"source_get", "SELECT " SOURCE_COLS " FROM sources WHERE id = $1", 1},
@@ -58,6 +61,7 @@ const struct pg_statement crm_pg_statements[PGS__COUNT] = {
 		5},
 	[PGS_DRAIN_SOURCES] = {"drain_sources", "SELECT crm_drain_sources(ARRAY[$1::bigint], $2)", 2},
 	[PGS_DRAIN_NEXT] = {"drain_next", "SELECT o_source, o_assigned FROM crm_drain_next($1, $2)", 2},
+	[PGS_SHIFT_ADVANCE] = {"shift_advance", "SELECT o_advanced, o_wait_ms FROM crm_shift_advance($1)", 1},
 	[PGS_CONTACT_EXISTS] = {"contact_exists", "SELECT 1 FROM contacts WHERE id = $1", 1},
 	[PGS_ASSIGNMENTS_LIST] = {"assignments_list",
 		"SELECT id, contact_id, operator_id, reason, note, load_before, load_limit, candidates, created_at,"
@@ -66,7 +70,7 @@ const struct pg_statement crm_pg_statements[PGS__COUNT] = {
 	/* the counts are the counters sql/0008_source_counts.sql keeps: O(operators), not O(contacts) */
 	[PGS_SOURCE_STATS] = {"source_stats",
 		"SELECT so.operator_id, o.name, so.weight, o.active_contacts, o.max_load_limit, o.is_active,"
-		" coalesce(k.assigned, 0)"
+		" coalesce(k.assigned, 0), crm_on_shift_now(o)"
 		" FROM source_operators so JOIN operators o ON o.id = so.operator_id"
 		" LEFT JOIN source_operator_counts k ON k.source_id = so.source_id AND k.operator_id = so.operator_id"
 		" WHERE so.source_id = $1 ORDER BY so.operator_id",
@@ -144,6 +148,8 @@ static void read_operator(struct crm_arena *a, const PGresult *res, int row, str
 	op->is_active = col_bool(res, row, 2);
 	op->max_load_limit = (int32_t)col_i64(res, row, 3);
 	op->active_contacts = (int32_t)col_i64(res, row, 4);
+	op->schedule = col_str(a, res, row, 5);
+	op->on_shift = col_bool(res, row, 6);
 }
 
 static void read_source(struct crm_arena *a, const PGresult *res, int row, struct crm_source *src)
@@ -225,10 +231,10 @@ static const char *id_array(struct crm_buf *b, const int64_t *ids, size_t n, siz
 /* --- operators --- */
 
 bool crm_pg_operator_create(struct crm_pg *pg, struct crm_arena *a, const char *name, bool is_active,
-	int32_t max_load_limit, struct crm_operator *out, struct crm_err *err)
+	int32_t max_load_limit, const char *schedule, struct crm_operator *out, struct crm_err *err)
 {
 	struct num lim;
-	const char *values[] = {name, is_active ? "t" : "f", num(&lim, max_load_limit)};
+	const char *values[] = {name, is_active ? "t" : "f", num(&lim, max_load_limit), schedule};
 	PGresult *res = crm_pg_exec(pg, PGS_OPERATOR_CREATE, values, err);
 
 	if (res == NULL)
@@ -262,6 +268,8 @@ bool crm_pg_operator_update(struct crm_pg *pg, struct crm_arena *a, int64_t id, 
 		patch->has_is_active ? (patch->is_active ? "t" : "f") : NULL,
 		patch->has_max_load_limit ? num(&lim, patch->max_load_limit) : NULL,
 		num(&batch, pg->drain_batch),
+		patch->has_schedule ? "t" : "f",
+		patch->has_schedule ? patch->schedule : NULL,
 	};
 	PGresult *res = one_row(pg, PGS_OPERATOR_UPDATE, values, "operator", err);
 
@@ -622,6 +630,7 @@ static const struct contact_refusal {
 	{"not_configured", NULL, "is not configured for the contact's source", CRM_E_CONFLICT, true},
 	{"inactive", NULL, "is not active", CRM_E_CONFLICT, true},
 	{"at_limit", NULL, "the operator is at its max_load_limit of active contacts", CRM_E_CONFLICT, false},
+	{"off_shift", NULL, "is off shift (its working hours)", CRM_E_CONFLICT, true},
 };
 
 static bool contact_update_error(const char *name, const struct crm_contact_patch *patch, struct crm_err *err)
@@ -738,6 +747,7 @@ bool crm_pg_source_stats(struct crm_pg *pg, struct crm_arena *a, int64_t source_
 		os->max_load_limit = (int32_t)col_i64(res, (int)i, 4);
 		os->is_active = col_bool(res, (int)i, 5);
 		os->assigned = col_i64(res, (int)i, 6);
+		os->on_shift = col_bool(res, (int)i, 7);
 	}
 	PQclear(res);
 	return simple(pg, "COMMIT", err);
@@ -817,6 +827,20 @@ bool crm_pg_simulate_read(struct crm_pg *pg, struct crm_arena *a, int64_t source
 fail:
 	crm_pg_after_request(pg);
 	return false;
+}
+
+bool crm_pg_shift_advance(struct crm_pg *pg, bool *advanced, int64_t *wait_ms, struct crm_err *err)
+{
+	struct num batch;
+	const char *values[] = {num(&batch, pg->drain_batch)};
+	PGresult *res = crm_pg_exec(pg, PGS_SHIFT_ADVANCE, values, err);
+
+	if (res == NULL)
+		return false;
+	*advanced = col_bool(res, 0, 0);
+	*wait_ms = PQgetisnull(res, 0, 1) ? -1 : col_i64(res, 0, 1);
+	PQclear(res);
+	return true;
 }
 
 bool crm_pg_backlog_drain_next(struct crm_pg *pg, int64_t after, int64_t *source, int *assigned, struct crm_err *err)

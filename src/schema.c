@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "crm/domain.h"
+#include "crm/schedule.h"
 #include "crm/simulate.h"
 
 #define OB(m) offsetof(struct crm_operator_body, m)
@@ -18,11 +19,37 @@
 #define CB(m) offsetof(struct crm_contact_body, m)
 #define CP(m) offsetof(struct crm_contact_patch_body, m)
 #define KB(m) offsetof(struct crm_key_body, m)
+#define SH(m) offsetof(struct crm_schedule_shift_body, m)
+#define SC(m) offsetof(struct crm_schedule_body, m)
+
+/* the parts' syntax is schedule.c's: here only types and generous lengths */
+static const struct crm_jfield schedule_shift_fields[] = {
+	{"day", CRM_JT_STRING, CRM_JF_REQUIRED, 1, 16, SH(day), CRM_JNOSEEN, NULL},
+	{"from", CRM_JT_STRING, CRM_JF_REQUIRED, 1, 16, SH(from), CRM_JNOSEEN, NULL},
+	{"to", CRM_JT_STRING, CRM_JF_REQUIRED, 1, 16, SH(to), CRM_JNOSEEN, NULL},
+};
+static const struct crm_jschema schedule_shift_schema =
+	CRM_JSCHEMA(schedule_shift_fields, struct crm_schedule_shift_body);
+
+static const struct crm_jfield schedule_day_off_fields[] = {
+	{NULL, CRM_JT_STRING, 0, 1, 16, 0, CRM_JNOSEEN, NULL},
+};
+static const struct crm_jschema schedule_day_off_schema = CRM_JSCHEMA(schedule_day_off_fields, const char *);
+
+static const struct crm_jfield schedule_fields[] = {
+	{"timezone", CRM_JT_STRING, CRM_JF_REQUIRED, 1, CRM_SCHEDULE_ZONE_MAX, SC(timezone), CRM_JNOSEEN, NULL},
+	{"weekly", CRM_JT_ARRAY, CRM_JF_REQUIRED, 0, CRM_SCHEDULE_SHIFTS_MAX, SC(weekly), CRM_JNOSEEN,
+		&schedule_shift_schema},
+	{"days_off", CRM_JT_ARRAY, 0, 0, CRM_SCHEDULE_DAYS_OFF_MAX, SC(days_off), CRM_JNOSEEN,
+		&schedule_day_off_schema},
+};
+static const struct crm_jschema schedule_schema = CRM_JSCHEMA(schedule_fields, struct crm_schedule_body);
 
 static const struct crm_jfield operator_create_fields[] = {
 	{"name", CRM_JT_STRING, CRM_JF_REQUIRED | CRM_JF_TRIM, 1, CRM_NAME_MAX, OB(name), CRM_JNOSEEN, NULL},
 	{"is_active", CRM_JT_BOOL, 0, 0, 0, OB(is_active), OB(has_is_active), NULL},
 	{"max_load_limit", CRM_JT_INT, CRM_JF_REQUIRED, 0, CRM_LIMIT_MAX, OB(max_load_limit), CRM_JNOSEEN, NULL},
+	{"schedule", CRM_JT_OBJECT, CRM_JF_NULLABLE, 0, 0, OB(schedule), OB(has_schedule), &schedule_schema},
 };
 const struct crm_jschema crm_schema_operator_create = CRM_JSCHEMA(operator_create_fields, struct crm_operator_body);
 
@@ -30,6 +57,7 @@ static const struct crm_jfield operator_patch_fields[] = {
 	{"name", CRM_JT_STRING, CRM_JF_TRIM, 1, CRM_NAME_MAX, OB(name), OB(has_name), NULL},
 	{"is_active", CRM_JT_BOOL, 0, 0, 0, OB(is_active), OB(has_is_active), NULL},
 	{"max_load_limit", CRM_JT_INT, 0, 0, CRM_LIMIT_MAX, OB(max_load_limit), OB(has_max_load_limit), NULL},
+	{"schedule", CRM_JT_OBJECT, CRM_JF_NULLABLE, 0, 0, OB(schedule), OB(has_schedule), &schedule_schema},
 };
 const struct crm_jschema crm_schema_operator_patch = CRM_JSCHEMA(operator_patch_fields, struct crm_operator_body);
 

@@ -6,6 +6,11 @@
  * batch, not for the whole backlog (intakes of other sources sharing those operators wait that
  * long at most), and the sources take turns instead of the longest queue going first. Within a
  * source the queue stays FIFO and SKIP LOCKED (crm_drain_source).
+ *
+ * Working hours (README "Working hours"): before each walk the operators whose shift started or
+ * ended are recomputed (crm_pg_shift_advance), and the wait afterwards ends at the earliest next
+ * shift change of all operators if that comes before the sweep: a timer, not a poll. A schedule
+ * written by the API sends the wake-up, so the timer is planned anew at once.
  */
 #include "crm/service.h"
 
@@ -32,9 +37,26 @@ static bool drain_walk(struct crm_service *s, int *assigned, struct crm_err *err
 	}
 }
 
+/* Working hours: every operator whose shift_change_at has come is recomputed (one short
+ * transaction each); *wait_ms receives how long until the next one (-1: none). */
+static bool shifts_advance(struct crm_service *s, int64_t *wait_ms, int *changed, struct crm_err *err)
+{
+	bool advanced;
+
+	*changed = 0;
+	do {
+		crm_service_heartbeat(s);
+		if (!crm_pg_shift_advance(s->pg, &advanced, wait_ms, err))
+			return false;
+		*changed += advanced;
+	} while (advanced);
+	return true;
+}
+
 bool crm_service_backlog_run_once(struct crm_service *s, int sweep_ms, struct crm_err *err)
 {
-	int assigned, total = 0;
+	int assigned, changed, total = 0;
+	int64_t wait_ms, due = -1;
 
 	if (!crm_pg_backlog_listen(s->pg, err))
 		return false;
@@ -42,7 +64,13 @@ bool crm_service_backlog_run_once(struct crm_service *s, int sweep_ms, struct cr
 	 * the last thing a drainer did when it waits (tests/api/test_several_hosts.py relies on it) */
 	if (!crm_service_idem_expire(s, sweep_ms / 1000, err))
 		return false;
-	/* drain first: a wake-up may have been sent before we listened */
+	/* shifts that started or ended, then drain: a wake-up may have been sent before we listened */
+	if (!shifts_advance(s, &wait_ms, &changed, err))
+		return false;
+	if (wait_ms >= 0)
+		due = crm_service_now_ms() + wait_ms; /* the drain below takes time too */
+	if (changed > 0)
+		crm_log_info("working hours: %d operators changed shift", changed);
 	do {
 		if (!drain_walk(s, &assigned, err))
 			return false;
@@ -50,7 +78,12 @@ bool crm_service_backlog_run_once(struct crm_service *s, int sweep_ms, struct cr
 	} while (assigned > 0);
 	if (total > 0)
 		crm_log_info("backlog: assigned %d waiting contacts", total);
-	crm_pg_backlog_wait(s->pg, sweep_ms);
+	/* sleep until the next shift change, a wake-up or the sweep, whichever comes first */
+	if (due >= 0) {
+		wait_ms = due - crm_service_now_ms();
+		wait_ms = wait_ms < 0 ? 0 : wait_ms;
+	}
+	crm_pg_backlog_wait(s->pg, due >= 0 && wait_ms < sweep_ms ? (int)wait_ms : sweep_ms);
 	return true;
 }
 

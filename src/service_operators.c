@@ -4,9 +4,9 @@
 #include "crm/pg.h"
 
 bool crm_service_operator_create(struct crm_service *s, struct crm_arena *a, const char *name, bool is_active,
-	int32_t max_load_limit, struct crm_operator *out, struct crm_err *err)
+	int32_t max_load_limit, const char *schedule, struct crm_operator *out, struct crm_err *err)
 {
-	return crm_pg_operator_create(s->pg, a, name, is_active, max_load_limit, out, err);
+	return crm_pg_operator_create(s->pg, a, name, is_active, max_load_limit, schedule, out, err);
 }
 
 bool crm_service_operator_get(struct crm_service *s, struct crm_arena *a, int64_t id, struct crm_operator *out,
@@ -18,8 +18,9 @@ bool crm_service_operator_get(struct crm_service *s, struct crm_arena *a, int64_
 bool crm_service_operator_update(struct crm_service *s, struct crm_arena *a, int64_t id,
 	const struct crm_operator_patch *patch, struct crm_operator *out, struct crm_err *err)
 {
-	if (!patch->has_name && !patch->has_is_active && !patch->has_max_load_limit)
-		return crm_err_field(err, "body", "must contain at least one of name, is_active, max_load_limit");
+	if (!patch->has_name && !patch->has_is_active && !patch->has_max_load_limit && !patch->has_schedule)
+		return crm_err_field(err, "body",
+			"must contain at least one of name, is_active, max_load_limit, schedule");
 	return crm_pg_operator_update(s->pg, a, id, patch, out, err);
 }
 

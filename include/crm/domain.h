@@ -26,14 +26,17 @@ struct crm_operator {
 	bool is_active;
 	int32_t max_load_limit;
 	int32_t active_contacts; /* stored exact count of its contacts with status 'active' */
+	const char *schedule;    /* working hours: canonical JSON text, or NULL (always at work) */
+	bool on_shift;           /* at work now, by its schedule */
 };
 
 /* A partial update: only the has_* members are applied. */
 struct crm_operator_patch {
-	bool has_name, has_is_active, has_max_load_limit;
+	bool has_name, has_is_active, has_max_load_limit, has_schedule;
 	const char *name;
 	bool is_active;
 	int32_t max_load_limit;
+	const char *schedule; /* canonical JSON text, or NULL (always at work) */
 };
 
 struct crm_source {
@@ -113,6 +116,7 @@ struct crm_operator_stats {
 	int32_t active_contacts;
 	int32_t max_load_limit;
 	bool is_active;
+	bool on_shift;           /* at work now, by its schedule */
 	double configured_share; /* weight / sum of the source's weights (crm_source_stats_shares) */
 	double actual_share;     /* assigned / assigned_total of the source */
 };

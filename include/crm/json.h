@@ -25,6 +25,8 @@ enum crm_jtype {
 	CRM_JT_BOOL,   /* bool */
 	CRM_JT_ARRAY,  /* struct crm_jarray of elements decoded with `items`: objects, or scalars
 			* when `items` has one field without a name (its type and range apply to each) */
+	CRM_JT_OBJECT, /* void *: an arena struct of `items->size` bytes decoded with `items`; NULL
+			* for JSON null when nullable. Errors name members "field.member". */
 };
 
 #define CRM_JF_REQUIRED 0x1u
@@ -42,7 +44,7 @@ struct crm_jfield {
 	int64_t min, max;                /* INT: value range; STRING: length range; ARRAY: element count */
 	size_t offset;                   /* where the value is stored in the output struct */
 	size_t seen_offset;              /* a bool set when the member is present, or CRM_JNOSEEN */
-	const struct crm_jschema *items; /* ARRAY only */
+	const struct crm_jschema *items; /* ARRAY and OBJECT only */
 };
 
 struct crm_jschema {

@@ -71,7 +71,7 @@ void crm_pg_set_timeouts(struct crm_pg *pg, int statement_seconds, int lock_seco
 
 /* --- operators --- */
 bool crm_pg_operator_create(struct crm_pg *pg, struct crm_arena *a, const char *name, bool is_active,
-	int32_t max_load_limit, struct crm_operator *out, struct crm_err *err) CRM_MUSTCHECK;
+	int32_t max_load_limit, const char *schedule, struct crm_operator *out, struct crm_err *err) CRM_MUSTCHECK;
 bool crm_pg_operator_get(struct crm_pg *pg, struct crm_arena *a, int64_t id, struct crm_operator *out,
 	struct crm_err *err) CRM_MUSTCHECK;
 /* Also assigns waiting contacts of the operator's sources if capacity appeared. */
@@ -198,6 +198,11 @@ bool crm_pg_keys_list(struct crm_pg *pg, struct crm_arena *a, int64_t after_id, 
 /* --- backlog drainer --- */
 /* Connects if needed and LISTENs on the backlog channel. */
 bool crm_pg_backlog_listen(struct crm_pg *pg, struct crm_err *err) CRM_MUSTCHECK;
+/* Working hours (sql/functions/45_shifts.sql): recomputes the on-shift state of the operator
+ * whose shift_change_at is the earliest past one, if any (*advanced), in its own transaction,
+ * draining its sources if it came on shift; *wait_ms is the time until the next
+ * shift_change_at of all operators (-1: none). */
+bool crm_pg_shift_advance(struct crm_pg *pg, bool *advanced, int64_t *wait_ms, struct crm_err *err) CRM_MUSTCHECK;
 /* Waits up to timeout_ms for backlog notifications and consumes them. */
 void crm_pg_backlog_wait(struct crm_pg *pg, int timeout_ms);
 /* One step of the drainer, in a transaction of its own: the first source after `after` (by id)

@@ -13,11 +13,24 @@
 
 #include "crm/json.h"
 
+/* An operator's working hours: {"timezone", "weekly": [{day, from, to}...], "days_off"?: [...]};
+ * the parts are checked by the handler (schedule.h) and the zone's existence by the database. */
+struct crm_schedule_shift_body {
+	const char *day, *from, *to;
+};
+
+struct crm_schedule_body {
+	const char *timezone;
+	struct crm_jarray weekly;   /* of struct crm_schedule_shift_body */
+	struct crm_jarray days_off; /* of const char * ("YYYY-MM-DD") */
+};
+
 /* POST /api/operators and PATCH /api/operators/{id} */
 struct crm_operator_body {
 	const char *name;
-	bool is_active, has_name, has_is_active, has_max_load_limit;
+	bool is_active, has_name, has_is_active, has_max_load_limit, has_schedule;
 	int64_t max_load_limit;
+	const struct crm_schedule_body *schedule; /* NULL: JSON null (always at work) or absent */
 };
 
 /* POST /api/sources */

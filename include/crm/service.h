@@ -67,8 +67,10 @@ void crm_service_request_done(struct crm_service *s);
  * applied by this call, *version the schema version this binary carries. */
 bool crm_service_migrate(struct crm_service *s, int *applied, size_t *version, struct crm_err *err) CRM_MUSTCHECK;
 
+/* schedule: canonical JSON text (the handler's, from schedule.h's checks) or NULL; a zone the
+ * database does not know is the field error schedule.timezone. */
 bool crm_service_operator_create(struct crm_service *s, struct crm_arena *a, const char *name, bool is_active,
-	int32_t max_load_limit, struct crm_operator *out, struct crm_err *err) CRM_MUSTCHECK;
+	int32_t max_load_limit, const char *schedule, struct crm_operator *out, struct crm_err *err) CRM_MUSTCHECK;
 bool crm_service_operator_get(struct crm_service *s, struct crm_arena *a, int64_t id, struct crm_operator *out,
 	struct crm_err *err) CRM_MUSTCHECK;
 bool crm_service_operator_update(struct crm_service *s, struct crm_arena *a, int64_t id,
@@ -212,8 +214,9 @@ bool crm_service_key_revoke(struct crm_service *s, struct crm_arena *a, int64_t 
 bool crm_service_keys_list(struct crm_service *s, struct crm_arena *a, int64_t after_id, int32_t limit,
 	crm_api_key_fn fn, void *ctx, struct crm_err *err) CRM_MUSTCHECK;
 
-/* The drainer: waits for a backlog wake-up (or the sweep interval), then assigns waiting
- * contacts until a pass assigns none. Returns false when the database is unreachable. */
+/* The drainer: recomputes the operators whose shift changed, assigns waiting contacts until a
+ * pass assigns none, then waits for a backlog wake-up, the next shift change or the sweep
+ * interval, whichever comes first. Returns false when the database is unreachable. */
 bool crm_service_backlog_run_once(struct crm_service *s, int sweep_ms, struct crm_err *err) CRM_MUSTCHECK;
 /* The backlog as /metrics shows it: contacts waiting and the oldest one's age in seconds. */
 bool crm_service_backlog_gauge(struct crm_service *s, int64_t *waiting, double *oldest_seconds,

@@ -14,10 +14,11 @@ CREATE OR REPLACE FUNCTION crm_below_limit(o operators) RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT o.active_contacts < o.max_load_limit $$;
 
--- The operator may receive a contact: active and below its limit.
+-- The operator may receive a contact: active, on shift (its working hours, as last recomputed:
+-- sql/0012_working_hours.sql) and below its limit.
 CREATE OR REPLACE FUNCTION crm_eligible(o operators) RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$ SELECT o.is_active AND crm_below_limit(o) $$;
+AS $$ SELECT o.is_active AND o.on_shift AND crm_below_limit(o) $$;
 
 -- Timestamps of the API: RFC 3339 in UTC with microseconds, "2026-11-25T15:42:07.123456Z".
 -- (STABLE, not IMMUTABLE, because to_char is: an IMMUTABLE wrapper would not be inlined.)

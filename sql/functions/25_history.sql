@@ -34,7 +34,8 @@ BEGIN
 END
 $$;
 
--- The candidates of a decision, as the API shows them: every operator of the version, by id.
+-- The candidates of a decision, as the API shows them: every operator of the version, by id;
+-- one that was off shift (sql/0012_working_hours.sql) with "on_shift": false.
 CREATE OR REPLACE FUNCTION crm_history_candidates(p_source bigint, p_version integer, p_note text,
                                                   p_eligible bigint[], p_ineligible bigint[])
 RETURNS jsonb
@@ -42,9 +43,10 @@ LANGUAGE sql STABLE AS $$
     SELECT coalesce(jsonb_agg(jsonb_build_object(
                'operator_id', vo.operator_id, 'weight', vo.weight, 'max_load_limit', vo.max_load_limit,
                'is_active', vo.is_active,
-               'eligible', p_note IS NULL AND vo.is_active
+               'eligible', p_note IS NULL AND vo.cum_weight IS NOT NULL
                            AND (p_eligible IS NULL OR vo.operator_id = ANY (p_eligible))
                            AND NOT (vo.operator_id = ANY (coalesce(p_ineligible, '{}'))))
+               || CASE WHEN vo.on_shift THEN '{}' ELSE '{"on_shift": false}' END::jsonb
                ORDER BY vo.operator_id), '[]')
       FROM source_version_operators vo
      WHERE vo.source_id = p_source AND vo.version = p_version

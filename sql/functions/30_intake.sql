@@ -7,8 +7,9 @@
 -- gives no row.
 --
 -- DESIGN (cost independent of the source's N operators in the common case):
--- 1. the version's header row gives the active operators' total weight W; W = 0 (none
---    configured, all inactive) decides "nobody" without touching any operator;
+-- 1. the version's header row gives the active operators' total weight W (those on shift:
+--    0012_working_hours.sql); W = 0 (none configured, all inactive, all off shift) decides
+--    "nobody" without touching any operator;
 -- 2. an integer r uniform in [0, W) picks the active operator whose running weight sum first
 --    exceeds r: one probe of source_version_operators_draw_idx, O(log N); crm_take_operator's
 --    conditional UPDATE (active, below the limit, still configured) takes the slot, or the draw is rejected
@@ -50,12 +51,12 @@ BEGIN
     -- (few statements: each one costs an executor start; this is the hot path)
     -- the source, its latest version and the version's active operators at their limit, read
     -- before the take (the operator row lock is then held only for the insert and the commit)
-    SELECT v.version, v.configured, v.active, v.active_weight,
+    SELECT v.version, v.configured, v.active, v.active_weight, v.off_shift,
            ARRAY(SELECT f.operator_id FROM source_operator_full f
                    JOIN source_version_operators vo
                      ON vo.source_id = f.source_id AND vo.version = v.version AND vo.operator_id = f.operator_id
                   WHERE f.source_id = p_source AND vo.cum_weight IS NOT NULL)
-      INTO v_ver.version, v_ver.configured, v_ver.active, v_ver.active_weight, v_full
+      INTO v_ver.version, v_ver.configured, v_ver.active, v_ver.active_weight, v_ver.off_shift, v_full
       FROM sources s
       LEFT JOIN LATERAL (SELECT * FROM source_versions v WHERE v.source_id = s.id
                           ORDER BY v.version DESC LIMIT 1) v ON true
@@ -111,6 +112,7 @@ BEGIN
     IF v_op IS NULL THEN
         v_note := CASE WHEN coalesce(v_ver.configured, 0) = 0 THEN 'no operators configured'
                        WHEN v_ver.active = 0 THEN 'all inactive'
+                       WHEN v_ver.off_shift = v_ver.active THEN 'all off shift'
                        ELSE 'all at limit' END;
         v_inel := NULL;
     END IF;

@@ -27,7 +27,7 @@ BEGIN
     IF p_max <= 0 THEN
         RETURN 0;
     END IF;
-    IF (SELECT v.active FROM source_versions v WHERE v.source_id = p_source ORDER BY v.version DESC LIMIT 1)
+    IF (SELECT v.active - v.off_shift FROM source_versions v WHERE v.source_id = p_source ORDER BY v.version DESC LIMIT 1)
        > 4 * p_max THEN
         v_done := crm_drain_source_draws(p_source, p_max);
         IF v_done = p_max THEN

@@ -55,7 +55,9 @@ BEGIN
             RETURN;
         END IF;
         IF NOT crm_eligible(v_target) THEN
-            o_error := CASE WHEN v_target.is_active THEN 'at_limit'::crm_contact_update_error ELSE 'inactive' END;
+            o_error := CASE WHEN NOT v_target.is_active THEN 'inactive'::crm_contact_update_error
+                            WHEN NOT v_target.on_shift THEN 'off_shift'
+                            ELSE 'at_limit' END;
             RETURN;
         END IF;
     END IF;

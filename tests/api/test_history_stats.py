@@ -30,10 +30,10 @@ ENTRY_KEYS = {"id", "contact_id", "operator_id", "reason", "note", "load_before"
               "max_load_limit", "config_version", "candidates", "created_at"}
 CANDIDATE_KEYS = {"operator_id", "weight", "max_load_limit", "is_active", "eligible"}
 REASONS = {"intake", "backlog", "manual", "unassigned"}
-NOTES = {"no operators configured", "all inactive", "all at limit"}
+NOTES = {"no operators configured", "all inactive", "all off shift", "all at limit"}
 STATS_KEYS = {"source_id", "waiting", "assigned_total", "operators"}
 OP_STATS_KEYS = {"operator_id", "name", "weight", "configured_share", "assigned", "actual_share",
-                 "active_contacts", "max_load_limit", "is_active"}
+                 "active_contacts", "max_load_limit", "is_active", "on_shift"}
 
 
 # ---------------------------------------------------------------- local helpers
@@ -437,12 +437,13 @@ def stats(api, assert_json, source_id):
     return body
 
 
-def op_row(op, weight, configured, assigned, actual, active, limit=None, is_active=None, name=None):
+def op_row(op, weight, configured, assigned, actual, active, limit=None, is_active=None, name=None,
+           on_shift=True):
     return {"operator_id": op["id"], "name": name or op["name"], "weight": weight,
             "configured_share": round(configured, 4), "assigned": assigned,
             "actual_share": round(actual, 4), "active_contacts": active,
             "max_load_limit": op["max_load_limit"] if limit is None else limit,
-            "is_active": op["is_active"] if is_active is None else is_active}
+            "is_active": op["is_active"] if is_active is None else is_active, "on_shift": on_shift}
 
 
 def rounded(body):

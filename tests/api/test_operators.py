@@ -8,13 +8,13 @@ require_env("CRM_TEST_URL", "CRM_TEST_DSN")
 
 def db_operator(db_rows, op_id):
     rows = db_rows(
-        "SELECT id, name, is_active, max_load_limit, active_contacts"
+        "SELECT id, name, is_active, max_load_limit, active_contacts, schedule, on_shift"
         " FROM operators WHERE id = %s",
         (op_id,),
     )
     if not rows:
         return None
-    keys = ("id", "name", "is_active", "max_load_limit", "active_contacts")
+    keys = ("id", "name", "is_active", "max_load_limit", "active_contacts", "schedule", "on_shift")
     return dict(zip(keys, rows[0]))
 
 
@@ -32,6 +32,8 @@ def test_create_returns_201_location_and_operator(api, assert_json, db_rows):
         "is_active": True,
         "max_load_limit": 5,
         "active_contacts": 0,
+        "schedule": None,
+        "on_shift": True,
     }
     assert resp.headers.get("Location") == f"/api/operators/{body['id']}"
     assert db_operator(db_rows, body["id"]) == body
@@ -63,7 +65,7 @@ def test_create_ignores_unknown_fields(api, assert_json, db_rows):
     )
     body = assert_json(resp, 201)
     assert body["active_contacts"] == 0
-    assert set(body) == {"id", "name", "is_active", "max_load_limit", "active_contacts"}
+    assert set(body) == {"id", "name", "is_active", "max_load_limit", "active_contacts", "schedule", "on_shift"}
     assert db_operator(db_rows, body["id"])["active_contacts"] == 0
 
 
@@ -198,7 +200,7 @@ def test_list_sorted_by_id_with_active_contacts(api, assert_json, make_operator)
     ids = [o["id"] for o in listed]
     assert ids == sorted(ids) and len(ids) == len(set(ids)), "not strictly ordered by id"
     for o in listed:
-        assert set(o) == {"id", "name", "is_active", "max_load_limit", "active_contacts"}, o
+        assert set(o) == {"id", "name", "is_active", "max_load_limit", "active_contacts", "schedule", "on_shift"}, o
         assert type(o["active_contacts"]) is int and o["active_contacts"] >= 0
     by_id = {o["id"]: o for o in listed}
     for op in mine:

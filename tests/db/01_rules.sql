@@ -4,13 +4,13 @@ BEGIN;
 SELECT plan(40);
 
 -- crm_eligible, crm_below_limit (operators row: id, name, is_active, max_load_limit, active_contacts, created_at)
-SELECT is(crm_eligible(ROW(1, 'x', true, 5, 4, now())::operators), true, 'eligible: active, load limit-1');
-SELECT is(crm_eligible(ROW(1, 'x', true, 5, 5, now())::operators), false, 'eligible: not at the limit');
-SELECT is(crm_eligible(ROW(1, 'x', true, 5, 6, now())::operators), false, 'eligible: not over the limit');
-SELECT is(crm_eligible(ROW(1, 'x', false, 5, 0, now())::operators), false, 'eligible: not when inactive');
-SELECT is(crm_eligible(ROW(1, 'x', true, 0, 0, now())::operators), false, 'eligible: never with limit 0');
-SELECT is(crm_below_limit(ROW(1, 'x', false, 5, 4, now())::operators), true, 'below limit: limit-1, whatever is_active');
-SELECT is(crm_below_limit(ROW(1, 'x', true, 5, 5, now())::operators), false, 'below limit: not at the limit');
+SELECT is(crm_eligible(ROW(1, 'x', true, 5, 4, now(), NULL, true, NULL)::operators), true, 'eligible: active, load limit-1');
+SELECT is(crm_eligible(ROW(1, 'x', true, 5, 5, now(), NULL, true, NULL)::operators), false, 'eligible: not at the limit');
+SELECT is(crm_eligible(ROW(1, 'x', true, 5, 6, now(), NULL, true, NULL)::operators), false, 'eligible: not over the limit');
+SELECT is(crm_eligible(ROW(1, 'x', false, 5, 0, now(), NULL, true, NULL)::operators), false, 'eligible: not when inactive');
+SELECT is(crm_eligible(ROW(1, 'x', true, 0, 0, now(), NULL, true, NULL)::operators), false, 'eligible: never with limit 0');
+SELECT is(crm_below_limit(ROW(1, 'x', false, 5, 4, now(), NULL, true, NULL)::operators), true, 'below limit: limit-1, whatever is_active');
+SELECT is(crm_below_limit(ROW(1, 'x', true, 5, 5, now(), NULL, true, NULL)::operators), false, 'below limit: not at the limit');
 CREATE TEMP TABLE el AS SELECT tap.operator(true, 1) AS yes, tap.operator(false, 1) AS no, tap.operator(true, 0) AS zero;
 SELECT is((SELECT array_agg(o.id) FROM operators o, el WHERE o.id IN (el.yes, el.no, el.zero) AND crm_eligible(o)),
           ARRAY[el.yes], 'eligible: over stored operators, only the active one below its limit') FROM el;

@@ -472,7 +472,7 @@ static void test_schema_counts(void)
 			CHECK((*s)->fields[i].name != NULL && (*s)->fields[i].offset < (*s)->size);
 	}
 	CHECK(n == 8);
-	CHECK(crm_schema_operator_create.nfields == 3 && crm_schema_contact_patch.nfields == 2);
+	CHECK(crm_schema_operator_create.nfields == 4 && crm_schema_contact_patch.nfields == 2);
 }
 
 /* POST /api/sources/{id}/simulate: contacts 1..100000, an optional preview checked like the
@@ -539,6 +539,42 @@ static void test_key_body(void)
 	CHECK(err.nfields == 1 && strcmp(crm_err_field_at(&err, 0)->field, "scopes") == 0);
 }
 
+/* CRM_JT_OBJECT: a nested object into an arena struct, NULL for null, members named "a.b". */
+static void test_schedule_body(void)
+{
+	struct crm_operator_body b;
+	struct crm_err err;
+	const struct crm_schedule_shift_body *w;
+	const char *const *off;
+
+	CHECK(decode(&crm_schema_operator_patch,
+		"{\"schedule\":{\"timezone\":\"Asia/Tokyo\",\"weekly\":[{\"day\":\"mon\",\"from\":\"09:00\","
+		"\"to\":\"17:00\"}],\"days_off\":[\"2026-12-24\"]}}",
+		&b, &err));
+	CHECK(b.has_schedule && b.schedule != NULL);
+	CHECK_STR(b.schedule->timezone, "Asia/Tokyo");
+	w = b.schedule->weekly.items;
+	off = b.schedule->days_off.items;
+	CHECK(b.schedule->weekly.n == 1 && b.schedule->days_off.n == 1);
+	CHECK_STR(w[0].day, "mon");
+	CHECK_STR(w[0].from, "09:00");
+	CHECK_STR(w[0].to, "17:00");
+	CHECK_STR(off[0], "2026-12-24");
+	CHECK(decode(&crm_schema_operator_patch, "{\"schedule\":null}", &b, &err));
+	CHECK(b.has_schedule && b.schedule == NULL);
+	CHECK(decode(&crm_schema_operator_patch, "{\"name\":\"x\"}", &b, &err));
+	CHECK(!b.has_schedule && b.schedule == NULL);
+	expect_field_error(&crm_schema_operator_patch, "{\"schedule\":[]}", "schedule");
+	expect_field_error(&crm_schema_operator_patch, "{\"schedule\":\"x\"}", "schedule");
+	CHECK(!decode(&crm_schema_operator_patch,
+		"{\"schedule\":{\"weekly\":[{\"day\":1,\"from\":\"09:00\"}],\"days_off\":[5]}}", &b, &err));
+	CHECK(err.nfields == 4);
+	CHECK_STR(crm_err_field_at(&err, 0)->field, "schedule.timezone");
+	CHECK_STR(crm_err_field_at(&err, 1)->field, "schedule.weekly[0].day");
+	CHECK_STR(crm_err_field_at(&err, 2)->field, "schedule.weekly[0].to");
+	CHECK_STR(crm_err_field_at(&err, 3)->field, "schedule.days_off[0]");
+}
+
 static void test_writer(void)
 {
 	struct crm_buf buf;
@@ -589,6 +625,7 @@ int main(void)
 	test_schema_counts();
 	test_simulate_body();
 	test_key_body();
+	test_schedule_body();
 	test_writer();
 	crm_arena_destroy(arena);
 	return check_done("json");
