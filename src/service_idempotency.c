@@ -7,7 +7,8 @@
  * of storing the contact again. A failed request rolls back its claim with its work.
  *
  * POST /api/contacts, the most frequent POST, does all of that in one statement instead
- * (crm_service_idem_contact_create, crm_idem_intake): one round trip like a POST without a key,
+ * (crm_service_idem_contact_create, crm_idem_intake), and keeps the key on the contact it
+ * creates instead of storing the answer (migration 0011): one round trip like a POST without a key,
  * and, being one statement in its own transaction, a lost serialization or deadlock race is
  * retried by the worker like a plain intake's.
  */
