@@ -26,7 +26,8 @@
 -- (every contact is visited once, a TTL after it was created; no index on the keys' age, which
 -- each keyed insert would have to pay for).
 
-ALTER TABLE contacts ADD COLUMN idem_key text, ADD COLUMN idem_fp bytea;
+-- COLLATE "C": keys are only ever compared for equality, byte-wise (no strcoll in the index)
+ALTER TABLE contacts ADD COLUMN idem_key text COLLATE "C", ADD COLUMN idem_fp bytea;
 ALTER TABLE contacts ALTER COLUMN idem_key SET DEFAULT nullif(current_setting('crm.idem_key', true), ''),
     ALTER COLUMN idem_fp SET DEFAULT decode(nullif(current_setting('crm.idem_fp', true), ''), 'hex');
 ALTER TABLE contacts ADD CONSTRAINT contacts_idem_check
