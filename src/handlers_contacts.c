@@ -94,8 +94,9 @@ static bool contact_keyed_body(struct crm_ctx *ctx, struct crm_contact_body *b, 
 	return crm_service_contact_email(ctx->arena, b->email, email, &err);
 }
 
-/* With an Idempotency-Key the claim, the intake and the stored answer are one statement (one
- * round trip, like a POST without a key); see crm_idem_intake in sql/functions/70_idempotency.sql. */
+/* With an Idempotency-Key the claim and the intake, whose contact keeps the key, are one
+ * statement (one round trip, like a POST without a key); see crm_idem_intake in
+ * sql/functions/70_idempotency.sql. */
 void crm_h_contact_create(struct crm_ctx *ctx)
 {
 	static const char route[] = "POST /api/contacts";

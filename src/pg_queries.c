@@ -83,6 +83,8 @@ const struct pg_statement crm_pg_statements[PGS__COUNT] = {
 		"SELECT o_outcome, o_status, o_location, o_body FROM crm_idem_claim($1, $2, $3, $4)", 4},
 	[PGS_IDEM_STORE] = {"idem_store", "SELECT crm_idem_store($1, $2, $3, $4, $5, $6)", 6},
 	[PGS_IDEM_EXPIRE] = {"idem_expire", "SELECT crm_idem_expire($1, $2)", 2},
+	[PGS_IDEM_EXPIRE_CONTACTS] = {"idem_expire_contacts",
+		"SELECT o_walked, o_cleared FROM crm_idem_expire_contacts($1, $2)", 2},
 	[PGS_IDEM_INTAKE] = {"idem_intake",
 		"SELECT o_outcome, o_status, o_location, o_body FROM crm_idem_intake($1, $2, $3, $4, $5, $6)", 6},
 	[PGS_KEY_CREATE] = {"key_create",
@@ -973,6 +975,20 @@ bool crm_pg_idem_expire(struct crm_pg *pg, int ttl, int limit, int *deleted, str
 	if (res == NULL)
 		return false;
 	*deleted = (int)col_i64(res, 0, 0);
+	PQclear(res);
+	return true;
+}
+
+bool crm_pg_idem_expire_contacts(struct crm_pg *pg, int ttl, int limit, int *walked, int *cleared, struct crm_err *err)
+{
+	struct num t, l;
+	const char *values[] = {num(&t, ttl), num(&l, limit)};
+	PGresult *res = crm_pg_exec(pg, PGS_IDEM_EXPIRE_CONTACTS, values, err);
+
+	if (res == NULL)
+		return false;
+	*walked = (int)col_i64(res, 0, 0);
+	*cleared = (int)col_i64(res, 0, 1);
 	PQclear(res);
 	return true;
 }

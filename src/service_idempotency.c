@@ -7,7 +7,8 @@
  * of storing the contact again. A failed request rolls back its claim with its work.
  *
  * POST /api/contacts, the most frequent POST, does all of that in one statement instead
- * (crm_service_idem_contact_create, crm_idem_intake): one round trip like a POST without a key,
+ * (crm_service_idem_contact_create, crm_idem_intake), and keeps the key on the contact it
+ * creates instead of storing the answer (migration 0011): one round trip like a POST without a key,
  * and, being one statement in its own transaction, a lost serialization or deadlock race is
  * retried by the worker like a plain intake's.
  *
@@ -22,7 +23,8 @@
 #include "crm/log.h"
 #include "crm/pg.h"
 
-/* Keys deleted per statement of the sweep, so that one pass never holds many row locks. */
+/* Keys deleted (contacts gone past) per statement of the sweep, so that one pass never holds
+ * many row locks. */
 #define EXPIRE_BATCH 5000
 
 void crm_service_set_idempotency_ttl(struct crm_service *s, int seconds)
@@ -68,7 +70,21 @@ static int64_t now_seconds(void)
 	return (int64_t)ts.tv_sec;
 }
 
-/* The drainer, at most once per sweep interval: deletes the keys past their time to live. */
+/* The keys of contacts past their time to live, in batches of EXPIRE_BATCH contacts gone past. */
+static bool expire_contact_keys(struct crm_service *s, int *total, struct crm_err *err)
+{
+	int walked, cleared;
+
+	do {
+		if (!crm_pg_idem_expire_contacts(s->pg, s->idempotency_ttl, EXPIRE_BATCH, &walked, &cleared, err))
+			return false;
+		*total += cleared;
+	} while (walked == EXPIRE_BATCH);
+	return true;
+}
+
+/* The drainer, at most once per sweep interval: deletes the keys past their time to live, the
+ * stored answers of idempotency_keys and the keys on contacts. */
 bool crm_service_idem_expire(struct crm_service *s, int sweep_seconds, struct crm_err *err)
 {
 	int deleted, total = 0;
@@ -81,6 +97,8 @@ bool crm_service_idem_expire(struct crm_service *s, int sweep_seconds, struct cr
 			return false;
 		total += deleted;
 	} while (deleted == EXPIRE_BATCH);
+	if (!expire_contact_keys(s, &total, err))
+		return false;
 	s->idempotency_sweep = now;
 	if (total > 0)
 		crm_log_info("idempotency: %d expired keys deleted", total);

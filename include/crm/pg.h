@@ -158,13 +158,18 @@ bool crm_pg_idem_claim(struct crm_pg *pg, struct crm_arena *a, const struct crm_
 bool crm_pg_idem_store(struct crm_pg *pg, const struct crm_idem_request *rq, const struct crm_idem_response *resp,
 	struct crm_err *err) CRM_MUSTCHECK;
 /* POST /api/contacts with a key in one statement and its own transaction (crm_idem_intake): the
- * claim, crm_pg_intake's work and the stored answer. *answer is filled on CRM_IDEM_NEW (the
- * answer just stored) and CRM_IDEM_REPLAY; an unknown source is NOT_FOUND and stores nothing. */
+ * claim and crm_pg_intake's work, the key stored on the contact. *answer is filled on
+ * CRM_IDEM_NEW and CRM_IDEM_REPLAY; an unknown source is NOT_FOUND and stores nothing. */
 bool crm_pg_idem_intake(struct crm_pg *pg, struct crm_arena *a, const struct crm_idem_request *rq, int ttl,
 	const char *email, int64_t source_id, enum crm_idem_outcome *outcome, struct crm_idem_response *answer,
 	struct crm_err *err) CRM_MUSTCHECK;
 /* Deletes at most limit keys older than ttl seconds; *deleted says how many. */
 bool crm_pg_idem_expire(struct crm_pg *pg, int ttl, int limit, int *deleted, struct crm_err *err) CRM_MUSTCHECK;
+/* Clears the keys of contacts older than ttl seconds (POST /api/contacts keeps its key on the
+ * contact, migration 0011), going past at most limit contacts in id order: *walked how many
+ * (limit: call again), *cleared how many keys. */
+bool crm_pg_idem_expire_contacts(struct crm_pg *pg, int ttl, int limit, int *walked, int *cleared,
+	struct crm_err *err) CRM_MUSTCHECK;
 
 /* --- API keys (sql/functions/80_keys.sql) --- */
 /* What the workers need of a presented key (crm_key_lookup). */

@@ -150,9 +150,9 @@ bool crm_service_idem_claim(struct crm_service *s, struct crm_arena *a, const st
 	enum crm_idem_outcome *outcome, struct crm_idem_response *stored, struct crm_err *err) CRM_MUSTCHECK;
 bool crm_service_idem_store(struct crm_service *s, const struct crm_idem_request *rq,
 	const struct crm_idem_response *resp, struct crm_err *err) CRM_MUSTCHECK;
-/* POST /api/contacts with a key, claim, intake and stored answer in one statement (one round
- * trip; see crm_pg_idem_intake): normal_email comes from crm_service_contact_email. *answer is
- * the answer just stored on CRM_IDEM_NEW, the stored one on CRM_IDEM_REPLAY. */
+/* POST /api/contacts with a key, claim and intake in one statement, the key kept on the contact
+ * (one round trip; see crm_pg_idem_intake): normal_email comes from crm_service_contact_email.
+ * *answer is the first answer on CRM_IDEM_NEW, rebuilt from the contact on CRM_IDEM_REPLAY. */
 bool crm_service_idem_contact_create(struct crm_service *s, struct crm_arena *a, const struct crm_idem_request *rq,
 	const char *normal_email, int64_t source_id, enum crm_idem_outcome *outcome, struct crm_idem_response *answer,
 	struct crm_err *err) CRM_MUSTCHECK;

@@ -10,6 +10,10 @@
 --
 -- The fingerprint is sha256 of the canonical request text the worker sends: method, route
 -- pattern, path parameters and the body bytes (see crm_h_idempotent in src/handlers_common.c).
+--
+-- POST /api/contacts (crm_idem_intake) keeps no row here: its key and fingerprint are columns of
+-- the contact it created (migration 0011) and its answer is rebuilt from the contact and its
+-- intake entry. Keys are one namespace per client across routes, so each lookup reads both.
 
 -- The advisory lock of a key (64 bits; two keys sharing a hash only make each other 'busy').
 CREATE OR REPLACE FUNCTION crm_idem_lock_id(p_client text, p_key text)
@@ -18,17 +22,63 @@ LANGUAGE sql IMMUTABLE AS $$
     SELECT hashtextextended('crm_idempotency' || chr(1) || p_client || chr(1) || p_key, 0)
 $$;
 
+-- contacts.idem_key of a key (0011): the client, a space, the key (neither holds a space).
+CREATE OR REPLACE FUNCTION crm_idem_contact_key(p_client text, p_key text)
+RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT p_client || ' ' || p_key
+$$;
+
+-- The answer body of POST /api/contacts: the contact object of crm_h_write_contact
+-- (src/handlers_contacts.c) with the same members in the same order and no white space
+-- (tests/api/test_idempotency_one_trip.py compares the two byte for byte). STABLE as to_json
+-- is, so that it is inlined into the caller's plan instead of parsed at every call.
+CREATE OR REPLACE FUNCTION crm_idem_contact_json(p_id bigint, p_lead bigint, p_source bigint, p_operator bigint,
+                                                 p_status text, p_created_at text)
+RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT '{"id":' || p_id || ',"lead_id":' || p_lead || ',"source_id":' || p_source
+        || ',"operator_id":' || coalesce(p_operator::text, 'null')
+        || ',"status":' || to_json(p_status)::text || ',"created_at":' || to_json(p_created_at)::text || '}'
+$$;
+
+-- The first answer of the keyed POST that created contact p_id, rebuilt from what the intake
+-- left: the row's id, lead, source and created_at never change; a new contact is 'active'; the
+-- operator it got (or none) is its intake decision, kept on the row and append-only (migration
+-- 0010: intake_operator_id), whatever was done to it since. Every contact with a key was made
+-- after 0010 (keys on contacts came with 0011), so the decision is always there.
+CREATE OR REPLACE FUNCTION crm_idem_contact_body(p_id bigint)
+RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT crm_idem_contact_json(c.id, c.lead_id, c.source_id, c.intake_operator_id,
+                                 'active', crm_rfc3339(c.created_at))
+      FROM contacts c WHERE c.id = p_id
+$$;
+
 -- o_outcome: 'new' (do the work, then crm_idem_store in this transaction), 'replay' (the stored
 -- response), 'mismatch' (the key was used for another request) or 'busy' (a request with this
--- key is running). A row older than p_ttl seconds is deleted here and counts as absent.
+-- key is running). A row older than p_ttl seconds is deleted here and counts as absent. A key
+-- that created a contact (POST /api/contacts, kept on the contact row: crm_idem_intake) is
+-- used too: its request is replayed with the contact's first answer, any other is 'mismatch'.
 CREATE OR REPLACE FUNCTION crm_idem_claim(p_client text, p_key text, p_request text, p_ttl integer)
 RETURNS TABLE (o_outcome text, o_status integer, o_location text, o_body text)
 LANGUAGE plpgsql AS $$
 DECLARE
     v_row idempotency_keys;
+    v_c   record;
 BEGIN
     IF NOT pg_try_advisory_xact_lock(crm_idem_lock_id(p_client, p_key)) THEN
         RETURN QUERY SELECT 'busy'::text, NULL::integer, NULL::text, NULL::text;
+        RETURN;
+    END IF;
+    SELECT c.id, c.idem_fp INTO v_c FROM contacts c
+     WHERE c.idem_key = crm_idem_contact_key(p_client, p_key) AND c.created_at > now() - make_interval(secs => p_ttl);
+    IF FOUND THEN
+        IF v_c.idem_fp <> sha256(convert_to(p_request, 'UTF8')) THEN
+            RETURN QUERY SELECT 'mismatch'::text, NULL::integer, NULL::text, NULL::text;
+        ELSE
+            RETURN QUERY SELECT 'replay'::text, 201, '/api/contacts/' || v_c.id, crm_idem_contact_body(v_c.id);
+        END IF;
         RETURN;
     END IF;
     SELECT * INTO v_row FROM idempotency_keys k WHERE k.client = p_client AND k.key = p_key;
@@ -59,35 +109,77 @@ LANGUAGE sql AS $$
     VALUES (p_client, p_key, sha256(convert_to(p_request, 'UTF8')), p_status, p_location, p_body);
 $$;
 
--- POST /api/contacts with a key in one statement (one round trip, one transaction): the claim,
--- crm_intake, and the answer stored, or the claim's outcome alone. The separate claim / work /
--- store above costs three round trips (BEGIN + claim, the work, store + COMMIT); for the most
--- frequent POST this function does all three in the statement's own transaction, so a key
--- costs the intake one index lookup and one row, not two extra trips. The same rules: the
--- advisory lock is "in progress" ('busy'), a stored answer of the same request is 'replay',
--- of another request 'mismatch'; an expired row counts as absent and is replaced by the new
--- answer (deleted only after the work succeeded, so a refusal changes nothing).
--- o_outcome 'new' carries the answer just stored (status 201, Location, body), which the worker
--- sends as it is, so the first answer and its replays are the same bytes; 'missing' (an unknown
--- source: crm_intake gives no row) stores nothing. The body is the contact object of
--- crm_h_write_contact (src/handlers_contacts.c), written here with the same members in the
--- same order and no white space (tests/api/test_idempotency_one_trip.py compares the two).
+-- crm_intake for a key whose earlier contact (p_old) expired: that contact's key cleared, then
+-- the intake with the key, in a subtransaction so that a refusal (no row: an unknown source)
+-- leaves the old contact as it was. Only this rare case pays for the subtransaction.
+CREATE OR REPLACE FUNCTION crm_idem_intake_replacing(p_old bigint, p_key text, p_fp bytea, p_email text,
+                                                     p_source bigint)
+RETURNS TABLE (id bigint, lead_id bigint, source_id bigint, operator_id bigint, status text, created_at text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_c record;
+BEGIN
+    BEGIN
+        UPDATE contacts c SET idem_key = NULL, idem_fp = NULL WHERE c.id = p_old;
+        PERFORM set_config('crm.idem_key', p_key, true), set_config('crm.idem_fp', encode(p_fp, 'hex'), true);
+        SELECT * INTO v_c FROM crm_intake(p_email, p_source);
+        IF v_c.id IS NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'CRMNS', MESSAGE = 'no source: undo the key''s release';
+        END IF;
+        PERFORM set_config('crm.idem_key', '', true), set_config('crm.idem_fp', '', true);
+    EXCEPTION WHEN SQLSTATE 'CRMNS' THEN
+        RETURN; -- rolled back: the old contact keeps its (expired) key, the settings are cleared
+    END;
+    RETURN QUERY SELECT v_c.id, v_c.lead_id, v_c.source_id, v_c.operator_id, v_c.status, v_c.created_at;
+END
+$$;
+
+-- POST /api/contacts with a key in one statement (one round trip, one transaction): the claim
+-- and crm_intake, whose contact row carries the key (0011), or the claim's outcome alone. The
+-- separate claim / work / store above costs three round trips and a row of idempotency_keys;
+-- here a key costs the intake two index lookups and one index entry. The same rules: the
+-- advisory lock is "in progress" ('busy'); a contact made with the key, or a stored answer, of
+-- the same request is 'replay', of another request 'mismatch'. An expired key counts as absent:
+-- its contact's key is cleared before the new contact takes it (undone if the intake refuses).
+-- o_outcome 'new' carries the answer (status 201, Location, body), which the worker sends as it
+-- is, so the first answer and its replays are the same bytes (crm_idem_contact_json); 'missing'
+-- (an unknown source: crm_intake gives no row) stores and changes nothing.
+-- crm_intake is called unchanged: the two settings below are read by the defaults of
+-- contacts.idem_key and idem_fp, and cleared as soon as it returned, so that nothing else in the
+-- transaction (a test calling crm_intake next) inherits them.
 CREATE OR REPLACE FUNCTION crm_idem_intake(p_client text, p_key text, p_request text, p_ttl integer,
                                            p_email text, p_source bigint,
                                            OUT o_outcome text, OUT o_status integer, OUT o_location text,
                                            OUT o_body text)
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_row idempotency_keys;
     v_fp  bytea := sha256(convert_to(p_request, 'UTF8'));
+    v_key text := crm_idem_contact_key(p_client, p_key);
+    v_old record;
+    v_row idempotency_keys;
     v_c   record;
 BEGIN
     IF NOT pg_try_advisory_xact_lock(crm_idem_lock_id(p_client, p_key)) THEN
         o_outcome := 'busy';
         RETURN;
     END IF;
-    SELECT * INTO v_row FROM idempotency_keys k WHERE k.client = p_client AND k.key = p_key;
-    IF FOUND AND v_row.created_at > now() - make_interval(secs => p_ttl) THEN
+    SELECT c.id, c.idem_fp, c.created_at > now() - make_interval(secs => p_ttl) AS young INTO v_old
+      FROM contacts c WHERE c.idem_key = v_key;
+    IF FOUND AND v_old.young THEN
+        IF v_old.idem_fp <> v_fp THEN
+            o_outcome := 'mismatch';
+        ELSE
+            o_outcome := 'replay';
+            o_status := 201;
+            o_location := '/api/contacts/' || v_old.id;
+            o_body := crm_idem_contact_body(v_old.id);
+        END IF;
+        RETURN;
+    END IF;
+    -- the key used by another POST (or stored by an older release)
+    SELECT * INTO v_row FROM idempotency_keys k
+     WHERE k.client = p_client AND k.key = p_key AND k.created_at > now() - make_interval(secs => p_ttl);
+    IF FOUND THEN
         IF v_row.fingerprint <> v_fp THEN
             o_outcome := 'mismatch';
         ELSE
@@ -99,25 +191,21 @@ BEGIN
         RETURN;
     END IF;
 
-    SELECT * INTO v_c FROM crm_intake(p_email, p_source);
-    IF NOT FOUND THEN
+    IF v_old.id IS NULL THEN
+        PERFORM set_config('crm.idem_key', v_key, true), set_config('crm.idem_fp', encode(v_fp, 'hex'), true);
+        SELECT * INTO v_c FROM crm_intake(p_email, p_source);
+        PERFORM set_config('crm.idem_key', '', true), set_config('crm.idem_fp', '', true);
+    ELSE
+        SELECT * INTO v_c FROM crm_idem_intake_replacing(v_old.id, v_key, v_fp, p_email, p_source);
+    END IF;
+    IF v_c.id IS NULL THEN
         o_outcome := 'missing';
         RETURN;
     END IF;
     o_outcome := 'new';
     o_status := 201;
     o_location := '/api/contacts/' || v_c.id;
-    o_body := '{"id":' || v_c.id || ',"lead_id":' || v_c.lead_id || ',"source_id":' || v_c.source_id
-        || ',"operator_id":' || coalesce(v_c.operator_id::text, 'null')
-        || ',"status":' || to_json(v_c.status)::text || ',"created_at":' || to_json(v_c.created_at)::text || '}';
-    IF v_row.key IS NOT NULL THEN
-        -- the expired row found above: replaced only now that the work succeeded (under the lock)
-        DELETE FROM idempotency_keys k WHERE k.client = p_client AND k.key = p_key;
-    END IF;
-    -- a plain insert (no ON CONFLICT on the hot path): a row stored without the lock (a caller
-    -- that did not claim) makes it fail, work included, as crm_idem_store does
-    INSERT INTO idempotency_keys (client, key, fingerprint, status, location, body)
-        VALUES (p_client, p_key, v_fp, o_status, o_location, o_body);
+    o_body := crm_idem_contact_json(v_c.id, v_c.lead_id, v_c.source_id, v_c.operator_id, v_c.status, v_c.created_at);
 END
 $$;
 
@@ -137,5 +225,35 @@ BEGIN
            FOR UPDATE SKIP LOCKED);
     GET DIAGNOSTICS v_n = ROW_COUNT;
     RETURN v_n;
+END
+$$;
+
+-- The drainer's sweep of contact keys (0011): walks at most p_limit contacts in id order from
+-- idempotency_sweep.contact_id, up to the first one younger than p_ttl seconds, and clears the
+-- keys among them. o_walked is how many contacts it went past (p_limit: call again), o_cleared
+-- how many keys it cleared. One sweep at a time (the watermark's row lock); a contact being
+-- changed meanwhile is waited for (one row's update; the sweep is the drainer's, not a request's).
+CREATE OR REPLACE FUNCTION crm_idem_expire_contacts(p_ttl integer, p_limit integer,
+                                                    OUT o_walked integer, OUT o_cleared integer)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_from bigint;
+    v_to   bigint;
+BEGIN
+    SELECT w.contact_id INTO v_from FROM idempotency_sweep w FOR UPDATE;
+    WITH next AS (
+        SELECT c.id, c.created_at FROM contacts c WHERE c.id > v_from ORDER BY c.id LIMIT p_limit
+    ), young AS (
+        SELECT min(n.id) AS id FROM next n WHERE n.created_at > now() - make_interval(secs => p_ttl)
+    )
+    SELECT count(*), max(n.id) INTO o_walked, v_to FROM next n, young y WHERE y.id IS NULL OR n.id < y.id;
+    o_cleared := 0;
+    IF v_to IS NULL THEN
+        RETURN;
+    END IF;
+    UPDATE contacts c SET idem_key = NULL, idem_fp = NULL
+     WHERE c.id > v_from AND c.id <= v_to AND c.idem_key IS NOT NULL;
+    GET DIAGNOSTICS o_cleared = ROW_COUNT;
+    UPDATE idempotency_sweep SET contact_id = v_to;
 END
 $$;

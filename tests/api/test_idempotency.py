@@ -6,8 +6,10 @@ with the same request again gets that answer replayed with `Idempotent-Replayed:
 creates nothing. The same key with another request is 422, while the first still runs 409, a
 malformed key 400. A request that failed stores nothing, so its retry is processed anew. Keys
 expire after CRM_IDEMPOTENCY_TTL (24 h): a key older than that is new again, and the drainer's
-sweep deletes it.
+sweep deletes it. POST /api/contacts keeps its key on the contact (contacts.idem_key, migration
+0011), the other POSTs in idempotency_keys.
 """
+import hashlib
 import json
 import threading
 import uuid
@@ -38,6 +40,12 @@ def stored_keys(db_rows, k):
                    (api_key()[4:20], k))
 
 
+def contact_keys(db_rows, k):
+    """The contacts holding key k of the suite's admin key, with the fingerprint of their request."""
+    return db_rows("SELECT id, encode(idem_fp, 'hex') FROM contacts WHERE idem_key = %s",
+                   (api_key()[4:20] + " " + k,))
+
+
 def contacts_of(db_count, email):
     return db_count("contacts c JOIN leads l ON l.id = c.lead_id", "l.email = %s", (email,))
 
@@ -60,7 +68,9 @@ def test_replay_returns_the_first_answer_and_creates_nothing(api, db_rows, db_co
     assert contacts_of(db_count, email) == 1
     assert db_count("assignment_history", "contact_id = %s", (contact["id"],)) == 1
     assert db_rows("SELECT active_contacts FROM operators WHERE id = %s", (op["id"],))[0][0] == 1
-    assert stored_keys(db_rows, k) == [(201, first.headers["Location"], first.text)]
+    request = b"POST /api/contacts 0 0\n" + first.request.body
+    assert contact_keys(db_rows, k) == [(contact["id"], hashlib.sha256(request).hexdigest())]
+    assert stored_keys(db_rows, k) == []  # on the contact, not in idempotency_keys
 
 
 def test_without_a_key_every_post_is_processed(api, db_count, source_with_operator):
@@ -110,7 +120,7 @@ def test_longest_and_widest_keys_are_accepted(api, db_rows, source_with_operator
         first = check_json(post_key(api, "/api/contacts", body, k), 201)
         again = post_key(api, "/api/contacts", body, k)
         assert check_json(again, 201) == first and again.headers.get(REPLAYED) == "true"
-        assert len(stored_keys(db_rows, k)) == 1
+        assert [r[0] for r in contact_keys(db_rows, k)] == [first["id"]]
 
 
 def test_concurrent_same_key_gives_one_contact(base_url, db_count, source_with_operator):
@@ -159,7 +169,7 @@ def test_failed_request_stores_nothing_and_its_retry_is_processed(api, db_rows, 
     missing = {"email": email, "source_id": MISSING_ID}
     first = post_key(api, "/api/contacts", missing, k)
     check_problem(first, 404)
-    assert stored_keys(db_rows, k) == []
+    assert stored_keys(db_rows, k) == [] and contact_keys(db_rows, k) == []
     again = post_key(api, "/api/contacts", missing, k)
     check_problem(again, 404)  # processed anew, not a replay
     assert REPLAYED not in again.headers
@@ -173,7 +183,7 @@ def test_failed_request_stores_nothing_and_its_retry_is_processed(api, db_rows, 
     k2 = key()
     check_problem(api.post_raw("/api/contacts", b'{"email": ', headers={"Idempotency-Key": k2}), 400)
     check_problem(post_key(api, "/api/contacts", {"email": "not-an-email", "source_id": src["id"]}, k2), 422)
-    assert stored_keys(db_rows, k2) == []
+    assert stored_keys(db_rows, k2) == [] and contact_keys(db_rows, k2) == []
 
 
 def test_other_posts_replay(api, db_count, make_operator):
@@ -216,14 +226,22 @@ def test_other_posts_replay(api, db_count, make_operator):
 def test_a_key_past_its_ttl_is_new_again(api, db, db_rows, db_count, source_with_operator):
     src, _ = source_with_operator()
     k, a, b = key(), new_email("old"), new_email("new")
-    check_json(post_key(api, "/api/contacts", {"email": a, "source_id": src["id"]}, k), 201)
-    with db.cursor() as cur:
-        cur.execute("UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = %s", (k,))
+    old = check_json(post_key(api, "/api/contacts", {"email": a, "source_id": src["id"]}, k), 201)
+    with db.cursor() as cur:  # the contact's key is as old as the contact
+        cur.execute("UPDATE contacts SET created_at = now() - interval '25 hours' WHERE id = %s", (old["id"],))
     resp = post_key(api, "/api/contacts", {"email": b, "source_id": src["id"]}, k)
-    check_json(resp, 201)
+    new = check_json(resp, 201)
     assert REPLAYED not in resp.headers
     assert contacts_of(db_count, b) == 1
-    assert len(stored_keys(db_rows, k)) == 1
+    assert [r[0] for r in contact_keys(db_rows, k)] == [new["id"]]  # the key moved to the new contact
+    # the same for another POST's stored answer
+    k = key()
+    check_json(post_key(api, "/api/operators", {"name": unique("op"), "max_load_limit": 1}, k), 201)
+    with db.cursor() as cur:
+        cur.execute("UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = %s", (k,))
+    resp = post_key(api, "/api/contacts", {"email": new_email("after"), "source_id": src["id"]}, k)
+    check_json(resp, 201)
+    assert REPLAYED not in resp.headers
 
 
 @pytest.mark.slow
@@ -237,3 +255,20 @@ def test_the_drainer_sweep_deletes_expired_keys(db, db_rows):
     # the sweep runs at most every CRM_SWEEP_SECONDS (10 s in the test stack)
     wait_until(lambda: stored_keys(db_rows, old) == [], 25, "the expired key deleted by the drainer")
     assert len(stored_keys(db_rows, young)) == 1
+
+
+@pytest.mark.slow
+def test_the_drainer_sweep_clears_expired_contact_keys(api, db, db_rows, source_with_operator):
+    src, _ = source_with_operator()
+    k_old, k_young = key(), key()
+    old = check_json(post_key(api, "/api/contacts", {"email": new_email("swo"), "source_id": src["id"]}, k_old), 201)
+    young = check_json(post_key(api, "/api/contacts", {"email": new_email("swy"), "source_id": src["id"]}, k_young), 201)
+    with db.cursor() as cur:
+        # the sweep walks contacts in id order up to the first young one: start it just before
+        # the old contact, which is then the only expired one in its way
+        cur.execute("UPDATE contacts SET created_at = now() - interval '25 hours' WHERE id = %s", (old["id"],))
+        cur.execute("UPDATE idempotency_sweep SET contact_id = %s", (old["id"] - 1,))
+    wait_until(lambda: contact_keys(db_rows, k_old) == [], 25, "the expired contact key cleared by the drainer")
+    assert [r[0] for r in contact_keys(db_rows, k_young)] == [young["id"]]
+    assert db_rows("SELECT status, operator_id FROM contacts WHERE id = %s", (old["id"],)) == \
+        [(old["status"], old["operator_id"])]  # only the key is gone

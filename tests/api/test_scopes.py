@@ -189,6 +189,7 @@ def test_intake_key_limited_to_its_sources(api, base_url, db_count):
         assert (db_count("leads"), db_count("contacts")) == (leads, contacts)
         assert db_count("leads", "email = %s", (email,)) == 0
         assert db_count("idempotency_keys", "client = %s", (key["public_id"],)) == 0
+        assert db_count("contacts", "idem_key LIKE %s", (key["public_id"] + " %",)) == 0
         # everything else is still refused
         check_problem(form.get(f"/api/sources/{mine['id']}"), 403)
     # an admin is never limited; an unlimited intake key takes any source

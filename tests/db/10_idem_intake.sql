@@ -1,11 +1,11 @@
 -- 10_idem_intake.sql -- crm_idem_intake: POST /api/contacts with an Idempotency-Key in one statement
 --
--- The claim, crm_intake and the stored answer in one call: the outcomes of crm_idem_claim
--- (busy, replay, mismatch) before any work, 'new' with the answer it stored in the same
--- transaction as the contact, 'missing' (unknown source) with nothing stored or changed, an
--- expired row replaced by the new answer, keys per client.
+-- The claim and crm_intake in one call: the outcomes of crm_idem_claim (busy, replay, mismatch)
+-- before any work, 'new' with the key and fingerprint on the contact it made (migration 0011),
+-- 'missing' (unknown source) with nothing stored or changed, an expired key moved to the new
+-- contact, keys per client. 11_idem_contact_row.sql: replays of changed contacts, the sweep.
 BEGIN;
-SELECT plan(25);
+SELECT plan(28);
 SET LOCAL lock_timeout = '3s';
 SELECT tap.connect('other');
 
@@ -38,10 +38,11 @@ SELECT is((SELECT body::jsonb FROM a WHERE k = 'n1'),
 SELECT matches((SELECT body FROM a WHERE k = 'n1'),
                '^\{"id":\d+,"lead_id":\d+,"source_id":\d+,"operator_id":\d+,"status":"active","created_at":"[^"]+"\}$',
                'new: ... members in the order of crm_h_write_contact, no white space');
-SELECT is((SELECT row(fingerprint, status, location, body)::text FROM idempotency_keys WHERE client = 'c1' AND key = 'k1'),
-          (SELECT row(sha256(convert_to('POST /api/contacts 0 0' || E'\n' || 'one@tap.test', 'UTF8')), status, location, body)::text
+SELECT is((SELECT row('/api/contacts/' || c.id, c.idem_fp)::text FROM contacts c WHERE c.idem_key = 'c1 k1'),
+          (SELECT row(location, sha256(convert_to('POST /api/contacts 0 0' || E'\n' || 'one@tap.test', 'UTF8')))::text
              FROM a WHERE k = 'n1'),
-          'new: the answer sent is the answer stored, with the request''s fingerprint');
+          'new: the contact holds the client''s key and the request''s fingerprint');
+SELECT is((SELECT count(*) FROM idempotency_keys WHERE key = 'k1'), 0::bigint, 'new: no row in idempotency_keys');
 SELECT is((SELECT count(*) FROM assignment_history s JOIN contacts c ON c.id = s.contact_id JOIN leads l ON l.id = c.lead_id
             WHERE l.email = 'one@tap.test'), 1::bigint, 'new: one history entry');
 
@@ -53,21 +54,24 @@ SELECT is(pg_temp.contacts('one@tap.test'), 1::bigint, 'replay: no second contac
 SELECT is(pg_temp.go('m1', 'c1', 'k1', 'two@tap.test'), 'mismatch', 'mismatch: same key, another request');
 SELECT is(pg_temp.contacts('two@tap.test'), 0::bigint, 'mismatch: no work done');
 SELECT is(pg_temp.go('o1', 'c2', 'k1', 'two@tap.test'), 'new', 'per client: another client''s same key is its own');
-SELECT is((SELECT count(*) FROM idempotency_keys WHERE key = 'k1'), 2::bigint, 'per client: one row each');
+SELECT is((SELECT count(*) FROM contacts WHERE idem_key IN ('c1 k1', 'c2 k1')), 2::bigint, 'per client: one contact each');
 
 -- an unknown source: nothing stored, nothing changed ------------------------------------------
 SELECT is(pg_temp.go('s1', 'c1', 'k-miss', 'miss@tap.test', -1), 'missing', 'missing: an unknown source');
-SELECT is((SELECT count(*) FROM idempotency_keys WHERE key = 'k-miss'), 0::bigint, 'missing: no answer stored');
+SELECT is((SELECT count(*) FROM contacts WHERE idem_key = 'c1 k-miss'), 0::bigint, 'missing: no key stored');
 
--- time to live: an expired row is replaced, and kept until then -------------------------------
-INSERT INTO idempotency_keys (client, key, fingerprint, status, body, created_at)
-VALUES ('c1', 'k-old', sha256(''), 201, '{"old":1}', now() - interval '25 hours');
-SELECT is(pg_temp.go('e0', 'c1', 'k-miss-old', 'x@tap.test', -1), 'missing', 'ttl: (a refusal on another key)');
-SELECT is(pg_temp.go('e1', 'c1', 'k-old', 'old@tap.test'), 'new', 'ttl: a key past the ttl is new again (any request)');
-SELECT is((SELECT row(count(*), min(body))::text FROM idempotency_keys WHERE client = 'c1' AND key = 'k-old'),
-          (SELECT row(1::bigint, body)::text FROM a WHERE k = 'e1'), 'ttl: ... its row now holds the new answer');
-SELECT ok((SELECT created_at = now() FROM idempotency_keys WHERE client = 'c1' AND key = 'k-old'),
-          'ttl: ... and is young again');
+-- time to live: an expired key moves to the new contact, and stays until then ------------------
+SELECT is(pg_temp.go('e0', 'c1', 'k-old', 'old@tap.test'), 'new', 'ttl: (a contact with k-old)');
+UPDATE contacts SET created_at = now() - interval '25 hours' WHERE idem_key = 'c1 k-old';
+CREATE TEMP TABLE old AS SELECT id, idem_fp FROM contacts WHERE idem_key = 'c1 k-old';
+SELECT is(pg_temp.go('e1', 'c1', 'k-old', 'miss-old@tap.test', -1), 'missing', 'ttl: a refusal with an expired key');
+SELECT is((SELECT row(c.idem_key, c.idem_fp)::text FROM contacts c, old o WHERE c.id = o.id),
+          (SELECT row('c1 k-old', o.idem_fp)::text FROM old o), 'ttl: ... leaves the old contact its key');
+SELECT is(pg_temp.go('e2', 'c1', 'k-old', 'new-old@tap.test'), 'new', 'ttl: a key past the ttl is new again (any request)');
+SELECT is((SELECT row(c.idem_key, c.idem_fp)::text FROM contacts c, old o WHERE c.id = o.id), row(NULL, NULL)::text,
+          'ttl: ... the old contact''s key is cleared');
+SELECT is((SELECT '/api/contacts/' || id FROM contacts WHERE idem_key = 'c1 k-old'), (SELECT location FROM a WHERE k = 'e2'),
+          'ttl: ... and the new contact holds it');
 
 -- in progress: another session holds the key --------------------------------------------------
 SELECT dblink_exec('other', 'BEGIN');

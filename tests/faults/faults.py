@@ -223,10 +223,10 @@ def main():
     rows = cur.fetchall()
     check(all(a == b for _, a, b in rows), f"every counter equals its real count: {[(i, a, b) for i, a, b in rows]}")
     cur.execute("SELECT count(*) FROM contacts c JOIN leads l ON l.id = c.lead_id WHERE l.email LIKE %s AND"
-                " (SELECT count(*) FROM assignments a WHERE a.contact_id = c.id AND a.reason = 'intake') <> 1",
+                " (SELECT count(*) FROM assignment_history a WHERE a.contact_id = c.id AND a.reason = 'intake') <> 1",
                 (f"fault-{TAG}-%",))
     check(cur.fetchone()[0] == 0, "one intake entry in the history per contact")
-    cur.execute("SELECT count(*) FROM idempotency_keys WHERE key LIKE %s", (f"{TAG}-%",))
+    cur.execute("SELECT count(*) FROM contacts WHERE idem_key LIKE %s", (f"% {TAG}-%",))
     keys = cur.fetchone()[0]
     check(keys == len(posted), f"one stored answer per contact: {keys} keys for {len(posted)} contacts")
     check(counts["5xx"] + counts["errors"] > 0, "the faults were felt (some requests failed and were retried)")

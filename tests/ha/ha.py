@@ -278,7 +278,7 @@ def verify(ops):
          WHERE coalesce(k.waiting, 0) <> coalesce(r.n, 0)""")
     check(not bad, f"the source_waiting shards equal a recount {bad[:3]}")
     n = fetch_all(cur, "SELECT count(*) FROM contacts c JOIN leads l ON l.id = c.lead_id WHERE l.email LIKE %s AND"
-                       " (SELECT count(*) FROM assignments a WHERE a.contact_id = c.id AND a.reason = 'intake') <> 1",
+                       " (SELECT count(*) FROM assignment_history a WHERE a.contact_id = c.id AND a.reason = 'intake') <> 1",
                   (f"ha-{TAG}-%",))[0][0]
     check(n == 0, f"one intake entry in the history per contact ({n} others)")
     total = fetch_all(cur, "SELECT count(*) FROM contacts")[0][0]
