@@ -109,7 +109,8 @@ BEGIN
     o_location := '/api/contacts/' || v_c.id;
     o_body := '{"id":' || v_c.id || ',"lead_id":' || v_c.lead_id || ',"source_id":' || v_c.source_id
         || ',"operator_id":' || coalesce(v_c.operator_id::text, 'null')
-        || ',"status":' || to_json(v_c.status)::text || ',"created_at":' || to_json(v_c.created_at)::text || '}';
+        || ',"status":' || to_json(v_c.status)::text || ',"created_at":' || to_json(v_c.created_at)::text
+        || ',"accepted_at":null}';
     IF v_row.key IS NOT NULL THEN
         -- the expired row found above: replaced only now that the work succeeded (under the lock)
         DELETE FROM idempotency_keys k WHERE k.client = p_client AND k.key = p_key;
