@@ -20,6 +20,7 @@ void crm_h_operator_update(struct crm_ctx *ctx);
 void crm_h_source_create(struct crm_ctx *ctx);
 void crm_h_sources_list(struct crm_ctx *ctx);
 void crm_h_source_get(struct crm_ctx *ctx);
+void crm_h_source_update(struct crm_ctx *ctx);
 void crm_h_source_operators_set(struct crm_ctx *ctx);
 void crm_h_source_operators_list(struct crm_ctx *ctx);
 void crm_h_source_simulate(struct crm_ctx *ctx);

@@ -24,6 +24,8 @@ void crm_h_write_contact(struct crm_jw *w, const struct crm_contact *c)
 	crm_jw_str(w, c->status);
 	crm_jw_key(w, "created_at");
 	crm_jw_str(w, c->created_at);
+	crm_jw_key(w, "accepted_at");
+	crm_jw_str(w, c->accepted_at);
 	crm_jw_obj_end(w);
 }
 
@@ -182,11 +184,21 @@ void crm_h_contact_update(struct crm_ctx *ctx)
 		crm_h_fail(ctx, &err);
 		return;
 	}
-	if (b.has_status && !crm_contact_status_valid(b.status)) {
+	if (b.has_status && !crm_contact_status_valid(b.status))
 		crm_err_field(&err, "status", CRM_CONTACT_STATUS_RULE);
+	/* an acceptance is alone, or with the operator expected to hold the contact */
+	if (b.has_accepted && !b.accepted)
+		crm_err_field(&err, "accepted", "must be true (an acceptance cannot be withdrawn)");
+	if (b.has_accepted && b.has_status)
+		crm_err_field(&err, "status", "cannot be combined with accepted");
+	if (b.has_accepted && b.has_operator && b.operator_id == 0)
+		crm_err_field(&err, "operator_id",
+			"with accepted: the operator expected to hold the contact, not null");
+	if (err.code != CRM_E_OK) {
 		crm_h_fail(ctx, &err);
 		return;
 	}
+	patch.accepted = b.has_accepted;
 	patch.has_status = b.has_status;
 	patch.status = b.status;
 	patch.has_operator = b.has_operator;

@@ -15,6 +15,8 @@ static void write_source(struct crm_jw *w, const struct crm_source *src)
 	crm_jw_str(w, src->name);
 	crm_jw_key(w, "description");
 	crm_jw_str(w, src->description);
+	crm_jw_key(w, "accept_timeout_seconds");
+	crm_jw_opt_int(w, src->accept_timeout_seconds != 0, src->accept_timeout_seconds);
 	crm_jw_obj_end(w);
 }
 
@@ -89,6 +91,29 @@ void crm_h_source_get(struct crm_ctx *ctx)
 
 	crm_err_init_arena(&err, ctx->arena);
 	if (!crm_service_source_get(ctx->svc, ctx->arena, ctx->req->params[0], &src, &err)) {
+		crm_h_fail(ctx, &err);
+		return;
+	}
+	answer_source(ctx, &src);
+}
+
+void crm_h_source_update(struct crm_ctx *ctx)
+{
+	struct crm_source_patch_body b;
+	struct crm_source_patch patch;
+	struct crm_source src;
+	struct crm_err err;
+
+	crm_err_init_arena(&err, ctx->arena);
+	if (!crm_h_decode(ctx, &crm_schema_source_patch, &b))
+		return;
+	patch.has_name = b.has_name;
+	patch.has_description = b.has_description;
+	patch.has_accept_timeout = b.has_accept_timeout;
+	patch.name = b.name;
+	patch.description = b.description;
+	patch.accept_timeout_seconds = (int32_t)b.accept_timeout_seconds;
+	if (!crm_service_source_update(ctx->svc, ctx->arena, ctx->req->params[0], &patch, &src, &err)) {
 		crm_h_fail(ctx, &err);
 		return;
 	}

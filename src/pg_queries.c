@@ -15,12 +15,13 @@
 #include "pg_internal.h"
 
 #define OPERATOR_COLS "id, name, is_active, max_load_limit, active_contacts, schedule::text, crm_on_shift_now(o)"
-#define SOURCE_COLS "id, name, description"
+#define SOURCE_COLS "id, name, description, accept_timeout_seconds"
 #define SO_COLS "id, operator_id, source_id, weight"
 #define KEY_COLS                                                                                                     \
 	"k.id, k.public_id, k.name, k.scopes, k.source_ids, crm_rfc3339(k.created_at), crm_rfc3339(k.last_used_at)," \
 	" crm_rfc3339(k.revoked_at)"
-#define CONTACT_COLS "c.id, c.lead_id, c.source_id, c.operator_id, c.status, crm_rfc3339(c.created_at)"
+#define CONTACT_COLS \
+	"c.id, c.lead_id, c.source_id, c.operator_id, c.status, crm_rfc3339(c.created_at), crm_rfc3339(c.accepted_at)"
 
 const struct pg_statement crm_pg_statements[PGS__COUNT] = {
 	[PGS_OPERATOR_CREATE] = {"operator_create",
@@ -36,6 +37,13 @@ const struct pg_statement crm_pg_statements[PGS__COUNT] = {
 	[PGS_SOURCE_CREATE] = {"source_create",
 		"INSERT INTO sources (name, description) VALUES ($1, $2) RETURNING " SOURCE_COLS, 2},
 	[PGS_SOURCE_GET] = {"source_get", "SELECT " SOURCE_COLS " FROM sources WHERE id = $1", 1},
+	/* each field is written only when given ($2, $4, $6); NULL values are JSON nulls */
+	[PGS_SOURCE_UPDATE] = {"source_update",
+		"UPDATE sources SET name = CASE WHEN $2::boolean THEN $3 ELSE name END,"
+		" description = CASE WHEN $4::boolean THEN $5 ELSE description END,"
+		" accept_timeout_seconds = CASE WHEN $6::boolean THEN $7::integer ELSE accept_timeout_seconds END"
+		" WHERE id = $1 RETURNING " SOURCE_COLS,
+		7},
 	[PGS_SOURCE_LOCK] = {"source_lock", "SELECT id FROM sources WHERE id = $1 FOR NO KEY UPDATE", 1},
 	[PGS_SOURCES_LIST] = {"sources_list", "SELECT " SOURCE_COLS " FROM sources ORDER BY id", 0},
 	[PGS_OPERATORS_MISSING] = {"operators_missing",
@@ -62,6 +70,12 @@ const struct pg_statement crm_pg_statements[PGS__COUNT] = {
 	[PGS_DRAIN_SOURCES] = {"drain_sources", "SELECT crm_drain_sources(ARRAY[$1::bigint], $2)", 2},
 	[PGS_DRAIN_NEXT] = {"drain_next", "SELECT o_source, o_assigned FROM crm_drain_next($1, $2)", 2},
 	[PGS_SHIFT_ADVANCE] = {"shift_advance", "SELECT o_advanced, o_wait_ms FROM crm_shift_advance($1)", 1},
+	[PGS_ACCEPT_TIMEOUT_ADVANCE] = {"accept_timeout_advance",
+		"SELECT o_advanced, o_wait_ms FROM crm_accept_timeout_advance($1)", 1},
+	[PGS_CONTACT_ACCEPT] = {"contact_accept",
+		"SELECT u.o_error, " CONTACT_COLS " FROM crm_contact_accept($1, $2::bigint) u"
+		" LEFT JOIN LATERAL (SELECT (u.o_contact).*) c ON true",
+		2},
 	[PGS_CONTACT_EXISTS] = {"contact_exists", "SELECT 1 FROM contacts WHERE id = $1", 1},
 	[PGS_ASSIGNMENTS_LIST] = {"assignments_list",
 		"SELECT id, contact_id, operator_id, reason, note, load_before, load_limit, candidates, created_at,"
@@ -159,6 +173,7 @@ static void read_source(struct crm_arena *a, const PGresult *res, int row, struc
 	src->id = col_i64(res, row, 0);
 	src->name = col_str(a, res, row, 1);
 	src->description = col_str(a, res, row, 2);
+	src->accept_timeout_seconds = PQgetisnull(res, row, 3) ? 0 : (int32_t)col_i64(res, row, 3);
 }
 
 static void read_source_operator(const PGresult *res, int row, struct crm_source_operator *so)
@@ -179,6 +194,9 @@ static void read_contact(struct crm_arena *a, const PGresult *res, int row, int 
 	c->operator_id = col_i64(res, row, col + 3);
 	c->status = a ? col_str(a, res, row, col + 4) : PQgetvalue(res, row, col + 4);
 	c->created_at = a ? col_str(a, res, row, col + 5) : PQgetvalue(res, row, col + 5);
+	c->accepted_at = NULL; /* the intake's result has no such column: a new contact is not accepted */
+	if (PQnfields(res) > col + 6 && !PQgetisnull(res, row, col + 6))
+		c->accepted_at = a ? col_str(a, res, row, col + 6) : PQgetvalue(res, row, col + 6);
 }
 
 /* Runs a statement expected to return at most one row; NOT_FOUND (with `what`) when none. */
@@ -339,6 +357,29 @@ bool crm_pg_source_get(struct crm_pg *pg, struct crm_arena *a, int64_t id, struc
 
 	if (res == NULL)
 		return false;
+	read_source(a, res, 0, out);
+	PQclear(res);
+	return true;
+}
+
+bool crm_pg_source_update(struct crm_pg *pg, struct crm_arena *a, int64_t id, const struct crm_source_patch *patch,
+	struct crm_source *out, struct crm_err *err)
+{
+	struct num n, t;
+	const char *values[] = {
+		num(&n, id),
+		patch->has_name ? "t" : "f",
+		patch->has_name ? patch->name : NULL,
+		patch->has_description ? "t" : "f",
+		patch->has_description ? patch->description : NULL,
+		patch->has_accept_timeout ? "t" : "f",
+		patch->has_accept_timeout && patch->accept_timeout_seconds ? num(&t, patch->accept_timeout_seconds)
+									   : NULL,
+	};
+	PGresult *res = one_row(pg, PGS_SOURCE_UPDATE, values, "source", err);
+
+	if (res == NULL)
+		return false; /* a taken name is 409 by its constraint (pg.c) */
 	read_source(a, res, 0, out);
 	PQclear(res);
 	return true;
@@ -633,6 +674,10 @@ static const struct contact_refusal {
 	{"inactive", NULL, "is not active", CRM_E_CONFLICT, true},
 	{"at_limit", NULL, "the operator is at its max_load_limit of active contacts", CRM_E_CONFLICT, false},
 	{"off_shift", NULL, "is off shift (its working hours)", CRM_E_CONFLICT, true},
+	{"not_assigned", NULL, "the contact is not assigned: nobody can accept it", CRM_E_CONFLICT, false},
+	{"closed", NULL, "the contact is closed", CRM_E_CONFLICT, false},
+	{"already_accepted", NULL, "the contact is already accepted", CRM_E_CONFLICT, false},
+	{"other_operator", NULL, "does not hold the contact (it was reassigned)", CRM_E_CONFLICT, true},
 };
 
 static bool contact_update_error(const char *name, const struct crm_contact_patch *patch, struct crm_err *err)
@@ -667,7 +712,9 @@ bool crm_pg_contact_update(struct crm_pg *pg, struct crm_arena *a, int64_t id, c
 		patch->has_operator && patch->operator_id ? num(&op, patch->operator_id) : NULL,
 		num(&batch, pg->drain_batch),
 	};
-	PGresult *res = crm_pg_exec(pg, PGS_CONTACT_UPDATE, values, err);
+	const char *accept[] = {values[0], values[3]};
+	PGresult *res = patch->accepted ? crm_pg_exec(pg, PGS_CONTACT_ACCEPT, accept, err)
+					: crm_pg_exec(pg, PGS_CONTACT_UPDATE, values, err);
 	bool ok;
 
 	if (res == NULL)
@@ -831,11 +878,13 @@ fail:
 	return false;
 }
 
-bool crm_pg_shift_advance(struct crm_pg *pg, bool *advanced, int64_t *wait_ms, struct crm_err *err)
+/* One step of a drainer's timer (shifts, accept timeouts): whether something was due, and the
+ * wait until the next (-1: none). */
+static bool timer_advance(struct crm_pg *pg, enum pg_stmt stmt, bool *advanced, int64_t *wait_ms, struct crm_err *err)
 {
 	struct num batch;
 	const char *values[] = {num(&batch, pg->drain_batch)};
-	PGresult *res = crm_pg_exec(pg, PGS_SHIFT_ADVANCE, values, err);
+	PGresult *res = crm_pg_exec(pg, stmt, values, err);
 
 	if (res == NULL)
 		return false;
@@ -843,6 +892,16 @@ bool crm_pg_shift_advance(struct crm_pg *pg, bool *advanced, int64_t *wait_ms, s
 	*wait_ms = PQgetisnull(res, 0, 1) ? -1 : col_i64(res, 0, 1);
 	PQclear(res);
 	return true;
+}
+
+bool crm_pg_shift_advance(struct crm_pg *pg, bool *advanced, int64_t *wait_ms, struct crm_err *err)
+{
+	return timer_advance(pg, PGS_SHIFT_ADVANCE, advanced, wait_ms, err);
+}
+
+bool crm_pg_accept_timeout_advance(struct crm_pg *pg, bool *advanced, int64_t *wait_ms, struct crm_err *err)
+{
+	return timer_advance(pg, PGS_ACCEPT_TIMEOUT_ADVANCE, advanced, wait_ms, err);
 }
 
 bool crm_pg_backlog_drain_next(struct crm_pg *pg, int64_t after, int64_t *source, int *assigned, struct crm_err *err)

@@ -39,6 +39,7 @@ static const struct crm_route routes[] = {
 	ROUTE("POST", "/api/sources", crm_h_source_create, NULL, ADMIN),
 	ROUTE("GET", "/api/sources", crm_h_sources_list, NULL, READ),
 	ROUTE("GET", "/api/sources/{id}", crm_h_source_get, NULL, READ),
+	ROUTE("PATCH", "/api/sources/{id}", crm_h_source_update, NULL, ADMIN),
 	ROUTE("POST", "/api/sources/{id}/operators", crm_h_source_operators_set, NULL, ADMIN),
 	ROUTE("GET", "/api/sources/{id}/operators", crm_h_source_operators_list, NULL, READ),
 	ROUTE("GET", "/api/sources/{id}/stats", crm_h_source_stats, NULL, READ),

@@ -67,6 +67,17 @@ static const struct crm_jfield source_create_fields[] = {
 };
 const struct crm_jschema crm_schema_source_create = CRM_JSCHEMA(source_create_fields, struct crm_source_body);
 
+#define SP(m) offsetof(struct crm_source_patch_body, m)
+static const struct crm_jfield source_patch_fields[] = {
+	{"name", CRM_JT_STRING, CRM_JF_TRIM, 1, CRM_NAME_MAX, SP(name), SP(has_name), NULL},
+	{"description", CRM_JT_STRING, CRM_JF_NULLABLE, 0, CRM_DESCRIPTION_MAX, SP(description), SP(has_description),
+		NULL},
+	/* null: no timeout (it decodes as 0, below the range) */
+	{"accept_timeout_seconds", CRM_JT_INT, CRM_JF_NULLABLE, 5, 86400, SP(accept_timeout_seconds),
+		SP(has_accept_timeout), NULL},
+};
+const struct crm_jschema crm_schema_source_patch = CRM_JSCHEMA(source_patch_fields, struct crm_source_patch_body);
+
 static const struct crm_jfield source_operator_item_fields[] = {
 	{"operator_id", CRM_JT_INT, CRM_JF_REQUIRED, 1, CRM_ID_MAX, SI(operator_id), CRM_JNOSEEN, NULL},
 	{"weight", CRM_JT_INT, CRM_JF_REQUIRED, 1, CRM_WEIGHT_MAX, SI(weight), CRM_JNOSEEN, NULL},
@@ -101,6 +112,8 @@ static const struct crm_jfield contact_patch_fields[] = {
 	{"status", CRM_JT_STRING, 0, 0, 16, CP(status), CP(has_status), NULL},
 	/* null returns the contact to the queue; it decodes as 0, which no operator has */
 	{"operator_id", CRM_JT_INT, CRM_JF_NULLABLE, 1, CRM_ID_MAX, CP(operator_id), CP(has_operator), NULL},
+	/* only true (handlers_contacts.c): accepts the contact */
+	{"accepted", CRM_JT_BOOL, 0, 0, 0, CP(accepted), CP(has_accepted), NULL},
 };
 const struct crm_jschema crm_schema_contact_patch = CRM_JSCHEMA(contact_patch_fields, struct crm_contact_patch_body);
 
@@ -131,6 +144,7 @@ const struct crm_jschema *const crm_schema_all[] = {
 	&crm_schema_source_simulate,
 	&crm_schema_contact_create,
 	&crm_schema_contact_patch,
+	&crm_schema_source_patch,
 	&crm_schema_key_create,
 	NULL,
 };

@@ -11,6 +11,10 @@
  * ended are recomputed (crm_pg_shift_advance), and the wait afterwards ends at the earliest next
  * shift change of all operators if that comes before the sweep: a timer, not a poll. A schedule
  * written by the API sends the wake-up, so the timer is planned anew at once.
+ *
+ * Accept or lose it (README): the same timer also ends at the earliest accept deadline of all
+ * contacts; the contacts due are timed out before the walk (crm_pg_accept_timeout_advance). An
+ * assignment whose deadline is earlier than every pending one sends the wake-up.
  */
 #include "crm/service.h"
 
@@ -37,6 +41,30 @@ static bool drain_walk(struct crm_service *s, int *assigned, struct crm_err *err
 	}
 }
 
+/* Accept or lose it: every contact whose accept deadline has come is timed out (one short
+ * transaction each); *wait_ms receives how long until the next deadline (-1: none). */
+static bool timeouts_advance(struct crm_service *s, int64_t *wait_ms, int *changed, struct crm_err *err)
+{
+	bool advanced;
+
+	*changed = 0;
+	do {
+		crm_service_heartbeat(s);
+		if (!crm_pg_accept_timeout_advance(s->pg, &advanced, wait_ms, err))
+			return false;
+		*changed += advanced;
+	} while (advanced);
+	return true;
+}
+
+/* The earlier of two waits in ms (-1: none). */
+static int64_t earlier(int64_t a, int64_t b)
+{
+	if (a < 0)
+		return b;
+	return b < 0 || a < b ? a : b;
+}
+
 /* Working hours: every operator whose shift_change_at has come is recomputed (one short
  * transaction each); *wait_ms receives how long until the next one (-1: none). */
 static bool shifts_advance(struct crm_service *s, int64_t *wait_ms, int *changed, struct crm_err *err)
@@ -55,8 +83,8 @@ static bool shifts_advance(struct crm_service *s, int64_t *wait_ms, int *changed
 
 bool crm_service_backlog_run_once(struct crm_service *s, int sweep_ms, struct crm_err *err)
 {
-	int assigned, changed, total = 0;
-	int64_t wait_ms, due = -1;
+	int assigned, changed, lapsed, total = 0;
+	int64_t wait_ms, timeout_ms, due = -1;
 
 	if (!crm_pg_backlog_listen(s->pg, err))
 		return false;
@@ -65,12 +93,15 @@ bool crm_service_backlog_run_once(struct crm_service *s, int sweep_ms, struct cr
 	if (!crm_service_idem_expire(s, sweep_ms / 1000, err))
 		return false;
 	/* shifts that started or ended, then drain: a wake-up may have been sent before we listened */
-	if (!shifts_advance(s, &wait_ms, &changed, err))
+	if (!shifts_advance(s, &wait_ms, &changed, err) || !timeouts_advance(s, &timeout_ms, &lapsed, err))
 		return false;
+	wait_ms = earlier(wait_ms, timeout_ms);
 	if (wait_ms >= 0)
 		due = crm_service_now_ms() + wait_ms; /* the drain below takes time too */
 	if (changed > 0)
 		crm_log_info("working hours: %d operators changed shift", changed);
+	if (lapsed > 0)
+		crm_log_info("accept timeouts: %d contacts taken from their operators", lapsed);
 	do {
 		if (!drain_walk(s, &assigned, err))
 			return false;
@@ -78,7 +109,7 @@ bool crm_service_backlog_run_once(struct crm_service *s, int sweep_ms, struct cr
 	} while (assigned > 0);
 	if (total > 0)
 		crm_log_info("backlog: assigned %d waiting contacts", total);
-	/* sleep until the next shift change, a wake-up or the sweep, whichever comes first */
+	/* sleep until the next shift change or accept deadline, a wake-up or the sweep, whichever comes first */
 	if (due >= 0) {
 		wait_ms = due - crm_service_now_ms();
 		wait_ms = wait_ms < 0 ? 0 : wait_ms;

@@ -62,13 +62,14 @@ bool crm_service_contacts_list(struct crm_service *s, struct crm_arena *a, const
 bool crm_service_contact_update(struct crm_service *s, struct crm_arena *a, int64_t id,
 	const struct crm_contact_patch *patch, struct crm_contact *out, struct crm_err *err)
 {
-	if (!patch->has_status && !patch->has_operator)
-		return crm_err_field(err, "body", "must contain status or operator_id");
+	if (!patch->accepted && !patch->has_status && !patch->has_operator)
+		return crm_err_field(err, "body", "must contain status, operator_id or accepted");
 	for (int attempt = 1;; attempt++) {
 		if (crm_pg_contact_update(s->pg, a, id, patch, out, err)) {
 			/* a reassignment by hand (the history's "manual"); moves to the queue and drains
 			 * that the update caused are not known here (README "Metrics") */
-			if (patch->has_operator && patch->operator_id != 0 && out->operator_id == patch->operator_id)
+			if (!patch->accepted && patch->has_operator && patch->operator_id != 0 &&
+				out->operator_id == patch->operator_id)
 				crm_metrics_assignments(CRM_METRICS_REASON_MANUAL, 1);
 			return true;
 		}

@@ -12,6 +12,14 @@ bool crm_service_source_create(struct crm_service *s, struct crm_arena *a, const
 	return crm_pg_source_create(s->pg, a, name, description, out, err);
 }
 
+bool crm_service_source_update(struct crm_service *s, struct crm_arena *a, int64_t id,
+	const struct crm_source_patch *patch, struct crm_source *out, struct crm_err *err)
+{
+	if (!patch->has_name && !patch->has_description && !patch->has_accept_timeout)
+		return crm_err_field(err, "body", "must contain name, description or accept_timeout_seconds");
+	return crm_pg_source_update(s->pg, a, id, patch, out, err);
+}
+
 bool crm_service_source_get(struct crm_service *s, struct crm_arena *a, int64_t id, struct crm_source *out,
 	struct crm_err *err)
 {

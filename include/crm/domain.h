@@ -42,7 +42,16 @@ struct crm_operator_patch {
 struct crm_source {
 	int64_t id;
 	const char *name;
-	const char *description; /* NULL means JSON null */
+	const char *description;        /* NULL means JSON null */
+	int32_t accept_timeout_seconds; /* 0: none (JSON null) */
+};
+
+/* PATCH of a source: each field written only when given (README "Accept or lose it"). */
+struct crm_source_patch {
+	bool has_name, has_description, has_accept_timeout;
+	const char *name;
+	const char *description;        /* NULL: JSON null */
+	int32_t accept_timeout_seconds; /* 0: null (no timeout) */
 };
 
 struct crm_source_operator {
@@ -56,9 +65,10 @@ struct crm_contact {
 	int64_t id;
 	int64_t lead_id;
 	int64_t source_id;
-	int64_t operator_id;    /* 0 when unassigned */
-	const char *status;     /* "active" or "closed" (crm_contact_status_valid) */
-	const char *created_at; /* RFC 3339, UTC */
+	int64_t operator_id;     /* 0 when unassigned */
+	const char *status;      /* "active" or "closed" (crm_contact_status_valid) */
+	const char *created_at;  /* RFC 3339, UTC */
+	const char *accepted_at; /* RFC 3339, UTC; NULL until accepted (README "Accept or lose it") */
 };
 
 /* A contact's status is "active" or "closed"; false for anything else, NULL included. */
@@ -84,9 +94,10 @@ struct crm_contact_filter {
 	int32_t limit; /* 0 = whole list */
 };
 
-/* PATCH of a contact: a new status and/or a new operator (0 = unassign). */
+/* PATCH of a contact: a new status and/or a new operator (0 = unassign); or, with accepted,
+ * an acceptance (operator_id then names the operator expected to hold it, 0: any). */
 struct crm_contact_patch {
-	bool has_status, has_operator;
+	bool has_status, has_operator, accepted;
 	const char *status;  /* "active" or "closed" */
 	int64_t operator_id; /* 0 returns the contact to the unassigned queue */
 };

@@ -87,6 +87,9 @@ bool crm_pg_source_create(struct crm_pg *pg, struct crm_arena *a, const char *na
 	struct crm_source *out, struct crm_err *err) CRM_MUSTCHECK;
 bool crm_pg_source_get(struct crm_pg *pg, struct crm_arena *a, int64_t id, struct crm_source *out,
 	struct crm_err *err) CRM_MUSTCHECK;
+/* NOT_FOUND; a taken name is CONFLICT (as for a create). */
+bool crm_pg_source_update(struct crm_pg *pg, struct crm_arena *a, int64_t id, const struct crm_source_patch *patch,
+	struct crm_source *out, struct crm_err *err) CRM_MUSTCHECK;
 bool crm_pg_sources_list(struct crm_pg *pg, struct crm_arena *a, crm_source_fn fn, void *ctx,
 	struct crm_err *err) CRM_MUSTCHECK;
 /* Replaces the source's configuration atomically (entries of kept operators keep their ids).
@@ -208,6 +211,10 @@ bool crm_pg_backlog_listen(struct crm_pg *pg, struct crm_err *err) CRM_MUSTCHECK
  * draining its sources if it came on shift; *wait_ms is the time until the next
  * shift_change_at of all operators (-1: none). */
 bool crm_pg_shift_advance(struct crm_pg *pg, bool *advanced, int64_t *wait_ms, struct crm_err *err) CRM_MUSTCHECK;
+/* Accept or lose it: times out the earliest contact whose accept deadline has come (advanced),
+ * and says how long until the next deadline (-1: none). */
+bool crm_pg_accept_timeout_advance(struct crm_pg *pg, bool *advanced, int64_t *wait_ms,
+	struct crm_err *err) CRM_MUSTCHECK;
 /* Waits up to timeout_ms for backlog notifications and consumes them. */
 void crm_pg_backlog_wait(struct crm_pg *pg, int timeout_ms);
 /* One step of the drainer, in a transaction of its own: the first source after `after` (by id)

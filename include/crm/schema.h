@@ -39,6 +39,14 @@ struct crm_source_body {
 	const char *description;
 };
 
+/* PATCH /api/sources/{id}: {name?, description?, accept_timeout_seconds?} (nulls: description, timeout) */
+struct crm_source_patch_body {
+	const char *name;
+	const char *description;
+	int64_t accept_timeout_seconds; /* 0 when null */
+	bool has_name, has_description, has_accept_timeout;
+};
+
 /* POST /api/sources/{id}/operators: {"operators": [{operator_id, weight}, ...]} */
 struct crm_source_operator_item {
 	int64_t operator_id;
@@ -66,7 +74,8 @@ struct crm_contact_body {
 struct crm_contact_patch_body {
 	const char *status;
 	int64_t operator_id;
-	bool has_status, has_operator;
+	bool accepted;
+	bool has_status, has_operator, has_accepted;
 };
 
 /* POST /api/keys: {name, scopes: ["admin", ...], source_ids?: [1, ...] or null} */
@@ -80,6 +89,7 @@ struct crm_key_body {
 union crm_body {
 	struct crm_operator_body op;
 	struct crm_source_body src;
+	struct crm_source_patch_body src_patch;
 	struct crm_source_operators_body so;
 	struct crm_source_simulate_body sim;
 	struct crm_contact_body contact;
@@ -89,6 +99,7 @@ union crm_body {
 
 extern const struct crm_jschema crm_schema_operator_create;
 extern const struct crm_jschema crm_schema_operator_patch;
+extern const struct crm_jschema crm_schema_source_patch;
 extern const struct crm_jschema crm_schema_source_create;
 extern const struct crm_jschema crm_schema_source_operators;
 extern const struct crm_jschema crm_schema_source_simulate;

@@ -80,6 +80,9 @@ bool crm_service_operators_list(struct crm_service *s, struct crm_arena *a, crm_
 
 bool crm_service_source_create(struct crm_service *s, struct crm_arena *a, const char *name, const char *description,
 	struct crm_source *out, struct crm_err *err) CRM_MUSTCHECK;
+/* PATCH /api/sources/{id}: name, description, accept_timeout_seconds (each when given). */
+bool crm_service_source_update(struct crm_service *s, struct crm_arena *a, int64_t id,
+	const struct crm_source_patch *patch, struct crm_source *out, struct crm_err *err) CRM_MUSTCHECK;
 bool crm_service_source_get(struct crm_service *s, struct crm_arena *a, int64_t id, struct crm_source *out,
 	struct crm_err *err) CRM_MUSTCHECK;
 bool crm_service_sources_list(struct crm_service *s, struct crm_arena *a, crm_source_fn fn, void *ctx,

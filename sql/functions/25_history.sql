@@ -59,7 +59,10 @@ RETURNS TABLE (id bigint, contact_id bigint, operator_id bigint, reason text, no
                load_limit integer, config_version integer, candidates text, created_at text)
 LANGUAGE sql STABLE AS $$
     SELECT h.id, h.contact_id, h.operator_id, h.reason, h.note, h.load_before, h.load_limit, h.version,
-           coalesce(h.candidates, crm_history_candidates(h.source_id, h.version, h.note, h.eligible, h.ineligible),
+           coalesce(h.candidates, crm_history_candidates(h.source_id, h.version,
+                                                   CASE WHEN h.reason = 'timeout' AND h.operator_id IS NOT NULL
+                                                        THEN NULL ELSE h.note END,  -- a timeout's note is not "nobody"
+                                                   h.eligible, h.ineligible),
                     '[]')::text,
            crm_rfc3339(h.created_at)
       FROM assignment_history h

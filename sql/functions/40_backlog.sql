@@ -18,7 +18,8 @@
 -- by weighted draws like the intake's (crm_drain_source_draws): O(p_max log N), no operator
 -- row locked but those that take a contact; the set-based way (crm_drain_source_set) locks every
 -- eligible operator of the source, O(N) per batch, and finishes what the draws leave (most of
--- the source full or busy elsewhere).
+-- the source full or busy elsewhere). Waiting contacts with a lapsed set (an operator let them
+-- time out) are left to crm_drain_source_lapsed, which goes first.
 CREATE OR REPLACE FUNCTION crm_drain_source(p_source bigint, p_max integer) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -27,9 +28,14 @@ BEGIN
     IF p_max <= 0 THEN
         RETURN 0;
     END IF;
+    -- contacts some operator let time out first, each without those operators (47_accept.sql)
+    v_done := crm_drain_source_lapsed(p_source, p_max);
+    IF v_done = p_max THEN
+        RETURN v_done;
+    END IF;
     IF (SELECT v.active - v.off_shift FROM source_versions v WHERE v.source_id = p_source ORDER BY v.version DESC LIMIT 1)
        > 4 * p_max THEN
-        v_done := crm_drain_source_draws(p_source, p_max);
+        v_done := v_done + crm_drain_source_draws(p_source, p_max - v_done);
         IF v_done = p_max THEN
             RETURN v_done;
         END IF;
@@ -70,7 +76,7 @@ BEGIN
                      WHERE f.source_id = p_source AND vo.cum_weight IS NOT NULL);
     FOR v_contact IN
         SELECT c.id FROM contacts c
-         WHERE c.source_id = p_source AND c.operator_id IS NULL AND c.status = 'active'
+         WHERE c.source_id = p_source AND c.operator_id IS NULL AND c.status = 'active' AND c.lapsed = '{}'
          ORDER BY c.id LIMIT p_max
            FOR UPDATE SKIP LOCKED
     LOOP
@@ -137,7 +143,7 @@ DECLARE
     v_done     integer;
 BEGIN
     PERFORM 1 FROM contacts c  -- (ORDER BY: the queue's index, whatever the estimates say)
-      WHERE c.source_id = p_source AND c.operator_id IS NULL AND c.status = 'active' ORDER BY c.id LIMIT 1;
+      WHERE c.source_id = p_source AND c.operator_id IS NULL AND c.status = 'active' AND c.lapsed = '{}' ORDER BY c.id LIMIT 1;
     IF NOT FOUND OR p_max <= 0 THEN
         RETURN 0;  -- nobody waiting (the common case): no operator is touched
     END IF;
@@ -160,7 +166,7 @@ BEGIN
                          AND vo.operator_id <> ALL (v_ops) ORDER BY vo.operator_id);
     v_contacts := ARRAY(
         SELECT c.id FROM contacts c
-         WHERE c.source_id = p_source AND c.operator_id IS NULL AND c.status = 'active'
+         WHERE c.source_id = p_source AND c.operator_id IS NULL AND c.status = 'active' AND c.lapsed = '{}'
          ORDER BY c.id
          LIMIT least(p_max, (SELECT sum(f) FROM unnest(v_free) f))
            FOR UPDATE SKIP LOCKED);

@@ -39,7 +39,8 @@ RETURNS text
 LANGUAGE sql STABLE AS $$
     SELECT '{"id":' || p_id || ',"lead_id":' || p_lead || ',"source_id":' || p_source
         || ',"operator_id":' || coalesce(p_operator::text, 'null')
-        || ',"status":' || to_json(p_status)::text || ',"created_at":' || to_json(p_created_at)::text || '}'
+        || ',"status":' || to_json(p_status)::text || ',"created_at":' || to_json(p_created_at)::text
+        || ',"accepted_at":null}' -- a new contact is not accepted yet (0013)
 $$;
 
 -- The first answer of the keyed POST that created contact p_id, rebuilt from what the intake

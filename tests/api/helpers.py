@@ -22,9 +22,9 @@ PROBLEM_TYPE = "application/problem+json"
 JSON_TYPE = "application/json"
 
 OPERATOR_KEYS = {"id", "name", "is_active", "max_load_limit", "active_contacts", "schedule", "on_shift"}
-SOURCE_KEYS = {"id", "name", "description"}
+SOURCE_KEYS = {"id", "name", "description", "accept_timeout_seconds"}
 ENTRY_KEYS = {"id", "operator_id", "source_id", "weight"}
-CONTACT_KEYS = {"id", "lead_id", "source_id", "operator_id", "status", "created_at"}
+CONTACT_KEYS = {"id", "lead_id", "source_id", "operator_id", "status", "created_at", "accepted_at"}
 
 MISSING_ID = 99999999999  # an id no row has (but still a valid bigint)
 HUGE = 1000000  # the largest max_load_limit (and weight) the contract allows

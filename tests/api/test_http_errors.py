@@ -54,7 +54,7 @@ ALLOWED = {
     "/api/operators": {"GET", "POST"},
     "/api/operators/1": {"GET", "PATCH"},
     "/api/sources": {"GET", "POST"},
-    "/api/sources/1": {"GET"},
+    "/api/sources/1": {"GET", "PATCH"},
     "/api/sources/1/operators": {"GET", "POST"},
 }
 
@@ -67,7 +67,6 @@ WRONG = [
     ("PUT", "/api/operators/99999999999"),
     ("DELETE", "/api/sources"),
     ("PATCH", "/api/sources"),
-    ("PATCH", "/api/sources/1"),
     ("POST", "/api/sources/1"),
     ("DELETE", "/api/sources/1"),
     ("DELETE", "/api/sources/1/operators"),

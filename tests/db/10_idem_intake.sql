@@ -32,11 +32,12 @@ SELECT is((SELECT location FROM a WHERE k = 'n1'),
           'new: Location names the contact');
 SELECT is((SELECT body::jsonb FROM a WHERE k = 'n1'),
           (SELECT jsonb_build_object('id', c.id, 'lead_id', c.lead_id, 'source_id', c.source_id,
-                                     'operator_id', c.operator_id, 'status', c.status, 'created_at', crm_rfc3339(c.created_at))
+                                     'operator_id', c.operator_id, 'status', c.status, 'created_at', crm_rfc3339(c.created_at),
+                                     'accepted_at', NULL)
              FROM contacts c JOIN leads l ON l.id = c.lead_id WHERE l.email = 'one@tap.test'),
           'new: the body is the contact object');
 SELECT matches((SELECT body FROM a WHERE k = 'n1'),
-               '^\{"id":\d+,"lead_id":\d+,"source_id":\d+,"operator_id":\d+,"status":"active","created_at":"[^"]+"\}$',
+               '^\{"id":\d+,"lead_id":\d+,"source_id":\d+,"operator_id":\d+,"status":"active","created_at":"[^"]+","accepted_at":null\}$',
                'new: ... members in the order of crm_h_write_contact, no white space');
 SELECT is((SELECT row('/api/contacts/' || c.id, c.idem_fp)::text FROM contacts c WHERE c.idem_key = 'c1 k1'),
           (SELECT row(location, sha256(convert_to('POST /api/contacts 0 0' || E'\n' || 'one@tap.test', 'UTF8')))::text

@@ -471,8 +471,9 @@ static void test_schema_counts(void)
 		for (size_t i = 0; i < (*s)->nfields; i++)
 			CHECK((*s)->fields[i].name != NULL && (*s)->fields[i].offset < (*s)->size);
 	}
-	CHECK(n == 8);
-	CHECK(crm_schema_operator_create.nfields == 4 && crm_schema_contact_patch.nfields == 2);
+	CHECK(n == 9);
+	CHECK(crm_schema_operator_create.nfields == 4 && crm_schema_contact_patch.nfields == 3 &&
+		crm_schema_source_patch.nfields == 3);
 }
 
 /* POST /api/sources/{id}/simulate: contacts 1..100000, an optional preview checked like the
