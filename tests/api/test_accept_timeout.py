@@ -281,9 +281,10 @@ def test_accept_racing_the_timeout_exactly_one_wins(base_url, api, assert_json, 
 
 @pytest.mark.slow
 def test_chaos_with_timeouts_and_accepts_keeps_limits_and_counters(db, per_thread):
-    """The concurrency promise with accept timeouts firing: for 9 s, 16 threads take contacts in
-    on two 5 s sources sharing six small operators, accept, close, reopen, reassign them and
-    change limits, while the timer takes unaccepted contacts away. No assignment at or over the
+    """The concurrency promise with accept timeouts firing and schedules switching: for 9 s, 16
+    threads take contacts in on two 5 s sources sharing six small operators, accept, close,
+    reopen, reassign them, change limits and switch operators on and off shift (a schedule that
+    covers now, one that does not, none), while the timer takes unaccepted contacts away. No assignment at or over the
     limit (the history, timeouts included), every counter exact, every timeout names the
     operator that held the contact, and no contact is ever offered again to one that let it lapse."""
     import random
@@ -292,6 +293,7 @@ def test_chaos_with_timeouts_and_accepts_keeps_limits_and_counters(db, per_threa
 
     import requests
     from test_concurrency import history_violations
+    from test_working_hours import ahead, covering
 
     tag = uuid.uuid4().hex[:8]
     rng = random.Random()
@@ -328,11 +330,14 @@ def test_chaos_with_timeouts_and_accepts_keeps_limits_and_counters(db, per_threa
                         kind, r = "close", per_thread.patch(f"/api/contacts/{cid}", {"status": "closed"})
                     elif roll < 0.8:
                         kind, r = "reopen", per_thread.patch(f"/api/contacts/{cid}", {"status": "active"})
-                    elif roll < 0.9:
+                    elif roll < 0.88:
                         kind, r = "reassign", per_thread.patch(f"/api/contacts/{cid}", {"operator_id": rng.choice(ops)})
-                    else:
+                    elif roll < 0.94:
                         kind, r = "limit", per_thread.patch(f"/api/operators/{rng.choice(ops)}",
                                                             {"max_load_limit": rng.randint(1, 5)})
+                    else:  # schedules switching: on shift now, off shift now, or none
+                        kind, r = "shift", per_thread.patch(f"/api/operators/{rng.choice(ops)}",
+                                                            {"schedule": rng.choice([covering(), ahead(), None])})
             except requests.RequestException:
                 kind, r = "error", None
             with lock:
@@ -370,3 +375,4 @@ def test_chaos_with_timeouts_and_accepts_keeps_limits_and_counters(db, per_threa
     assert not again, f"a contact offered again to an operator that let it lapse: {again[:10]}"
     print(f"chaos with timeouts: {len(created)} contacts, {len(timeouts)} timeouts, statuses {sorted(statuses.items())}")
     assert len(timeouts) > 0 and statuses.get(("accept", 200), 0) > 0, statuses
+    assert statuses.get(("shift", 200), 0) > 0, statuses
