@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "crm/arena.h"
 #include "crm/log.h"
@@ -458,7 +459,7 @@ bool crm_pg_backlog_listen(struct crm_pg *pg, struct crm_err *err)
 		return true;
 	if (!crm_pg_ensure(pg, err))
 		return false;
-	res = check(pg, PQexec(pg->conn, "LISTEN crm_backlog"), err);
+	res = check(pg, PQexec(pg->conn, "LISTEN crm_backlog; LISTEN crm_drained"), err);
 	if (res == NULL)
 		return false;
 	PQclear(res);
@@ -466,27 +467,54 @@ bool crm_pg_backlog_listen(struct crm_pg *pg, struct crm_err *err)
 	return true;
 }
 
-void crm_pg_backlog_wait(struct crm_pg *pg, int timeout_ms)
+void crm_pg_backlog_wait(struct crm_pg *pg, int timeout_ms, int64_t *drained)
 {
-	struct pollfd pfd;
-	struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
+	struct timespec now, end;
 	sigset_t none;
 	PGnotify *n;
+	bool wake = false;
 
+	*drained = 0;
 	if (pg->conn == NULL)
 		return;
-	pfd.fd = PQsocket(pg->conn);
-	pfd.events = POLLIN;
 	sigemptyset(&none);
-	/* Every signal is let in only during the wait, atomically (ppoll): a SIGTERM that came while
-	 * the caller ran SQL with it blocked ends this wait at once instead of after the timeout. */
-	if (ppoll(&pfd, 1, &ts, &none) <= 0)
-		return; /* the sweep interval passed, or a signal came */
-	if (!PQconsumeInput(pg->conn)) {
-		crm_log_warn("backlog listener lost its connection: %s", PQerrorMessage(pg->conn));
-		drop(pg);
-		return;
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_sec += timeout_ms / 1000;
+	end.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (end.tv_nsec >= 1000000000L) {
+		end.tv_sec++;
+		end.tv_nsec -= 1000000000L;
 	}
-	while ((n = PQnotifies(pg->conn)) != NULL) /* any number of wake-ups mean one more pass */
-		PQfreemem(n);
+	while (!wake) {
+		struct pollfd pfd = {.fd = PQsocket(pg->conn), .events = POLLIN};
+		struct timespec left;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left.tv_sec = end.tv_sec - now.tv_sec;
+		left.tv_nsec = end.tv_nsec - now.tv_nsec;
+		if (left.tv_nsec < 0) {
+			left.tv_sec--;
+			left.tv_nsec += 1000000000L;
+		}
+		if (left.tv_sec < 0)
+			return; /* the time is up */
+		/* Every signal is let in only during the wait, atomically (ppoll): a SIGTERM that came
+		 * while the caller ran SQL with it blocked ends this wait at once instead of after the
+		 * timeout. */
+		if (ppoll(&pfd, 1, &left, &none) <= 0)
+			return; /* the time is up, or a signal came */
+		if (!PQconsumeInput(pg->conn)) {
+			crm_log_warn("backlog listener lost its connection: %s", PQerrorMessage(pg->conn));
+			drop(pg);
+			return;
+		}
+		/* any number of wake-ups mean one more pass; a drain done elsewhere is only counted */
+		while ((n = PQnotifies(pg->conn)) != NULL) {
+			if (strcmp(n->relname, "crm_drained") == 0)
+				*drained += strtoll(n->extra, NULL, 10);
+			else
+				wake = true;
+			PQfreemem(n);
+		}
+	}
 }

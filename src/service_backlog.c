@@ -53,6 +53,8 @@ static bool timeouts_advance(struct crm_service *s, int64_t *wait_ms, int *chang
 		if (!crm_pg_accept_timeout_advance(s->pg, &advanced, wait_ms, err))
 			return false;
 		*changed += advanced;
+		if (advanced)
+			crm_metrics_assignments(CRM_METRICS_REASON_TIMEOUT, 1);
 	} while (advanced);
 	return true;
 }
@@ -84,7 +86,7 @@ static bool shifts_advance(struct crm_service *s, int64_t *wait_ms, int *changed
 bool crm_service_backlog_run_once(struct crm_service *s, int sweep_ms, struct crm_err *err)
 {
 	int assigned, changed, lapsed, total = 0;
-	int64_t wait_ms, timeout_ms, due = -1;
+	int64_t wait_ms, timeout_ms, due = -1, drained;
 
 	if (!crm_pg_backlog_listen(s->pg, err))
 		return false;
@@ -114,7 +116,8 @@ bool crm_service_backlog_run_once(struct crm_service *s, int sweep_ms, struct cr
 		wait_ms = due - crm_service_now_ms();
 		wait_ms = wait_ms < 0 ? 0 : wait_ms;
 	}
-	crm_pg_backlog_wait(s->pg, due >= 0 && wait_ms < sweep_ms ? (int)wait_ms : sweep_ms);
+	crm_pg_backlog_wait(s->pg, due >= 0 && wait_ms < sweep_ms ? (int)wait_ms : sweep_ms, &drained);
+	crm_metrics_assignments(CRM_METRICS_REASON_BACKLOG, (uint64_t)drained); /* by requests and shift starts */
 	return true;
 }
 

@@ -66,8 +66,8 @@ bool crm_service_contact_update(struct crm_service *s, struct crm_arena *a, int6
 		return crm_err_field(err, "body", "must contain status, operator_id or accepted");
 	for (int attempt = 1;; attempt++) {
 		if (crm_pg_contact_update(s->pg, a, id, patch, out, err)) {
-			/* a reassignment by hand (the history's "manual"); moves to the queue and drains
-			 * that the update caused are not known here (README "Metrics") */
+			/* a reassignment by hand (the history's "manual"); the drains the update caused
+			 * are counted by the drainer, which their commit notifies (crm_drain_sources) */
 			if (!patch->accepted && patch->has_operator && patch->operator_id != 0 &&
 				out->operator_id == patch->operator_id)
 				crm_metrics_assignments(CRM_METRICS_REASON_MANUAL, 1);

@@ -208,7 +208,10 @@ BEGIN
 END
 $$;
 
--- Drains the given sources with a shared budget; wakes the drainer if the budget ran out.
+-- Drains the given sources with a shared budget; wakes the drainer if the budget ran out. What
+-- it assigned is told to the drainer too (NOTIFY crm_drained, delivered only if the transaction
+-- commits), which counts it in /metrics: the requests that drain (a close, a raised limit...) do
+-- not know it, their statements return the row they changed.
 CREATE OR REPLACE FUNCTION crm_drain_sources(p_sources bigint[], p_max integer) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -221,6 +224,9 @@ BEGIN
     END LOOP;
     IF v_done >= p_max THEN
         PERFORM pg_notify('crm_backlog', '');
+    END IF;
+    IF v_done > 0 THEN -- counted by the drainer in crm_assignments_total{reason="backlog"}, at commit only
+        PERFORM pg_notify('crm_drained', v_done::text);
     END IF;
     RETURN v_done;
 END

@@ -216,6 +216,29 @@ def test_intake_and_assignment_counters_move(api, prom, make_source, make_operat
     assert d(before, after, "crm_intake_total", outcome="assigned") == 1  # an intake counts once
 
 
+
+def test_backlog_drained_by_a_request_is_counted(api, prom, make_source, make_operator):
+    """A request that frees capacity drains the queue in its own transaction (README "Backlog");
+    the drainer never sees those contacts waiting, yet crm_assignments_total{reason="backlog"}
+    counts them: the transaction tells the drainer at commit (NOTIFY crm_drained)."""
+    src = make_source()
+    op = make_operator(max_load_limit=0)
+    configure(api, check_json, src["id"], [(op["id"], 1)])
+    for i in range(5):
+        c = check_json(api.post("/api/contacts", json={"email": f"bd{i}-{uuid.uuid4().hex}@example.com",
+                                                       "source_id": src["id"]}), 201)
+        assert c["operator_id"] is None
+    before = scrape(prom)
+    check_json(api.patch(f"/api/operators/{op['id']}", json={"max_load_limit": 5}), 200)
+    # the PATCH drained the five itself (a batch holds 16), before it answered
+    waiting = [c for c in api.get(f"/api/contacts?source_id={src['id']}").json() if c["operator_id"] is None]
+    assert not waiting, waiting
+
+    def counted():
+        return value(scrape(prom), "crm_assignments_total", reason="backlog") - \
+            value(before, "crm_assignments_total", reason="backlog")
+    assert wait_until(lambda: counted() >= 5, 5) >= 5, counted()
+
 def test_process_gauges_and_restarts(prom):
     workers = int(os.environ["CRM_TEST_WORKERS"])
     s = scrape(prom)
