@@ -467,14 +467,13 @@ bool crm_pg_backlog_listen(struct crm_pg *pg, struct crm_err *err)
 	return true;
 }
 
-void crm_pg_backlog_wait(struct crm_pg *pg, int timeout_ms, int64_t *drained)
+void crm_pg_backlog_wait(struct crm_pg *pg, int timeout_ms)
 {
 	struct timespec now, end;
 	sigset_t none;
 	PGnotify *n;
 	bool wake = false;
 
-	*drained = 0;
 	if (pg->conn == NULL)
 		return;
 	sigemptyset(&none);
@@ -508,10 +507,11 @@ void crm_pg_backlog_wait(struct crm_pg *pg, int timeout_ms, int64_t *drained)
 			drop(pg);
 			return;
 		}
-		/* any number of wake-ups mean one more pass; a drain done elsewhere is only counted */
+		/* any number of wake-ups mean one more pass; a drain done elsewhere is only counted,
+		 * at once (the drainer's slot of the metrics), and the wait goes on */
 		while ((n = PQnotifies(pg->conn)) != NULL) {
 			if (strcmp(n->relname, "crm_drained") == 0)
-				*drained += strtoll(n->extra, NULL, 10);
+				crm_metrics_assignments(CRM_METRICS_REASON_BACKLOG, strtoull(n->extra, NULL, 10));
 			else
 				wake = true;
 			PQfreemem(n);

@@ -86,7 +86,7 @@ static bool shifts_advance(struct crm_service *s, int64_t *wait_ms, int *changed
 bool crm_service_backlog_run_once(struct crm_service *s, int sweep_ms, struct crm_err *err)
 {
 	int assigned, changed, lapsed, total = 0;
-	int64_t wait_ms, timeout_ms, due = -1, drained;
+	int64_t wait_ms, timeout_ms, due = -1;
 
 	if (!crm_pg_backlog_listen(s->pg, err))
 		return false;
@@ -116,8 +116,7 @@ bool crm_service_backlog_run_once(struct crm_service *s, int sweep_ms, struct cr
 		wait_ms = due - crm_service_now_ms();
 		wait_ms = wait_ms < 0 ? 0 : wait_ms;
 	}
-	crm_pg_backlog_wait(s->pg, due >= 0 && wait_ms < sweep_ms ? (int)wait_ms : sweep_ms, &drained);
-	crm_metrics_assignments(CRM_METRICS_REASON_BACKLOG, (uint64_t)drained); /* by requests and shift starts */
+	crm_pg_backlog_wait(s->pg, due >= 0 && wait_ms < sweep_ms ? (int)wait_ms : sweep_ms);
 	return true;
 }
 

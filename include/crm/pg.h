@@ -215,9 +215,10 @@ bool crm_pg_shift_advance(struct crm_pg *pg, bool *advanced, int64_t *wait_ms, s
  * and says how long until the next deadline (-1: none). */
 bool crm_pg_accept_timeout_advance(struct crm_pg *pg, bool *advanced, int64_t *wait_ms,
 	struct crm_err *err) CRM_MUSTCHECK;
-/* Waits up to timeout_ms for a backlog wake-up and consumes the notifications; *drained is the
- * sum of the contacts other transactions told (crm_drained) they assigned from the backlog. */
-void crm_pg_backlog_wait(struct crm_pg *pg, int timeout_ms, int64_t *drained);
+/* Waits up to timeout_ms for a backlog wake-up and consumes the notifications. The contacts that
+ * other transactions assigned from the backlog and told (crm_drained) are counted in the metrics
+ * as they come; they do not end the wait. */
+void crm_pg_backlog_wait(struct crm_pg *pg, int timeout_ms);
 /* One step of the drainer, in a transaction of its own: the first source after `after` (by id)
  * with waiting contacts gets at most the drain batch of them assigned (crm_drain_next).
  * *source is that source, 0 when no source after `after` has anyone waiting; *assigned says
