@@ -91,7 +91,9 @@ BEGIN
     END IF;
     SELECT ceil(extract(epoch FROM (min(c.accept_deadline) - clock_timestamp())) * 1000)::bigint INTO o_wait_ms
       FROM contacts c WHERE c.accept_deadline IS NOT NULL;
-    o_wait_ms := greatest(o_wait_ms, 0);
+    IF o_wait_ms < 0 THEN -- a NULL (no deadline pending) stays NULL: the drainer then sleeps
+        o_wait_ms := 0; -- until a wake-up or the sweep (greatest(NULL, 0) would be 0: a busy loop)
+    END IF;
 END
 $$;
 
