@@ -14,7 +14,7 @@ Each test module skips itself (require_env, at module level) when a variable
 it needs is missing, so the suite still collects cleanly without a stack.
 
 The plain helpers the fixtures use, and that test modules import themselves,
-live in helpers.py. The markers `slow` and `load` are registered here.
+live in helpers.py. The markers `slow`, `load` and `deadline` are registered here.
 
 Tests never assume empty tables: they create their own rows with unique
 names and compare row counts before/after, or filter by the ids they made.
@@ -34,6 +34,9 @@ from helpers import ApiClient, PerThread, check_json, check_problem, configure, 
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "load: drives thousands of requests from many clients (minutes under a sanitizer)")
+    config.addinivalue_line(
+        "markers", "deadline: asserts that background work meets a time bound (a timer within 1 s); "
+        "not run against the sanitizer build, which is several times slower")
     config.addinivalue_line(
         "markers", "slow: takes seconds because it waits for background work (drainer sweeps, "
         "extra masters, a worker restart)")

@@ -181,6 +181,7 @@ def timeout_rows(db_rows, contact_id):
 
 
 @pytest.mark.slow
+@pytest.mark.deadline
 def test_timeout_fires_within_a_second_and_excludes_lapsed_operators(api, assert_json, make_source, make_operator,
                                                                      db_rows):
     """Two operators, a 5 s timeout: the contact goes to the other operator within a second of

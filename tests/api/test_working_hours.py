@@ -301,6 +301,7 @@ def wait_for_minute(lead):
 
 
 @pytest.mark.slow
+@pytest.mark.deadline
 def test_shift_start_drains_the_backlog_within_a_second(api, assert_json, make_source, make_operator, db_rows):
     """A shift starting two seconds from now: its source's waiting contacts are assigned, oldest
     first, within a second of the start. The schedule's PATCH wakes the drainer (NOTIFY) two
