@@ -5,6 +5,7 @@ sys.path); the fixtures built on these live in conftest.py. A helper belongs her
 second test module needs it, instead of a copy in each module.
 """
 
+import contextlib
 import datetime
 import os
 import re
@@ -388,3 +389,32 @@ def child_pids(pid):
             kids += [int(p) for p in f.read().split()]
     return sorted(kids)
 
+
+
+@contextlib.contextmanager
+def posting(per_thread, source_id, prefix, clients=8):
+    """`clients` threads POST contacts of source_id (emails <prefix>-<tag>-<n>-<i>@reload.test) as
+    fast as they can while the block runs; yields the list of (status, first 200 bytes of the
+    body) of every answer, complete once the block has ended (the threads are joined)."""
+    tag = uuid.uuid4().hex[:8]
+    stop = threading.Event()
+    codes, lock = [], threading.Lock()
+
+    def client(n):
+        i = 0
+        while not stop.is_set():
+            i += 1
+            r = per_thread.post("/api/contacts", {"email": f"{prefix}-{tag}-{n}-{i}@reload.test",
+                                                  "source_id": source_id})
+            with lock:
+                codes.append((r.status_code, r.text[:200]))
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    for t in threads:
+        t.start()
+    try:
+        yield codes
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()

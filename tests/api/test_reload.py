@@ -3,12 +3,10 @@
 arrives while the old workers finish theirs waits in its backlog for a new one."""
 import os
 import signal
-import threading
 import time
-import uuid
 
 import pytest
-from helpers import child_pids, master_pid, wait_until
+from helpers import child_pids, master_pid, posting, wait_until
 
 CLIENTS = 8
 
@@ -25,22 +23,7 @@ def test_sighup_under_load_replaces_every_worker_and_fails_no_request(per_thread
     assert r.status_code == 200, r.text
     master = master_pid()
     before = children(master)
-    tag = uuid.uuid4().hex[:8]
-    stop = threading.Event()
-    codes, lock = [], threading.Lock()
-
-    def client(n):
-        i = 0
-        while not stop.is_set():
-            i += 1
-            r = per_thread.post("/api/contacts", {"email": f"hup-{tag}-{n}-{i}@reload.test", "source_id": src["id"]})
-            with lock:
-                codes.append((r.status_code, r.text[:200]))
-
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]
-    for t in threads:
-        t.start()
-    try:
+    with posting(per_thread, src["id"], "hup", CLIENTS) as codes:
         time.sleep(1.0)
         os.kill(master, signal.SIGHUP)
         # every worker of before is gone and as many new ones serve (the drainer is replaced too)
@@ -49,10 +32,6 @@ def test_sighup_under_load_replaces_every_worker_and_fails_no_request(per_thread
         time.sleep(1.0)
         os.kill(master, signal.SIGHUP)  # a second reload right after the first
         time.sleep(1.5)
-    finally:
-        stop.set()
-        for t in threads:
-            t.join()
     bad = [c for c in codes if c[0] != 201]
     assert len(codes) > 100 and not bad, (len(codes), bad[:5])
     wait_until(lambda: len(children(master)) == len(before), 20, "the second reload done")
@@ -69,31 +48,12 @@ def test_rapid_sighups_under_load_fail_no_request(per_thread, make_source, make_
     assert r.status_code == 200, r.text
     master = master_pid()
     workers = len(children(master))
-    tag = uuid.uuid4().hex[:8]
-    stop = threading.Event()
-    codes, lock = [], threading.Lock()
-
-    def client(n):
-        i = 0
-        while not stop.is_set():
-            i += 1
-            r = per_thread.post("/api/contacts", {"email": f"rapid-{tag}-{n}-{i}@reload.test", "source_id": src["id"]})
-            with lock:
-                codes.append((r.status_code, r.text[:200]))
-
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]
-    for t in threads:
-        t.start()
-    try:
+    with posting(per_thread, src["id"], "rapid", CLIENTS) as codes:
         time.sleep(0.5)
         for _ in range(10):
             os.kill(master, signal.SIGHUP)
             time.sleep(0.3)
         time.sleep(1.0)
-    finally:
-        stop.set()
-        for t in threads:
-            t.join()
     bad = [c for c in codes if c[0] != 201]
     assert len(codes) > 100 and not bad, (len(codes), len(bad), bad[:3])
     wait_until(lambda: len(children(master)) == workers, 20, "the reloads done")

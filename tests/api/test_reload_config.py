@@ -8,12 +8,11 @@ The observable setting is CRM_BODY_LIMIT: a 3 kB body is 201 under the default 1
 under a 2048-byte limit (nginx's own limit is 1 MiB, so the 413 is the workers')."""
 import os
 import signal
-import threading
 import time
 import uuid
 
 import pytest
-from helpers import child_pids, master_pid, require_env, wait_until
+from helpers import child_pids, master_pid, posting, require_env, wait_until
 
 require_env("CRM_TEST_PIDFILE", "CRM_TEST_LOG")
 CONF = os.path.join(os.path.dirname(os.environ["CRM_TEST_PIDFILE"]), "crm.conf")
@@ -71,22 +70,7 @@ def source(api, make_source, make_operator):
 def test_sighup_applies_the_config_file_under_load_without_a_failed_request(conf, api, per_thread, source):
     master = conf
     assert big_contact(api, source).status_code == 201  # under the default limit
-    tag = uuid.uuid4().hex[:8]
-    stop = threading.Event()
-    codes, lock = [], threading.Lock()
-
-    def client(n):
-        i = 0
-        while not stop.is_set():
-            i += 1
-            r = per_thread.post("/api/contacts", {"email": f"cfg-{tag}-{n}-{i}@reload.test", "source_id": source})
-            with lock:
-                codes.append((r.status_code, r.text[:200]))
-
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]
-    for t in threads:
-        t.start()
-    try:
+    with posting(per_thread, source, "cfg", CLIENTS) as codes:
         time.sleep(1.0)
         offset = log_size()
         write_conf("# set by test_reload_config\nCRM_BODY_LIMIT=2048\n")
@@ -96,10 +80,6 @@ def test_sighup_applies_the_config_file_under_load_without_a_failed_request(conf
         assert r.headers["Content-Type"].startswith("application/problem+json")
         assert "configuration reloaded from the environment and " + CONF in log_since(offset)
         time.sleep(1.0)
-    finally:
-        stop.set()
-        for t in threads:
-            t.join()
     bad = [c for c in codes if c[0] != 201]
     assert len(codes) > 100 and not bad, (len(codes), bad[:5])
     write_conf("")
