@@ -264,6 +264,10 @@ bool crm_pg_error(struct crm_pg *pg, const PGresult *res, struct crm_err *err)
 	}
 	if (sqlstate_is(state, "23"))
 		return constraint_error(res, state, err);
+	if (strcmp(state, "CRMIK") == 0) { /* crm_intake: the Idempotency-Key is on a contact already */
+		crm_log_info("Idempotency-Key found on a contact: its request is answered the careful way");
+		return crm_err_set(err, CRM_E_RETRY, NULL);
+	}
 	if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0) {
 		crm_log_info("transaction must be retried (%s)", state);
 		return crm_err_set(err, CRM_E_RETRY, NULL);

@@ -100,7 +100,7 @@ const struct pg_statement crm_pg_statements[PGS__COUNT] = {
 	[PGS_IDEM_EXPIRE_CONTACTS] = {"idem_expire_contacts",
 		"SELECT o_walked, o_cleared FROM crm_idem_expire_contacts($1, $2)", 2},
 	[PGS_IDEM_INTAKE] = {"idem_intake",
-		"SELECT o_outcome, o_status, o_location, o_body FROM crm_idem_intake($1, $2, $3, $4, $5, $6)", 6},
+		"SELECT o_outcome, o_status, o_location, o_body FROM crm_idem_intake($1, $2, $3, $4, $5, $6, $7)", 7},
 	[PGS_KEY_CREATE] = {"key_create",
 		"SELECT r.o_missing, " KEY_COLS
 		" FROM crm_key_create($1, decode($2, 'hex'), $3, $4::text[], $5::bigint[]) r"
@@ -1002,11 +1002,12 @@ bool crm_pg_idem_store(struct crm_pg *pg, const struct crm_idem_request *rq, con
 
 /* The claim, the intake and the stored answer as one statement in its own transaction. */
 bool crm_pg_idem_intake(struct crm_pg *pg, struct crm_arena *a, const struct crm_idem_request *rq, int ttl,
-	const char *email, int64_t source_id, enum crm_idem_outcome *outcome, struct crm_idem_response *answer,
-	struct crm_err *err)
+	const char *email, int64_t source_id, bool probe, enum crm_idem_outcome *outcome,
+	struct crm_idem_response *answer, struct crm_err *err)
 {
 	struct num t, sid;
-	const char *values[] = {rq->client, rq->key, rq->request, num(&t, ttl), email, num(&sid, source_id)};
+	const char *values[] = {rq->client, rq->key, rq->request, num(&t, ttl), email, num(&sid, source_id),
+		probe ? "true" : "false"};
 	PGresult *res = crm_pg_exec(pg, PGS_IDEM_INTAKE, values, err);
 	bool ok;
 

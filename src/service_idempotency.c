@@ -10,7 +10,10 @@
  * (crm_service_idem_contact_create, crm_idem_intake), and keeps the key on the contact it
  * creates instead of storing the answer (migration 0011): one round trip like a POST without a key,
  * and, being one statement in its own transaction, a lost serialization or deadlock race is
- * retried by the worker like a plain intake's.
+ * retried by the worker like a plain intake's. Its first attempt does not look for the key
+ * among the contacts (most keys are new): the contact's INSERT finds one holding it, and the
+ * statement fails whole (CRMIK, a RETRY) and is retried the careful way, which looks first and
+ * replays. So a retried request costs a second round trip, a new key none.
  *
  * A replay answers only once the stored answer is on the synchronous standby (crm_pg_replicated):
  * a primary that crash-restarts shows its local commits at once, also those the standby never got;
@@ -50,7 +53,9 @@ bool crm_service_idem_contact_create(struct crm_service *s, struct crm_arena *a,
 	struct crm_err *err)
 {
 	for (int attempt = 1;; attempt++) {
-		if (crm_pg_idem_intake(s->pg, a, rq, s->idempotency_ttl, normal_email, source_id, outcome, answer, err))
+		/* the first attempt assumes a new key; a retry (the key found on a contact) looks first */
+		if (crm_pg_idem_intake(s->pg, a, rq, s->idempotency_ttl, normal_email, source_id, attempt > 1, outcome,
+			    answer, err))
 			return *outcome != CRM_IDEM_REPLAY || crm_pg_replicated(s->pg, err);
 		if (!crm_service_retry(err, attempt))
 			return false;

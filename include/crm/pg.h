@@ -162,10 +162,12 @@ bool crm_pg_idem_store(struct crm_pg *pg, const struct crm_idem_request *rq, con
 	struct crm_err *err) CRM_MUSTCHECK;
 /* POST /api/contacts with a key in one statement and its own transaction (crm_idem_intake): the
  * claim and crm_pg_intake's work, the key stored on the contact. *answer is filled on
- * CRM_IDEM_NEW and CRM_IDEM_REPLAY; an unknown source is NOT_FOUND and stores nothing. */
+ * CRM_IDEM_NEW and CRM_IDEM_REPLAY; an unknown source is NOT_FOUND and stores nothing. Without
+ * probe the key is assumed new (no lookup of the contacts): a contact holding it makes the
+ * statement fail and undo everything with RETRY, and the retry must probe. */
 bool crm_pg_idem_intake(struct crm_pg *pg, struct crm_arena *a, const struct crm_idem_request *rq, int ttl,
-	const char *email, int64_t source_id, enum crm_idem_outcome *outcome, struct crm_idem_response *answer,
-	struct crm_err *err) CRM_MUSTCHECK;
+	const char *email, int64_t source_id, bool probe, enum crm_idem_outcome *outcome,
+	struct crm_idem_response *answer, struct crm_err *err) CRM_MUSTCHECK;
 /* Deletes at most limit keys older than ttl seconds; *deleted says how many. */
 bool crm_pg_idem_expire(struct crm_pg *pg, int ttl, int limit, int *deleted, struct crm_err *err) CRM_MUSTCHECK;
 /* Clears the keys of contacts older than ttl seconds (POST /api/contacts keeps its key on the

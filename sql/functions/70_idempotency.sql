@@ -122,14 +122,12 @@ DECLARE
 BEGIN
     BEGIN
         UPDATE contacts c SET idem_key = NULL, idem_fp = NULL WHERE c.id = p_old;
-        PERFORM set_config('crm.idem_key', p_key, true), set_config('crm.idem_fp', encode(p_fp, 'hex'), true);
-        SELECT * INTO v_c FROM crm_intake(p_email, p_source);
+        SELECT * INTO v_c FROM crm_intake(p_email, p_source, p_key, p_fp);
         IF v_c.id IS NULL THEN
             RAISE EXCEPTION USING ERRCODE = 'CRMNS', MESSAGE = 'no source: undo the key''s release';
         END IF;
-        PERFORM set_config('crm.idem_key', '', true), set_config('crm.idem_fp', '', true);
     EXCEPTION WHEN SQLSTATE 'CRMNS' THEN
-        RETURN; -- rolled back: the old contact keeps its (expired) key, the settings are cleared
+        RETURN; -- rolled back: the old contact keeps its (expired) key
     END;
     RETURN QUERY SELECT v_c.id, v_c.lead_id, v_c.source_id, v_c.operator_id, v_c.status, v_c.created_at;
 END
@@ -137,26 +135,36 @@ $$;
 
 -- POST /api/contacts with a key in one statement (one round trip, one transaction): the claim
 -- and crm_intake, whose contact row carries the key (0011), or the claim's outcome alone. The
--- separate claim / work / store above costs three round trips and a row of idempotency_keys;
--- here a key costs the intake two index lookups and one index entry. The same rules: the
--- advisory lock is "in progress" ('busy'); a contact made with the key, or a stored answer, of
--- the same request is 'replay', of another request 'mismatch'. An expired key counts as absent:
--- its contact's key is cleared before the new contact takes it (undone if the intake refuses).
--- o_outcome 'new' carries the answer (status 201, Location, body), which the worker sends as it
--- is, so the first answer and its replays are the same bytes (crm_idem_contact_json); 'missing'
--- (an unknown source: crm_intake gives no row) stores and changes nothing.
--- crm_intake is called unchanged: the two settings below are read by the defaults of
--- contacts.idem_key and idem_fp, and cleared as soon as it returned, so that nothing else in the
--- transaction (a test calling crm_intake next) inherits them.
+-- separate claim / work / store above costs three round trips and a row of idempotency_keys.
+-- The same rules: the advisory lock is "in progress" ('busy'); a contact made with the key, or a
+-- stored answer, of the same request is 'replay', of another request 'mismatch'. An expired key
+-- counts as absent: its contact's key is cleared before the new contact takes it (undone if the
+-- intake refuses). o_outcome 'new' carries the answer (status 201, Location, body), which the
+-- worker sends as it is, so the first answer and its replays are the same bytes
+-- (crm_idem_contact_json); 'missing' (an unknown source: crm_intake gives no row) stores and
+-- changes nothing.
+--
+-- Two ways, chosen by the worker (crm_service_idem_contact_create):
+--   p_probe false, a request's first attempt: most keys are new, so the contacts are not
+--     searched for the key; the INSERT of crm_intake finds a contact holding it (ON CONFLICT on
+--     the unique index, no second lookup) and then raises CRMIK, which undoes the statement, the
+--     operator's slot included. Only idempotency_keys (keys of the other POSTs, one namespace
+--     per client) is looked up. The lock, that lookup and the intake: the keyed POST's cost.
+--   p_probe true, after CRMIK (or any retry): the contact holding the key is looked up first and
+--     answered from ('replay', 'mismatch', or cleared when expired), as before.
+-- (the six-argument form came before p_probe; DEFAULT true keeps its callers on the careful way)
+DROP FUNCTION IF EXISTS crm_idem_intake(text, text, text, integer, text, bigint);
 CREATE OR REPLACE FUNCTION crm_idem_intake(p_client text, p_key text, p_request text, p_ttl integer,
-                                           p_email text, p_source bigint,
+                                           p_email text, p_source bigint, p_probe boolean DEFAULT true,
                                            OUT o_outcome text, OUT o_status integer, OUT o_location text,
                                            OUT o_body text)
 LANGUAGE plpgsql AS $$
 DECLARE
     v_fp  bytea := sha256(convert_to(p_request, 'UTF8'));
     v_key text := crm_idem_contact_key(p_client, p_key);
-    v_old record;
+    v_old bigint;   -- the contact holding the key (p_probe)
+    v_ofp bytea;    -- its fingerprint
+    v_young boolean;
     v_row idempotency_keys;
     v_c   record;
 BEGIN
@@ -164,16 +172,18 @@ BEGIN
         o_outcome := 'busy';
         RETURN;
     END IF;
-    SELECT c.id, c.idem_fp, c.created_at > now() - make_interval(secs => p_ttl) AS young INTO v_old
-      FROM contacts c WHERE c.idem_key = v_key;
-    IF FOUND AND v_old.young THEN
-        IF v_old.idem_fp <> v_fp THEN
+    IF p_probe THEN
+        SELECT c.id, c.idem_fp, c.created_at > now() - make_interval(secs => p_ttl) INTO v_old, v_ofp, v_young
+          FROM contacts c WHERE c.idem_key = v_key;
+    END IF;
+    IF v_young THEN
+        IF v_ofp <> v_fp THEN
             o_outcome := 'mismatch';
         ELSE
             o_outcome := 'replay';
             o_status := 201;
-            o_location := '/api/contacts/' || v_old.id;
-            o_body := crm_idem_contact_body(v_old.id);
+            o_location := '/api/contacts/' || v_old;
+            o_body := crm_idem_contact_body(v_old);
         END IF;
         RETURN;
     END IF;
@@ -192,12 +202,10 @@ BEGIN
         RETURN;
     END IF;
 
-    IF v_old.id IS NULL THEN
-        PERFORM set_config('crm.idem_key', v_key, true), set_config('crm.idem_fp', encode(v_fp, 'hex'), true);
-        SELECT * INTO v_c FROM crm_intake(p_email, p_source);
-        PERFORM set_config('crm.idem_key', '', true), set_config('crm.idem_fp', '', true);
+    IF v_old IS NULL THEN
+        SELECT * INTO v_c FROM crm_intake(p_email, p_source, v_key, v_fp);
     ELSE
-        SELECT * INTO v_c FROM crm_idem_intake_replacing(v_old.id, v_key, v_fp, p_email, p_source);
+        SELECT * INTO v_c FROM crm_idem_intake_replacing(v_old, v_key, v_fp, p_email, p_source);
     END IF;
     IF v_c.id IS NULL THEN
         o_outcome := 'missing';

@@ -3,9 +3,10 @@
 -- The claim and crm_intake in one call: the outcomes of crm_idem_claim (busy, replay, mismatch)
 -- before any work, 'new' with the key and fingerprint on the contact it made (migration 0011),
 -- 'missing' (unknown source) with nothing stored or changed, an expired key moved to the new
--- contact, keys per client. 11_idem_contact_row.sql: replays of changed contacts, the sweep.
+-- contact, keys per client; the first attempt's way (p_probe false: no lookup of the contacts),
+-- which undoes itself with CRMIK when a contact holds the key. 11_idem_contact_row.sql: replays of changed contacts, the sweep.
 BEGIN;
-SELECT plan(28);
+SELECT plan(36);
 SET LOCAL lock_timeout = '3s';
 SELECT tap.connect('other');
 
@@ -73,6 +74,27 @@ SELECT is((SELECT row(c.idem_key, c.idem_fp)::text FROM contacts c, old o WHERE 
           'ttl: ... the old contact''s key is cleared');
 SELECT is((SELECT '/api/contacts/' || id FROM contacts WHERE idem_key = 'c1 k-old'), (SELECT location FROM a WHERE k = 'e2'),
           'ttl: ... and the new contact holds it');
+
+-- the first attempt (p_probe false): the key assumed new ------------------------------------------
+CREATE FUNCTION pg_temp.first(p_tag text, p_key text, p_email text) RETURNS text LANGUAGE sql AS $$
+    INSERT INTO a SELECT p_tag, * FROM crm_idem_intake('c1', p_key, 'POST /api/contacts 0 0' || E'\n' || p_email,
+                                                       86400, p_email, (SELECT s FROM src), false)
+    RETURNING outcome;
+$$;
+SELECT is(pg_temp.first('f1', 'k-first', 'first@tap.test'), 'new', 'first attempt: a new key does the intake');
+SELECT is((SELECT count(*) FROM contacts WHERE idem_key = 'c1 k-first'), 1::bigint, 'first attempt: ... the key on its contact');
+CREATE TEMP TABLE before_retry AS SELECT (SELECT active_contacts FROM operators, src WHERE id = o) AS load,
+    (SELECT count(*) FROM contacts) AS n;
+SELECT throws_ok($$SELECT pg_temp.first('f2', 'k-first', 'first@tap.test')$$, 'CRMIK', NULL,
+                 'first attempt, the key on a contact: CRMIK (the careful way must answer)');
+SELECT is((SELECT active_contacts FROM operators, src WHERE id = o), (SELECT load FROM before_retry),
+          'first attempt, CRMIK: the operator''s slot is given back');
+SELECT is((SELECT count(*) FROM contacts), (SELECT n FROM before_retry), 'first attempt, CRMIK: no contact stored');
+SELECT throws_ok($$SELECT pg_temp.first('f3', 'k-first', 'other@tap.test')$$, 'CRMIK', NULL,
+                 'first attempt, the key on a contact, another body: CRMIK too');
+SELECT is(pg_temp.go('f4', 'c1', 'k-first', 'first@tap.test'), 'replay', 'the careful way then replays the same request');
+SELECT is((SELECT location FROM a WHERE k = 'f4'), (SELECT location FROM a WHERE k = 'f1'),
+          '... with the first answer''s Location');
 
 -- in progress: another session holds the key --------------------------------------------------
 SELECT dblink_exec('other', 'BEGIN');
