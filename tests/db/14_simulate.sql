@@ -38,11 +38,13 @@ SELECT is((SELECT provolatile FROM pg_proc WHERE proname = 'crm_simulate_inputs'
           'inputs: STABLE (reads only)');
 
 -- it runs in a READ ONLY transaction (as the service calls it): no write hides inside
+-- (the result is carried past the ROLLBACK TO in a psql variable: pgTAP records a test in a table,
+-- which the rollback would empty; an error here stops the file, which counts as a failure)
 SAVEPOINT ro;
 SET TRANSACTION READ ONLY;
-SELECT lives_ok($$SELECT * FROM crm_simulate_inputs((SELECT s FROM f), NULL, NULL)$$,
-                'inputs: runs in a read-only transaction');
+SELECT count(*) >= 0 AS ro_ran FROM crm_simulate_inputs((SELECT s FROM f), NULL, NULL) \gset
 ROLLBACK TO SAVEPOINT ro;
+SELECT ok(:'ro_ran'::boolean, 'inputs: runs in a read-only transaction');
 
 SELECT * FROM finish();
 ROLLBACK;
