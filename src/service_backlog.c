@@ -41,20 +41,27 @@ static bool drain_walk(struct crm_service *s, int *assigned, struct crm_err *err
 	}
 }
 
-/* Accept or lose it: every contact whose accept deadline has come is timed out (one short
- * transaction each); *wait_ms receives how long until the next deadline (-1: none). */
-static bool timeouts_advance(struct crm_service *s, int64_t *wait_ms, int *changed, struct crm_err *err)
+/* One of the drainer's timers (crm_pg_shift_advance, crm_pg_accept_timeout_advance): does one
+ * due item per call, in its own short transaction, and says how long until the next one. */
+typedef bool (*timer_step)(struct crm_pg *pg, bool *advanced, int64_t *wait_ms, struct crm_err *err);
+
+/* Runs a timer until nothing is due; *wait_ms receives how long until its next item (-1: none),
+ * *changed how many it did; each counts as an assignment of reason (CRM_METRICS_REASON_N: not an
+ * assignment). Working hours recompute the operators whose shift_change_at has come; accept
+ * timeouts take the contacts whose accept deadline has come from their operators. */
+static bool timer_advance(struct crm_service *s, timer_step step, enum crm_metrics_reason reason, int64_t *wait_ms,
+	int *changed, struct crm_err *err)
 {
 	bool advanced;
 
 	*changed = 0;
 	do {
 		crm_service_heartbeat(s);
-		if (!crm_pg_accept_timeout_advance(s->pg, &advanced, wait_ms, err))
+		if (!step(s->pg, &advanced, wait_ms, err))
 			return false;
 		*changed += advanced;
-		if (advanced)
-			crm_metrics_assignments(CRM_METRICS_REASON_TIMEOUT, 1);
+		if (advanced && reason != CRM_METRICS_REASON_N)
+			crm_metrics_assignments(reason, 1);
 	} while (advanced);
 	return true;
 }
@@ -65,22 +72,6 @@ static int64_t earlier(int64_t a, int64_t b)
 	if (a < 0)
 		return b;
 	return b < 0 || a < b ? a : b;
-}
-
-/* Working hours: every operator whose shift_change_at has come is recomputed (one short
- * transaction each); *wait_ms receives how long until the next one (-1: none). */
-static bool shifts_advance(struct crm_service *s, int64_t *wait_ms, int *changed, struct crm_err *err)
-{
-	bool advanced;
-
-	*changed = 0;
-	do {
-		crm_service_heartbeat(s);
-		if (!crm_pg_shift_advance(s->pg, &advanced, wait_ms, err))
-			return false;
-		*changed += advanced;
-	} while (advanced);
-	return true;
 }
 
 bool crm_service_backlog_run_once(struct crm_service *s, int sweep_ms, struct crm_err *err)
@@ -95,7 +86,8 @@ bool crm_service_backlog_run_once(struct crm_service *s, int sweep_ms, struct cr
 	if (!crm_service_idem_expire(s, sweep_ms / 1000, err))
 		return false;
 	/* shifts that started or ended, then drain: a wake-up may have been sent before we listened */
-	if (!shifts_advance(s, &wait_ms, &changed, err) || !timeouts_advance(s, &timeout_ms, &lapsed, err))
+	if (!timer_advance(s, crm_pg_shift_advance, CRM_METRICS_REASON_N, &wait_ms, &changed, err) ||
+		!timer_advance(s, crm_pg_accept_timeout_advance, CRM_METRICS_REASON_TIMEOUT, &timeout_ms, &lapsed, err))
 		return false;
 	wait_ms = earlier(wait_ms, timeout_ms);
 	if (wait_ms >= 0)
