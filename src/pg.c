@@ -221,6 +221,9 @@ static const struct pg_constraint {
 	{"api_keys_scopes_check", CRM_E_INVALID, "scopes", "must be 1 to 4 of admin, intake, agent, read"},
 	{"api_keys_source_ids_check", CRM_E_INVALID, "source_ids", "needs the intake scope and at least one id"},
 	{"api_keys_public_id_key", CRM_E_RETRY, NULL, "key id collision, try again"},
+	/* a keyed POST /api/contacts whose first attempt met a contact holding its Idempotency-Key:
+	 * retried the careful way, which replays (crm_service_idem_contact_create) */
+	{"contacts_idem_hash_key", CRM_E_RETRY, NULL, "the Idempotency-Key is on a contact already"},
 };
 
 static const char *field_or(const PGresult *res, int code, const char *fallback)
@@ -264,10 +267,6 @@ bool crm_pg_error(struct crm_pg *pg, const PGresult *res, struct crm_err *err)
 	}
 	if (sqlstate_is(state, "23"))
 		return constraint_error(res, state, err);
-	if (strcmp(state, "CRMIK") == 0) { /* crm_intake: the Idempotency-Key is on a contact already */
-		crm_log_info("Idempotency-Key found on a contact: its request is answered the careful way");
-		return crm_err_set(err, CRM_E_RETRY, NULL);
-	}
 	if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0) {
 		crm_log_info("transaction must be retried (%s)", state);
 		return crm_err_set(err, CRM_E_RETRY, NULL);

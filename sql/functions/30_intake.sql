@@ -28,16 +28,17 @@
 -- with; holding it from the start only lengthened the MultiXacts 64 concurrent intakes of one
 -- source build on its row). Intakes take operator rows one at a time, so two cannot deadlock.
 
--- The Idempotency-Key of the request that posts the contact (p_idem_key: crm_idem_contact_key,
--- p_idem_fp: the request's fingerprint) is written with it (0011: contacts.idem_key, idem_fp);
--- both NULL without a key. With a key, a contact already holding it (the request retried, or
--- an expired key not swept yet) raises CRMIK and the statement, its take included, is undone:
--- the keyed POST's first attempt assumes a new key and pays no lookup for it; its retry takes
--- the careful way (crm_idem_intake with p_probe, 70_idempotency.sql). A POST without a key pays
--- nothing for this: its INSERT is the plain one.
--- (the two-argument form came before the key arguments)
+-- The Idempotency-Key of the request that posts the contact (p_idem_hash: crm_idem_contact_key,
+-- p_idem_fp: the request's fingerprint) is written with it (0014: contacts.idem_hash, idem_fp);
+-- both NULL without a key. With a key, a contact already holding it (the request retried, or an
+-- expired key not swept yet) fails the INSERT on contacts_idem_hash_key, and the statement, its
+-- take included, is undone: the keyed POST's first attempt assumes a new key and pays no lookup
+-- for it (the unique index looks while it inserts); the worker then retries the careful way
+-- (crm_idem_intake with p_probe, 70_idempotency.sql). A POST without a key pays nothing for this.
+-- (the two-argument form came before the key arguments, and briefly one with a text key)
 DROP FUNCTION IF EXISTS crm_intake(text, bigint);
-CREATE OR REPLACE FUNCTION crm_intake(p_email text, p_source bigint, p_idem_key text DEFAULT NULL,
+DROP FUNCTION IF EXISTS crm_intake(text, bigint, text, bytea);
+CREATE OR REPLACE FUNCTION crm_intake(p_email text, p_source bigint, p_idem_hash bytea DEFAULT NULL,
                                       p_idem_fp bytea DEFAULT NULL)
 RETURNS TABLE (id bigint, lead_id bigint, source_id bigint, operator_id bigint, status text,
                created_at text)
@@ -127,24 +128,11 @@ BEGIN
         v_inel := NULL;
     END IF;
 
-    IF p_idem_key IS NULL THEN
-        RETURN QUERY
-        INSERT INTO contacts AS c (lead_id, source_id, operator_id, intake_id, intake_version, intake_operator_id,
-                                   intake_load, intake_limit, intake_note, intake_ineligible)
-            VALUES (v_lead, p_source, v_op, nextval('assignments_id_seq'),
-                    coalesce(v_ver.version, 0), v_op, v_load, v_limit, v_note, v_inel)
-            RETURNING c.id, c.lead_id, c.source_id, c.operator_id, c.status, crm_rfc3339(c.created_at);
-        RETURN;
-    END IF;
     RETURN QUERY
     INSERT INTO contacts AS c (lead_id, source_id, operator_id, intake_id, intake_version, intake_operator_id,
-                               intake_load, intake_limit, intake_note, intake_ineligible, idem_key, idem_fp)
+                               intake_load, intake_limit, intake_note, intake_ineligible, idem_hash, idem_fp)
         VALUES (v_lead, p_source, v_op, nextval('assignments_id_seq'),
-                coalesce(v_ver.version, 0), v_op, v_load, v_limit, v_note, v_inel, p_idem_key, p_idem_fp)
-        ON CONFLICT (idem_key) WHERE idem_key IS NOT NULL DO NOTHING
+                coalesce(v_ver.version, 0), v_op, v_load, v_limit, v_note, v_inel, p_idem_hash, p_idem_fp)
         RETURNING c.id, c.lead_id, c.source_id, c.operator_id, c.status, crm_rfc3339(c.created_at);
-    IF NOT FOUND THEN  -- (the key is not in the message: it may be anything a client chose)
-        RAISE EXCEPTION USING ERRCODE = 'CRMIK', MESSAGE = 'the Idempotency-Key is on a contact already';
-    END IF;
 END
 $$;

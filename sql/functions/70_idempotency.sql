@@ -22,11 +22,13 @@ LANGUAGE sql IMMUTABLE AS $$
     SELECT hashtextextended('crm_idempotency' || chr(1) || p_client || chr(1) || p_key, 0)
 $$;
 
--- contacts.idem_key of a key (0011): the client, a space, the key (neither holds a space).
-CREATE OR REPLACE FUNCTION crm_idem_contact_key(p_client text, p_key text)
-RETURNS text
+-- contacts.idem_hash of a key (0014): the first 16 bytes of sha256 of the client, a space and
+-- the key (neither holds a space). (It was the text itself, 0011.)
+DROP FUNCTION IF EXISTS crm_idem_contact_key(text, text);
+CREATE FUNCTION crm_idem_contact_key(p_client text, p_key text)
+RETURNS bytea
 LANGUAGE sql IMMUTABLE AS $$
-    SELECT p_client || ' ' || p_key
+    SELECT substring(sha256(convert_to(p_client || ' ' || p_key, 'UTF8')) FROM 1 FOR 16)
 $$;
 
 -- The answer body of POST /api/contacts: the contact object of crm_h_write_contact
@@ -73,7 +75,7 @@ BEGIN
         RETURN;
     END IF;
     SELECT c.id, c.idem_fp INTO v_c FROM contacts c
-     WHERE c.idem_key = crm_idem_contact_key(p_client, p_key) AND c.created_at > now() - make_interval(secs => p_ttl);
+     WHERE c.idem_hash = crm_idem_contact_key(p_client, p_key) AND c.created_at > now() - make_interval(secs => p_ttl);
     IF FOUND THEN
         IF v_c.idem_fp <> sha256(convert_to(p_request, 'UTF8')) THEN
             RETURN QUERY SELECT 'mismatch'::text, NULL::integer, NULL::text, NULL::text;
@@ -113,7 +115,8 @@ $$;
 -- crm_intake for a key whose earlier contact (p_old) expired: that contact's key cleared, then
 -- the intake with the key, in a subtransaction so that a refusal (no row: an unknown source)
 -- leaves the old contact as it was. Only this rare case pays for the subtransaction.
-CREATE OR REPLACE FUNCTION crm_idem_intake_replacing(p_old bigint, p_key text, p_fp bytea, p_email text,
+DROP FUNCTION IF EXISTS crm_idem_intake_replacing(bigint, text, bytea, text, bigint);
+CREATE OR REPLACE FUNCTION crm_idem_intake_replacing(p_old bigint, p_key bytea, p_fp bytea, p_email text,
                                                      p_source bigint)
 RETURNS TABLE (id bigint, lead_id bigint, source_id bigint, operator_id bigint, status text, created_at text)
 LANGUAGE plpgsql AS $$
@@ -121,7 +124,7 @@ DECLARE
     v_c record;
 BEGIN
     BEGIN
-        UPDATE contacts c SET idem_key = NULL, idem_fp = NULL WHERE c.id = p_old;
+        UPDATE contacts c SET idem_hash = NULL, idem_fp = NULL WHERE c.id = p_old;
         SELECT * INTO v_c FROM crm_intake(p_email, p_source, p_key, p_fp);
         IF v_c.id IS NULL THEN
             RAISE EXCEPTION USING ERRCODE = 'CRMNS', MESSAGE = 'no source: undo the key''s release';
@@ -146,12 +149,12 @@ $$;
 --
 -- Two ways, chosen by the worker (crm_service_idem_contact_create):
 --   p_probe false, a request's first attempt: most keys are new, so the contacts are not
---     searched for the key; the INSERT of crm_intake finds a contact holding it (ON CONFLICT on
---     the unique index, no second lookup) and then raises CRMIK, which undoes the statement, the
---     operator's slot included. Only idempotency_keys (keys of the other POSTs, one namespace
---     per client) is looked up. The lock, that lookup and the intake: the keyed POST's cost.
---   p_probe true, after CRMIK (or any retry): the contact holding the key is looked up first and
---     answered from ('replay', 'mismatch', or cleared when expired), as before.
+--     searched for the key; the INSERT of crm_intake meets a contact holding it on the unique
+--     index contacts_idem_hash_key, which fails the statement and undoes it, the operator's slot
+--     included. Only idempotency_keys (keys of the other POSTs, one namespace per client) is
+--     looked up. The lock, that lookup and the intake: the keyed POST's cost.
+--   p_probe true, after that failure (or any retry): the contact holding the key is looked up
+--     first and answered from ('replay', 'mismatch', or cleared when expired), as before.
 -- (the six-argument form came before p_probe; DEFAULT true keeps its callers on the careful way)
 DROP FUNCTION IF EXISTS crm_idem_intake(text, text, text, integer, text, bigint);
 CREATE OR REPLACE FUNCTION crm_idem_intake(p_client text, p_key text, p_request text, p_ttl integer,
@@ -161,7 +164,7 @@ CREATE OR REPLACE FUNCTION crm_idem_intake(p_client text, p_key text, p_request 
 LANGUAGE plpgsql AS $$
 DECLARE
     v_fp  bytea := sha256(convert_to(p_request, 'UTF8'));
-    v_key text := crm_idem_contact_key(p_client, p_key);
+    v_key bytea := crm_idem_contact_key(p_client, p_key);
     v_old bigint;   -- the contact holding the key (p_probe)
     v_ofp bytea;    -- its fingerprint
     v_young boolean;
@@ -174,7 +177,7 @@ BEGIN
     END IF;
     IF p_probe THEN
         SELECT c.id, c.idem_fp, c.created_at > now() - make_interval(secs => p_ttl) INTO v_old, v_ofp, v_young
-          FROM contacts c WHERE c.idem_key = v_key;
+          FROM contacts c WHERE c.idem_hash = v_key;
     END IF;
     IF v_young THEN
         IF v_ofp <> v_fp THEN
@@ -260,8 +263,8 @@ BEGIN
     IF v_to IS NULL THEN
         RETURN;
     END IF;
-    UPDATE contacts c SET idem_key = NULL, idem_fp = NULL
-     WHERE c.id > v_from AND c.id <= v_to AND c.idem_key IS NOT NULL;
+    UPDATE contacts c SET idem_hash = NULL, idem_fp = NULL
+     WHERE c.id > v_from AND c.id <= v_to AND c.idem_hash IS NOT NULL;
     GET DIAGNOSTICS o_cleared = ROW_COUNT;
     UPDATE idempotency_sweep SET contact_id = v_to;
 END

@@ -6,8 +6,8 @@ with the same request again gets that answer replayed with `Idempotent-Replayed:
 creates nothing. The same key with another request is 422, while the first still runs 409, a
 malformed key 400. A request that failed stores nothing, so its retry is processed anew. Keys
 expire after CRM_IDEMPOTENCY_TTL (24 h): a key older than that is new again, and the drainer's
-sweep deletes it. POST /api/contacts keeps its key on the contact (contacts.idem_key, migration
-0011), the other POSTs in idempotency_keys.
+sweep deletes it. POST /api/contacts keeps its key on the contact (contacts.idem_hash, migrations
+0011 and 0014), the other POSTs in idempotency_keys.
 """
 import hashlib
 import json
@@ -42,8 +42,8 @@ def stored_keys(db_rows, k):
 
 def contact_keys(db_rows, k):
     """The contacts holding key k of the suite's admin key, with the fingerprint of their request."""
-    return db_rows("SELECT id, encode(idem_fp, 'hex') FROM contacts WHERE idem_key = %s",
-                   (api_key()[4:20] + " " + k,))
+    return db_rows("SELECT id, encode(idem_fp, 'hex') FROM contacts WHERE idem_hash = crm_idem_contact_key(%s, %s)",
+                   (api_key()[4:20], k))
 
 
 def contacts_of(db_count, email):

@@ -68,11 +68,11 @@ def test_replay_of_a_waiting_contact_drained_since_says_unassigned(api, db_rows,
 def test_a_contact_without_a_key_has_no_key_columns(api, db_rows, source_with_operator):
     src, _ = source_with_operator()
     c = check_json(api.post("/api/contacts", json={"email": new_email("plain"), "source_id": src["id"]}), 201)
-    assert db_rows("SELECT idem_key, idem_fp FROM contacts WHERE id = %s", (c["id"],)) == [(None, None)]
+    assert db_rows("SELECT idem_hash, idem_fp FROM contacts WHERE id = %s", (c["id"],)) == [(None, None)]
     # and the next plain one after a keyed one in the same worker does not inherit the key
     check_json(post_key(api, "/api/contacts", {"email": new_email("keyed"), "source_id": src["id"]}, key()), 201)
     c = check_json(api.post("/api/contacts", json={"email": new_email("plain"), "source_id": src["id"]}), 201)
-    assert db_rows("SELECT idem_key, idem_fp FROM contacts WHERE id = %s", (c["id"],)) == [(None, None)]
+    assert db_rows("SELECT idem_hash, idem_fp FROM contacts WHERE id = %s", (c["id"],)) == [(None, None)]
 
 
 def test_a_key_is_one_namespace_across_routes(api, db_count, db_rows, source_with_operator):
@@ -91,4 +91,4 @@ def test_a_key_is_one_namespace_across_routes(api, db_count, db_rows, source_wit
     assert db_count("contacts c JOIN leads l ON l.id = c.lead_id", "l.email = %s", (email,)) == 0
     again = post_key(api, "/api/sources", {"name": name}, k)
     assert again.content == first.content and again.headers.get(REPLAYED) == "true"
-    assert db_rows("SELECT count(*) FROM contacts WHERE idem_key = %s", (api_key()[4:20] + " " + k,)) == [(0,)]
+    assert db_rows("SELECT count(*) FROM contacts WHERE idem_hash = crm_idem_contact_key(%s, %s)", (api_key()[4:20], k)) == [(0,)]

@@ -4,7 +4,7 @@
 -- before any work, 'new' with the key and fingerprint on the contact it made (migration 0011),
 -- 'missing' (unknown source) with nothing stored or changed, an expired key moved to the new
 -- contact, keys per client; the first attempt's way (p_probe false: no lookup of the contacts),
--- which undoes itself with CRMIK when a contact holds the key. 11_idem_contact_row.sql: replays of changed contacts, the sweep.
+-- which the unique index undoes when a contact holds the key. 11_idem_contact_row.sql: replays of changed contacts, the sweep.
 BEGIN;
 SELECT plan(36);
 SET LOCAL lock_timeout = '3s';
@@ -40,7 +40,7 @@ SELECT is((SELECT body::jsonb FROM a WHERE k = 'n1'),
 SELECT matches((SELECT body FROM a WHERE k = 'n1'),
                '^\{"id":\d+,"lead_id":\d+,"source_id":\d+,"operator_id":\d+,"status":"active","created_at":"[^"]+","accepted_at":null\}$',
                'new: ... members in the order of crm_h_write_contact, no white space');
-SELECT is((SELECT row('/api/contacts/' || c.id, c.idem_fp)::text FROM contacts c WHERE c.idem_key = 'c1 k1'),
+SELECT is((SELECT row('/api/contacts/' || c.id, c.idem_fp)::text FROM contacts c WHERE c.idem_hash = crm_idem_contact_key('c1', 'k1')),
           (SELECT row(location, sha256(convert_to('POST /api/contacts 0 0' || E'\n' || 'one@tap.test', 'UTF8')))::text
              FROM a WHERE k = 'n1'),
           'new: the contact holds the client''s key and the request''s fingerprint');
@@ -56,23 +56,23 @@ SELECT is(pg_temp.contacts('one@tap.test'), 1::bigint, 'replay: no second contac
 SELECT is(pg_temp.go('m1', 'c1', 'k1', 'two@tap.test'), 'mismatch', 'mismatch: same key, another request');
 SELECT is(pg_temp.contacts('two@tap.test'), 0::bigint, 'mismatch: no work done');
 SELECT is(pg_temp.go('o1', 'c2', 'k1', 'two@tap.test'), 'new', 'per client: another client''s same key is its own');
-SELECT is((SELECT count(*) FROM contacts WHERE idem_key IN ('c1 k1', 'c2 k1')), 2::bigint, 'per client: one contact each');
+SELECT is((SELECT count(*) FROM contacts WHERE idem_hash IN (crm_idem_contact_key('c1', 'k1'), crm_idem_contact_key('c2', 'k1'))), 2::bigint, 'per client: one contact each');
 
 -- an unknown source: nothing stored, nothing changed ------------------------------------------
 SELECT is(pg_temp.go('s1', 'c1', 'k-miss', 'miss@tap.test', -1), 'missing', 'missing: an unknown source');
-SELECT is((SELECT count(*) FROM contacts WHERE idem_key = 'c1 k-miss'), 0::bigint, 'missing: no key stored');
+SELECT is((SELECT count(*) FROM contacts WHERE idem_hash = crm_idem_contact_key('c1', 'k-miss')), 0::bigint, 'missing: no key stored');
 
 -- time to live: an expired key moves to the new contact, and stays until then ------------------
 SELECT is(pg_temp.go('e0', 'c1', 'k-old', 'old@tap.test'), 'new', 'ttl: (a contact with k-old)');
-UPDATE contacts SET created_at = now() - interval '25 hours' WHERE idem_key = 'c1 k-old';
-CREATE TEMP TABLE old AS SELECT id, idem_fp FROM contacts WHERE idem_key = 'c1 k-old';
+UPDATE contacts SET created_at = now() - interval '25 hours' WHERE idem_hash = crm_idem_contact_key('c1', 'k-old');
+CREATE TEMP TABLE old AS SELECT id, idem_fp FROM contacts WHERE idem_hash = crm_idem_contact_key('c1', 'k-old');
 SELECT is(pg_temp.go('e1', 'c1', 'k-old', 'miss-old@tap.test', -1), 'missing', 'ttl: a refusal with an expired key');
-SELECT is((SELECT row(c.idem_key, c.idem_fp)::text FROM contacts c, old o WHERE c.id = o.id),
-          (SELECT row('c1 k-old', o.idem_fp)::text FROM old o), 'ttl: ... leaves the old contact its key');
+SELECT is((SELECT row(c.idem_hash, c.idem_fp)::text FROM contacts c, old o WHERE c.id = o.id),
+          (SELECT row(crm_idem_contact_key('c1', 'k-old'), o.idem_fp)::text FROM old o), 'ttl: ... leaves the old contact its key');
 SELECT is(pg_temp.go('e2', 'c1', 'k-old', 'new-old@tap.test'), 'new', 'ttl: a key past the ttl is new again (any request)');
-SELECT is((SELECT row(c.idem_key, c.idem_fp)::text FROM contacts c, old o WHERE c.id = o.id), row(NULL, NULL)::text,
+SELECT is((SELECT row(c.idem_hash, c.idem_fp)::text FROM contacts c, old o WHERE c.id = o.id), row(NULL, NULL)::text,
           'ttl: ... the old contact''s key is cleared');
-SELECT is((SELECT '/api/contacts/' || id FROM contacts WHERE idem_key = 'c1 k-old'), (SELECT location FROM a WHERE k = 'e2'),
+SELECT is((SELECT '/api/contacts/' || id FROM contacts WHERE idem_hash = crm_idem_contact_key('c1', 'k-old')), (SELECT location FROM a WHERE k = 'e2'),
           'ttl: ... and the new contact holds it');
 
 -- the first attempt (p_probe false): the key assumed new ------------------------------------------
@@ -82,16 +82,16 @@ CREATE FUNCTION pg_temp.first(p_tag text, p_key text, p_email text) RETURNS text
     RETURNING outcome;
 $$;
 SELECT is(pg_temp.first('f1', 'k-first', 'first@tap.test'), 'new', 'first attempt: a new key does the intake');
-SELECT is((SELECT count(*) FROM contacts WHERE idem_key = 'c1 k-first'), 1::bigint, 'first attempt: ... the key on its contact');
+SELECT is((SELECT count(*) FROM contacts WHERE idem_hash = crm_idem_contact_key('c1', 'k-first')), 1::bigint, 'first attempt: ... the key on its contact');
 CREATE TEMP TABLE before_retry AS SELECT (SELECT active_contacts FROM operators, src WHERE id = o) AS load,
     (SELECT count(*) FROM contacts) AS n;
-SELECT throws_ok($$SELECT pg_temp.first('f2', 'k-first', 'first@tap.test')$$, 'CRMIK', NULL,
-                 'first attempt, the key on a contact: CRMIK (the careful way must answer)');
+SELECT throws_ok($$SELECT pg_temp.first('f2', 'k-first', 'first@tap.test')$$, '23505', NULL,
+                 'first attempt, the key on a contact: its unique index refuses it (the careful way must answer)');
 SELECT is((SELECT active_contacts FROM operators, src WHERE id = o), (SELECT load FROM before_retry),
-          'first attempt, CRMIK: the operator''s slot is given back');
-SELECT is((SELECT count(*) FROM contacts), (SELECT n FROM before_retry), 'first attempt, CRMIK: no contact stored');
-SELECT throws_ok($$SELECT pg_temp.first('f3', 'k-first', 'other@tap.test')$$, 'CRMIK', NULL,
-                 'first attempt, the key on a contact, another body: CRMIK too');
+          'first attempt, refused: the operator''s slot is given back');
+SELECT is((SELECT count(*) FROM contacts), (SELECT n FROM before_retry), 'first attempt, refused: no contact stored');
+SELECT throws_ok($$SELECT pg_temp.first('f3', 'k-first', 'other@tap.test')$$, '23505', NULL,
+                 'first attempt, the key on a contact, another body: refused too');
 SELECT is(pg_temp.go('f4', 'c1', 'k-first', 'first@tap.test'), 'replay', 'the careful way then replays the same request');
 SELECT is((SELECT location FROM a WHERE k = 'f4'), (SELECT location FROM a WHERE k = 'f1'),
           '... with the first answer''s Location');

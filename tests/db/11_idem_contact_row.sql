@@ -7,7 +7,7 @@
 -- reassigned since are the first answer, crm_idem_claim (the other POSTs) and crm_idem_intake see
 -- each other's keys, the columns' check, and the sweep crm_idem_expire_contacts.
 BEGIN;
-SELECT plan(26);
+SELECT plan(27);
 
 CREATE TEMP TABLE src AS SELECT tap.source() AS s, tap.operator(true, 10) AS o, tap.operator(true, 10) AS o2;
 SELECT tap.configure((SELECT s FROM src), (SELECT o FROM src));
@@ -24,18 +24,21 @@ $$;
 
 -- no key, no key columns ------------------------------------------------------------------------
 CREATE TEMP TABLE plain AS SELECT * FROM crm_intake('plain1@tap.test', (SELECT s FROM src));
-SELECT is((SELECT row(idem_key, idem_fp)::text FROM contacts WHERE id = (SELECT id FROM plain)), row(NULL, NULL)::text,
+SELECT is((SELECT row(idem_hash, idem_fp)::text FROM contacts WHERE id = (SELECT id FROM plain)), row(NULL, NULL)::text,
           'plain: a contact without a key has no key columns');
 SELECT is(pg_temp.go('k1', 'c1', 'k1', 'keyed1@tap.test'), 'new', 'plain: (a keyed contact)');
-SELECT is(coalesce(current_setting('crm.idem_key', true), '') || coalesce(current_setting('crm.idem_fp', true), ''), '',
-          'plain: ... whose settings are cleared once crm_intake returned');
+SELECT is((SELECT count(*) FROM information_schema.columns
+            WHERE table_name = 'contacts' AND column_name IN ('idem_hash', 'idem_fp') AND column_default IS NOT NULL),
+          0::bigint, 'plain: ... the key columns have no defaults (crm_intake writes them, 0014)');
 INSERT INTO plain SELECT * FROM crm_intake('plain2@tap.test', (SELECT s FROM src));
-SELECT is((SELECT row(idem_key, idem_fp)::text FROM contacts c JOIN leads l ON l.id = c.lead_id WHERE l.email = 'plain2@tap.test'),
+SELECT is((SELECT row(idem_hash, idem_fp)::text FROM contacts c JOIN leads l ON l.id = c.lead_id WHERE l.email = 'plain2@tap.test'),
           row(NULL, NULL)::text, 'plain: ... so the next plain intake of the transaction gets no key');
-SELECT throws_ok($$UPDATE contacts SET idem_key = 'c1 x' WHERE id = (SELECT min(id) FROM plain)$$, '23514', NULL,
-                 'check: a key without a fingerprint is refused');
-SELECT throws_ok($$INSERT INTO contacts (lead_id, source_id, idem_key, idem_fp)
-                   VALUES (tap.lead(), (SELECT s FROM src), 'c1 k1', sha256(''))$$, '23505', NULL,
+SELECT throws_ok($$UPDATE contacts SET idem_hash = crm_idem_contact_key('c1', 'x') WHERE id = (SELECT min(id) FROM plain)$$,
+                 '23514', NULL, 'check: a key without a fingerprint is refused');
+SELECT throws_ok($$UPDATE contacts SET idem_hash = '\x00', idem_fp = sha256('') WHERE id = (SELECT min(id) FROM plain)$$,
+                 '23514', NULL, 'check: a key hash that is not 16 bytes is refused');
+SELECT throws_ok($$INSERT INTO contacts (lead_id, source_id, idem_hash, idem_fp)
+                   VALUES (tap.lead(), (SELECT s FROM src), crm_idem_contact_key('c1', 'k1'), sha256(''))$$, '23505', NULL,
                  'unique: a second contact with the same client and key is refused');
 
 -- replays are the first answer, whatever happened to the contact since ----------------------------
@@ -81,7 +84,7 @@ INSERT INTO sw VALUES (pg_temp.id('x1'), 'old'), (pg_temp.id('x2'), 'young'), (p
 UPDATE contacts c SET created_at = now() - interval '25 hours' FROM sw WHERE sw.id = c.id AND sw.age = 'old';
 SELECT is((SELECT row(o_walked, o_cleared)::text FROM crm_idem_expire_contacts(86400, 100)), row(2, 1)::text,
           'sweep: walks up to the first young contact and clears the expired keys on its way');
-SELECT is((SELECT array_agg(idem_key IS NULL ORDER BY id) FROM contacts WHERE id IN (pg_temp.id('x1'), pg_temp.id('x2'), pg_temp.id('x3'))),
+SELECT is((SELECT array_agg(idem_hash IS NULL ORDER BY id) FROM contacts WHERE id IN (pg_temp.id('x1'), pg_temp.id('x2'), pg_temp.id('x3'))),
           ARRAY[true, false, false], 'sweep: ... the young key and the one behind it stay for a later pass');
 -- the young one grows old: the next pass goes on
 UPDATE contacts SET created_at = now() - interval '25 hours' WHERE id = pg_temp.id('x2');
