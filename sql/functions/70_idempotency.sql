@@ -23,11 +23,12 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 -- contacts.idem_hash of a key (0014): the first 16 bytes of sha256 of the client, a space and
--- the key (neither holds a space). (It was the text itself, 0011.)
+-- the key (neither holds a space). (It was the text itself, 0011.) STABLE like convert_to, so
+-- that it is inlined into its caller: declared IMMUTABLE it ran as a function call, 4 us more.
 DROP FUNCTION IF EXISTS crm_idem_contact_key(text, text);
 CREATE FUNCTION crm_idem_contact_key(p_client text, p_key text)
 RETURNS bytea
-LANGUAGE sql IMMUTABLE AS $$
+LANGUAGE sql STABLE AS $$
     SELECT substring(sha256(convert_to(p_client || ' ' || p_key, 'UTF8')) FROM 1 FOR 16)
 $$;
 
