@@ -26,6 +26,7 @@ import uuid
 
 import psycopg2
 import requests
+from retrying import post_until_answered
 
 URL = os.environ["FAULTS_URL"]
 DSN = os.environ["FAULTS_DSN"]
@@ -77,49 +78,40 @@ def setup():
     return ops, srcs
 
 
+def record(email):
+    """The bookkeeping of one contact's answers (retrying.post_until_answered's record)."""
+
+    def rec(status, r, first):
+        now = time.monotonic()
+        with lock:
+            counts["requests"] += 1
+            counts["retries"] += 0 if first else 1
+            events.append((now, "ok" if status == 201 else "fail", status))
+            if status == 201:
+                if r.headers.get("Idempotent-Replayed") == "true":
+                    counts["replayed"] += 1
+                posted[email] = r.json()["id"]
+            elif status is None:
+                counts["errors"] += 1
+            elif status >= 500:
+                counts["5xx"] += 1
+            elif status == 409:
+                counts["409"] += 1
+            else:
+                counts["other"] += 1
+                print(f"unexpected {status} for {email}: {r.text[:200]}", flush=True)
+
+    return rec
+
+
 def client(n, srcs):
     s = new_session()
     i = 0
-    while not stop.is_set():
+    while not stop.is_set():  # the contact in flight is answered 201 even after stop is set
         i += 1
         email = f"fault-{TAG}-{n}-{i}@faults.test"
-        body = {"email": email, "source_id": srcs[i % len(srcs)]}
-        headers = {"Idempotency-Key": f"{TAG}-{n}-{i}"}
-        first = True
-        while True:  # until this contact is answered 201, even after stop is set
-            with lock:
-                counts["requests"] += 1
-                if not first:
-                    counts["retries"] += 1
-            first = False
-            try:
-                r = s.post(URL + "/api/contacts", json=body, headers=headers, timeout=5)
-                status = r.status_code
-            except requests.RequestException:
-                status = None
-                s.close()
-                s = new_session()
-            now = time.monotonic()
-            with lock:
-                events.append((now, "ok" if status == 201 else "fail", status))
-                if status == 201:
-                    if r.headers.get("Idempotent-Replayed") == "true":
-                        counts["replayed"] += 1
-                    posted[email] = r.json()["id"]
-                elif status is None:
-                    counts["errors"] += 1
-                elif status >= 500:
-                    counts["5xx"] += 1
-                elif status == 409:
-                    counts["409"] += 1
-                else:
-                    counts["other"] += 1
-                    print(f"unexpected {status} for {email}: {r.text[:200]}", flush=True)
-            if status == 201:
-                break
-            if status is not None and status < 500 and status != 409:
-                break  # a 4xx other than 409 is not retried (and fails the test above)
-            time.sleep(0.05)
+        s, _ = post_until_answered(s, new_session, URL, {"email": email, "source_id": srcs[i % len(srcs)]},
+                                   f"{TAG}-{n}-{i}", record(email))
     s.close()
 
 

@@ -30,6 +30,9 @@ import uuid
 import psycopg2
 import requests
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "faults"))
+from retrying import post_until_answered  # noqa: E402 (after the path is set)
+
 URL = os.environ["HA_URL"]
 DSN = os.environ["HA_DSN"]
 MONITOR_DSN = os.environ["HA_MONITOR_DSN"]
@@ -122,37 +125,25 @@ def setup(s):
     return ops, srcs
 
 
-def post_until_201(s, body, key):
-    """POSTs the contact with its key until it is answered 201; returns (session, response)."""
-    first = True
-    while True:
+def record(email):
+    """The bookkeeping of one contact's answers (retrying.post_until_answered's record)."""
+
+    def rec(status, r, first):
         with lock:
             counts["requests"] += 1
             counts["retries"] += 0 if first else 1
-        first = False
-        try:
-            r = s.post(URL + "/api/contacts", json=body, headers={"Idempotency-Key": key}, timeout=5)
-            status = r.status_code
-        except requests.RequestException:
-            r, status = None, None
-            s.close()
-            s = new_session()
-        with lock:
             events.append((time.monotonic(), status))
             if status == 503 and not (r.headers.get("Content-Type", "").startswith("application/problem+json")
                                       and r.headers.get("Retry-After")):
                 bad_503.append((dict(r.headers), r.text[:200]))
             if status == 201 and r.headers.get("Idempotent-Replayed") == "true":
                 counts["replayed"] += 1
-                replayed.add(body["email"])
-        if status == 201:
-            return s, r
-        if status is not None and status < 500 and status != 409:
-            with lock:
+                replayed.add(email)
+            if status is not None and status < 500 and status not in (201, 409):
                 counts["other"] += 1
-            print(f"unexpected {status}: {r.text[:200]}", flush=True)
-            return s, r
-        time.sleep(0.05)
+                print(f"unexpected {status}: {r.text[:200]}", flush=True)
+
+    return rec
 
 
 def client(n, srcs):
@@ -161,7 +152,8 @@ def client(n, srcs):
     while not stop.is_set():
         i += 1
         email = f"ha-{TAG}-{n}-{i}@ha.test"
-        s, r = post_until_201(s, {"email": email, "source_id": srcs[i % len(srcs)]}, f"{TAG}-{n}-{i}")
+        s, r = post_until_answered(s, new_session, URL, {"email": email, "source_id": srcs[i % len(srcs)]},
+                                   f"{TAG}-{n}-{i}", record(email))
         if r is not None and r.status_code == 201:
             with lock:
                 posted[email] = r.json()["id"]
@@ -203,14 +195,16 @@ def recovered_after(t_fault, t_end):
 
 def backlog_check(s):
     """Waiting contacts freed by raising a limit are assigned within seconds: the request drains
-    CRM_DRAIN_BATCH (32) itself and NOTIFYs the drainer for the rest."""
+    CRM_DRAIN_BATCH (16) itself and NOTIFYs the drainer for the rest."""
     op = s.post(URL + "/api/operators", json={"name": f"ha-drain-op-{TAG}", "max_load_limit": 0}, timeout=10).json()
     src = s.post(URL + "/api/sources", json={"name": f"ha-drain-src-{TAG}"}, timeout=10).json()
     r = s.post(URL + f"/api/sources/{src['id']}/operators",
                json={"operators": [{"operator_id": op["id"], "weight": 1}]}, timeout=10)
     assert r.status_code == 200, r.text
     for i in range(80):
-        s, r = post_until_201(s, {"email": f"ha-drain-{TAG}-{i}@ha.test", "source_id": src["id"]}, f"{TAG}-d-{i}")
+        email = f"ha-drain-{TAG}-{i}@ha.test"
+        s, r = post_until_answered(s, new_session, URL, {"email": email, "source_id": src["id"]}, f"{TAG}-d-{i}",
+                                   record(email))
     t0 = time.monotonic()
     r = s.patch(URL + f"/api/operators/{op['id']}", json={"max_load_limit": 1000}, timeout=10)
     assert r.status_code == 200, r.text
