@@ -29,7 +29,7 @@
 -- source build on its row). Intakes take operator rows one at a time, so two cannot deadlock.
 
 -- The Idempotency-Key of the request that posts the contact (p_idem_hash: crm_idem_contact_key,
--- p_idem_fp: the request's fingerprint) is written with it (0014: contacts.idem_hash, idem_fp);
+-- p_idem_fp: the request's fingerprint) is written with it (0016: contacts.idem_hash, idem_fp);
 -- both NULL without a key. With a key, a contact already holding it (the request retried, or an
 -- expired key not swept yet) fails the INSERT on contacts_idem_hash_key, and the statement, its
 -- take included, is undone: the keyed POST's first attempt assumes a new key and pays no lookup

@@ -22,7 +22,7 @@ LANGUAGE sql IMMUTABLE AS $$
     SELECT hashtextextended('crm_idempotency' || chr(1) || p_client || chr(1) || p_key, 0)
 $$;
 
--- contacts.idem_hash of a key (0014): the first 16 bytes of sha256 of the client, a space and
+-- contacts.idem_hash of a key (0016): the first 16 bytes of sha256 of the client, a space and
 -- the key (neither holds a space). (It was the text itself, 0011.) STABLE like convert_to, so
 -- that it is inlined into its caller: declared IMMUTABLE it ran as a function call, 4 us more.
 DROP FUNCTION IF EXISTS crm_idem_contact_key(text, text);

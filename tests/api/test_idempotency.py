@@ -7,7 +7,7 @@ creates nothing. The same key with another request is 422, while the first still
 malformed key 400. A request that failed stores nothing, so its retry is processed anew. Keys
 expire after CRM_IDEMPOTENCY_TTL (24 h): a key older than that is new again, and the drainer's
 sweep deletes it. POST /api/contacts keeps its key on the contact (contacts.idem_hash, migrations
-0011 and 0014), the other POSTs in idempotency_keys.
+0011 and 0016), the other POSTs in idempotency_keys.
 """
 import hashlib
 import json

@@ -29,7 +29,7 @@ SELECT is((SELECT row(idem_hash, idem_fp)::text FROM contacts WHERE id = (SELECT
 SELECT is(pg_temp.go('k1', 'c1', 'k1', 'keyed1@tap.test'), 'new', 'plain: (a keyed contact)');
 SELECT is((SELECT count(*) FROM information_schema.columns
             WHERE table_name = 'contacts' AND column_name IN ('idem_hash', 'idem_fp') AND column_default IS NOT NULL),
-          0::bigint, 'plain: ... the key columns have no defaults (crm_intake writes them, 0014)');
+          0::bigint, 'plain: ... the key columns have no defaults (crm_intake writes them, 0016)');
 INSERT INTO plain SELECT * FROM crm_intake('plain2@tap.test', (SELECT s FROM src));
 SELECT is((SELECT row(idem_hash, idem_fp)::text FROM contacts c JOIN leads l ON l.id = c.lead_id WHERE l.email = 'plain2@tap.test'),
           row(NULL, NULL)::text, 'plain: ... so the next plain intake of the transaction gets no key');

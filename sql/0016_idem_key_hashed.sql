@@ -1,4 +1,4 @@
--- 0014_idem_key_hashed.sql -- the Idempotency-Key of a contact as a 16-byte hash, written by crm_intake
+-- 0016_idem_key_hashed.sql -- the Idempotency-Key of a contact as a 16-byte hash, written by crm_intake
 --
 -- 0011 kept the key of a keyed POST /api/contacts on its contact as text (the API key's public
 -- id, a space, the client's key: about 40 bytes in the row and again in the unique index), with
