@@ -35,6 +35,7 @@
 
 enum crm_sim_mode {
 	CRM_SIM_WEIGHTED_RANDOM, /* weight / sum of eligible weights, per arrival */
+	CRM_SIM_LEAST_LOADED,    /* the smallest load / weight, ties by weight (water-filling) */
 };
 
 /* How the figures were obtained. */
@@ -78,5 +79,7 @@ void crm_simulate(const struct crm_sim_params *p, struct crm_sim_operator *ops, 
 /* "closed_form", "exact" or "monte_carlo"; the mode's API name ("weighted_random"). */
 const char *crm_sim_method_name(enum crm_sim_method m);
 const char *crm_sim_mode_name(enum crm_sim_mode m);
+/* The mode of an API name (sources.mode); false for anything else, NULL included. */
+bool crm_sim_mode_parse(const char *name, enum crm_sim_mode *out);
 
 #endif
