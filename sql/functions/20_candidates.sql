@@ -97,3 +97,33 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- The least-loaded rule (sources.mode = 'least_loaded', sql/0015_source_mode.sql): the eligible
+-- operator with the smallest load / weight first, ties broken by the weighted draw.
+--
+-- The key is active_contacts / weight as float8: IEEE division is correctly rounded, so equal
+-- ratios give equal keys (2/4 and 1/2 tie, as they must), and two different ratios of loads and
+-- weights up to 10^6 differ by a relative 1/(load x weight) >= 10^-12, far above float8's 10^-16,
+-- so they never collide. (numeric division picks its scale from the operands' digits, so equal
+-- ratios are not guaranteed equal keys.) Within a tie the exponential clocks of the weighted order
+-- above decide: the first is drawn with probability weight / the tied weights, and the rest follow
+-- by successive sampling, which is what a run of arrivals does to a tie (the dry run relies on it:
+-- src/simulate.c, least loaded).
+CREATE OR REPLACE FUNCTION crm_load_key(p_load integer, p_weight integer) RETURNS double precision
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT p_load::double precision / p_weight $$;
+
+-- One pass over the active operators of a source's configuration version: o_order the eligible
+-- ones in the least-loaded order (to crm_take_operator, which takes the first still eligible under
+-- its row lock), o_ineligible the others by id (the history's "which were not eligible"). O(N log N)
+-- in the version's active operators: the least-loaded intake reads every one of them (README
+-- "Least loaded": what that costs).
+CREATE OR REPLACE FUNCTION crm_least_loaded(p_source bigint, p_version integer,
+                                            OUT o_order bigint[], OUT o_ineligible bigint[])
+LANGUAGE sql VOLATILE AS $$
+    SELECT coalesce(array_agg(o.id ORDER BY crm_load_key(o.active_contacts, vo.weight), -ln(1.0 - random()) / vo.weight)
+                        FILTER (WHERE crm_eligible(o)), '{}'),
+           coalesce(array_agg(o.id ORDER BY o.id) FILTER (WHERE NOT crm_eligible(o)), '{}')
+      FROM source_version_operators vo JOIN operators o ON o.id = vo.operator_id
+     WHERE vo.source_id = p_source AND vo.version = p_version AND vo.cum_weight IS NOT NULL
+$$;

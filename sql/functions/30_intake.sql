@@ -21,6 +21,14 @@
 --    crm_take_operator: O(N log N), and only when most of the source is full;
 -- 4. the history's "which were eligible": the active operators of the version minus those at
 --    their limit (source_operator_full, read in O(their number)) and those a draw rejected.
+-- 5. a least-loaded source (sources.mode, 0015_source_mode.sql, read with the source row: a
+--    weighted-random source pays one column) skips the draws: one pass over the version's active
+--    operators (crm_least_loaded, 20_candidates.sql) orders the eligible ones by load / weight,
+--    ties by the weighted draw, and crm_take_operator takes the first still eligible under its row
+--    lock (the same take, so the same promise). O(N) in the active operators, by design: the
+--    smallest load / weight is a property of all of them. The history: the version, the chosen
+--    operator's load and limit, as ineligible the others not eligible when read and those the take
+--    passed over, and the note 'least_loaded'.
 --
 -- Locks: the lead, then one operator row at a time (the take), then the source row FOR KEY
 -- SHARE by the contact's foreign key (sources are never deleted, and nothing an intake waits
@@ -47,16 +55,18 @@ DECLARE
     v_note     text;
     v_take     record;
     v_order    bigint[];
+    v_mode     text;      -- sources.mode
+    v_ll       record;    -- crm_least_loaded: the order and the ineligible ones
 BEGIN
     -- (few statements: each one costs an executor start; this is the hot path)
     -- the source, its latest version and the version's active operators at their limit, read
     -- before the take (the operator row lock is then held only for the insert and the commit)
-    SELECT v.version, v.configured, v.active, v.active_weight, v.off_shift,
+    SELECT s.mode, v.version, v.configured, v.active, v.active_weight, v.off_shift,
            ARRAY(SELECT f.operator_id FROM source_operator_full f
                    JOIN source_version_operators vo
                      ON vo.source_id = f.source_id AND vo.version = v.version AND vo.operator_id = f.operator_id
                   WHERE f.source_id = p_source AND vo.cum_weight IS NOT NULL)
-      INTO v_ver.version, v_ver.configured, v_ver.active, v_ver.active_weight, v_ver.off_shift, v_full
+      INTO v_mode, v_ver.version, v_ver.configured, v_ver.active, v_ver.active_weight, v_ver.off_shift, v_full
       FROM sources s
       LEFT JOIN LATERAL (SELECT * FROM source_versions v WHERE v.source_id = s.id
                           ORDER BY v.version DESC LIMIT 1) v ON true
@@ -74,7 +84,19 @@ BEGIN
         EXIT WHEN FOUND;
     END LOOP;
 
-    IF coalesce(v_ver.active_weight, 0) > 0 THEN
+    IF coalesce(v_ver.active_weight, 0) > 0 AND v_mode = 'least_loaded' THEN  -- step 5
+        SELECT * INTO v_ll FROM crm_least_loaded(p_source, v_ver.version);
+        SELECT * INTO v_take FROM crm_take_operator(p_source, v_ll.o_order, false);
+        v_op := v_take.o_operator;
+        v_load := v_take.o_load;
+        v_limit := v_take.o_limit;
+        IF v_op IS NOT NULL THEN
+            v_note := 'least_loaded';
+            v_inel := nullif(ARRAY(SELECT x FROM unnest(v_ll.o_ineligible
+                                                        || v_ll.o_order[1:array_position(v_ll.o_order, v_op) - 1]) x
+                                    ORDER BY x), '{}');
+        END IF;
+    ELSIF coalesce(v_ver.active_weight, 0) > 0 THEN
         FOR i IN 1 .. c_draws LOOP
             v_r := floor(random() * v_ver.active_weight)::bigint;  -- once: random() in the WHERE would be per row
             -- the pick, and its take by crm_take_operator's conditional UPDATE (one place for
