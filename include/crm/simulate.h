@@ -6,12 +6,12 @@
  * closed, and the expected number that would wait. It is pure: no database, no clock, no
  * global state (the Monte Carlo draws from a generator seeded by the caller).
  *
- * The rule is the source's mode. Today there is one, weighted random: each arrival goes to an
- * eligible operator (eligible now and below its limit) with probability weight / sum of the
- * eligible weights; an operator that reaches its limit drops out; with nobody eligible the
- * contact waits. A later mode (least loaded) is one more value of enum crm_sim_mode and one more
- * function behind crm_simulate; a later eligibility condition (on shift) only changes what the
- * caller puts in eligible_now.
+ * The rule is the source's mode. Weighted random: each arrival goes to an eligible operator
+ * (eligible now and below its limit) with probability weight / sum of the eligible weights; an
+ * operator that reaches its limit drops out; with nobody eligible the contact waits. Least loaded:
+ * each arrival goes to the eligible operator with the smallest load / weight, ties broken by the
+ * weighted draw (water-filling). An eligibility condition (on shift) only changes what the caller
+ * puts in eligible_now.
  */
 #ifndef CRM_SIMULATE_H
 #define CRM_SIMULATE_H

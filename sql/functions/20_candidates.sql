@@ -113,17 +113,16 @@ CREATE OR REPLACE FUNCTION crm_load_key(p_load integer, p_weight integer) RETURN
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT p_load::double precision / p_weight $$;
 
--- One pass over the active operators of a source's configuration version: o_order the eligible
--- ones in the least-loaded order (to crm_take_operator, which takes the first still eligible under
--- its row lock), o_ineligible the others by id (the history's "which were not eligible"). O(N log N)
--- in the version's active operators: the least-loaded intake reads every one of them (README
--- "Least loaded": what that costs).
-CREATE OR REPLACE FUNCTION crm_least_loaded(p_source bigint, p_version integer,
-                                            OUT o_order bigint[], OUT o_ineligible bigint[])
+-- The eligible operators of a source's configuration version (its active ones: cum_weight not
+-- NULL, crm_eligible now) in the least-loaded order, at most p_limit of them (NULL: all): one pass
+-- over the version's active operators, a top-p_limit sort. O(N) in them: the least-loaded intake
+-- reads every one (README "Least loaded": what that costs).
+CREATE OR REPLACE FUNCTION crm_least_loaded_order(p_source bigint, p_version integer, p_limit integer)
+RETURNS bigint[]
 LANGUAGE sql VOLATILE AS $$
-    SELECT coalesce(array_agg(o.id ORDER BY crm_load_key(o.active_contacts, vo.weight), -ln(1.0 - random()) / vo.weight)
-                        FILTER (WHERE crm_eligible(o)), '{}'),
-           coalesce(array_agg(o.id ORDER BY o.id) FILTER (WHERE NOT crm_eligible(o)), '{}')
-      FROM source_version_operators vo JOIN operators o ON o.id = vo.operator_id
-     WHERE vo.source_id = p_source AND vo.version = p_version AND vo.cum_weight IS NOT NULL
+    SELECT ARRAY(SELECT o.id FROM source_version_operators vo JOIN operators o ON o.id = vo.operator_id
+                  WHERE vo.source_id = p_source AND vo.version = p_version AND vo.cum_weight IS NOT NULL
+                    AND crm_eligible(o)
+                  ORDER BY crm_load_key(o.active_contacts, vo.weight), -ln(1.0 - random()) / vo.weight
+                  LIMIT p_limit)
 $$;

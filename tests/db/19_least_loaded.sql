@@ -1,8 +1,8 @@
--- 19_least_loaded.sql -- the least-loaded mode (0015 sources.mode; 20_candidates.sql crm_least_loaded,
+-- 19_least_loaded.sql -- the least-loaded mode (0015 sources.mode; 20_candidates.sql crm_least_loaded_order,
 -- 30_intake.sql step 5, 40_backlog.sql, 47_accept.sql crm_order_without): the smallest load / weight,
 -- ties split by weight, the ineligible skipped, nobody -> waits, the history, the drains
 BEGIN;
-SELECT plan(32);
+SELECT plan(35);
 
 CREATE FUNCTION pg_temp.latest(p_source bigint) RETURNS integer
 LANGUAGE sql AS $$ SELECT max(version) FROM source_versions WHERE source_id = p_source $$;
@@ -25,8 +25,9 @@ SELECT tap.fill(f.s, f.a, 2), tap.fill(f.s, f.b, 2), tap.fill(f.s, f.c, 3) FROM 
 CREATE TEMP TABLE i1 AS SELECT i.* FROM f, LATERAL crm_intake('ll1@tap.test', f.s) i;
 SELECT is(i1.operator_id, f.b, 'intake: the smallest load / weight (2/2 < 2/1 < 3/1)') FROM i1, f;
 SELECT is(tap.loads(ARRAY[f.a, f.b, f.c]), '{2,3,3}'::integer[], 'intake: one slot of the chosen operator') FROM f;
-SELECT is((crm_least_loaded(f.s, pg_temp.latest(f.s))).o_order, ARRAY[f.b, f.a, f.c],
+SELECT is(crm_least_loaded_order(f.s, pg_temp.latest(f.s), NULL), ARRAY[f.b, f.a, f.c],
           'order: b (3/2) before a (2/1) before c (3/1)') FROM f;
+SELECT is(crm_least_loaded_order(f.s, pg_temp.latest(f.s), 2), ARRAY[f.b, f.a], 'order: the first p_limit') FROM f;
 -- the history says the mode and that everybody was eligible
 SELECT is((SELECT row(h.reason, h.note, h.load_before, h.load_limit, h.ineligible)::text
              FROM assignment_history h WHERE h.contact_id = i1.id), '(intake,least_loaded,2,10,)',
@@ -38,7 +39,7 @@ SELECT is((SELECT array_agg((e ->> 'eligible')::boolean ORDER BY e ->> 'operator
 -- equal keys: 2/1 (a) and 4/2 (b after one more) tie, c (3/1) never
 SELECT tap.fill(f.s, f.b, 1) FROM f;
 CREATE TEMP TABLE tie AS
-SELECT (crm_least_loaded(f.s, pg_temp.latest(f.s))).o_order[1] AS first FROM f, generate_series(1, 600);
+SELECT (crm_least_loaded_order(f.s, pg_temp.latest(f.s), 1))[1] AS first FROM f, generate_series(1, 600);
 SELECT is((SELECT count(*) FROM tie, f WHERE tie.first = f.c), 0::bigint, 'tie: the larger key never first') FROM f;
 -- b has weight 2: first with probability 2/3 (binomial sd of 600 draws: 11.5; +-60 is 5 sd)
 SELECT ok((SELECT count(*) FROM tie, f WHERE tie.first = f.b) BETWEEN 340 AND 460,
@@ -59,8 +60,8 @@ SELECT is(i2.operator_id, g.ok_, 'intake: inactive (load 0), at limit and off sh
 SELECT is((SELECT h.ineligible FROM assignment_history h WHERE h.contact_id = i2.id), ARRAY[g.full_],
           'history: the active one at its limit is ineligible (inactive and off shift are not drawn at all)')
   FROM i2, g;
-SELECT is((crm_least_loaded(g.s, pg_temp.latest(g.s))).o_ineligible, ARRAY[g.full_],
-          'crm_least_loaded: the version''s active operators not eligible') FROM g;
+SELECT is(crm_least_loaded_order(g.s, pg_temp.latest(g.s), NULL), ARRAY[g.ok_],
+          'order: only the eligible ones') FROM g;
 
 -- all full -> the contact waits ------------------------------------------------------------------
 SELECT tap.fill(g.s, g.ok_, 4) FROM g;
@@ -121,6 +122,23 @@ SELECT tap.configure(wr.s, wr.a, 1) FROM wr;
 CREATE TEMP TABLE i4 AS SELECT i.* FROM wr, LATERAL crm_intake('ll4@tap.test', wr.s) i;
 SELECT is((SELECT row(h.operator_id = wr.a, h.note)::text FROM assignment_history h WHERE h.contact_id = i4.id),
           '(t,)', 'weighted_random: chosen, no note') FROM i4, wr;
+
+-- another session holds the least-loaded operator: the intake takes the next one, without waiting
+SET LOCAL lock_timeout = '3s';
+SELECT tap.connect('ll_setup'), tap.connect('ll_lock');
+CREATE TEMP TABLE k AS
+SELECT tap.remote('ll_setup', 'SELECT tap.source()') AS s, tap.remote('ll_setup', 'SELECT tap.operator(true, 5)') AS x,
+       tap.remote('ll_setup', 'SELECT tap.operator(true, 5)') AS y;
+SELECT dblink_exec('ll_setup', format('UPDATE sources SET mode = ''least_loaded'' WHERE id = %s', s)) FROM k;
+SELECT tap.run('ll_setup', format('SELECT tap.configure(%s, %s), tap.configure(%s, %s), tap.fill(%s, %s, 1)',
+                                  s, x, s, y, s, y)) FROM k;
+SELECT dblink_exec('ll_lock', 'BEGIN');
+SELECT tap.run('ll_lock', format('SELECT 1 FROM operators WHERE id = %s FOR NO KEY UPDATE', x)) FROM k;
+CREATE TEMP TABLE i5 (operator_id bigint);
+SELECT lives_ok(format('INSERT INTO i5 SELECT operator_id FROM crm_intake(''ll5@tap.test'', %s)', k.s),
+                'held: the intake does not wait for the least-loaded operator another session holds') FROM k;
+SELECT is((SELECT operator_id FROM i5), k.y, 'held: it takes the next one (load 1 > 0)') FROM k;
+SELECT dblink_exec('ll_lock', 'ROLLBACK');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -297,6 +297,35 @@ static void test_ll_many(void)
 	CHECK(near(sum, 5500, 1e-6) && r.expected_waiting == 0);
 }
 
+/* A tie too large for the quadrature: 1,000 operators of weights 1..10, all empty (one tie at
+ * key 0), 500 arrivals. Monte Carlo with standard errors; the figures sum to 500, a heavier
+ * operator expects more, and each is within 4.5 standard errors of the mean of its weight class
+ * (every member of a class has the same inclusion probability). */
+static void test_ll_big_tie(void)
+{
+	static struct crm_sim_operator ops[1000];
+	double sum = 0, cls[11] = {0};
+	struct crm_sim_result r;
+	clock_t t0 = clock();
+
+	for (int i = 0; i < 1000; i++)
+		ops[i] = op(i + 1, 1 + i % 10, 0, 5, true);
+	r = run_ll(ops, 1000, 500, 0, 0);
+	CHECK(r.method == CRM_SIM_MONTE_CARLO && r.runs >= 1000);
+	for (int i = 0; i < 1000; i++) {
+		sum += ops[i].expected;
+		cls[1 + i % 10] += ops[i].expected / 100;
+		CHECK(ops[i].std_error > 0 && ops[i].std_error < 0.02);
+	}
+	CHECK(near(sum, 500, 1e-6) && r.expected_waiting == 0);
+	for (int w = 1; w < 10; w++)
+		CHECK(cls[w] < cls[w + 1]);
+	for (int i = 0; i < 1000; i++)
+		CHECK(near(ops[i].expected, cls[1 + i % 10], 4.5 * ops[i].std_error));
+	printf("  least loaded, a tie of 1000 x 500: %d runs, %.3f s\n", r.runs,
+		(double)(clock() - t0) / CLOCKS_PER_SEC);
+}
+
 int main(void)
 {
 	test_one_fills();
@@ -310,5 +339,6 @@ int main(void)
 	test_ll_loads();
 	test_ll_tie_by_weight();
 	test_ll_many();
+	test_ll_big_tie();
 	return check_done("test_simulate");
 }
