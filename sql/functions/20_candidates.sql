@@ -117,12 +117,21 @@ AS $$ SELECT p_load::double precision / p_weight $$;
 -- NULL, crm_eligible now) in the least-loaded order, at most p_limit of them (NULL: all): one pass
 -- over the version's active operators, a top-p_limit sort. O(N) in them: the least-loaded intake
 -- reads every one (README "Least loaded": what that costs).
+-- Its plan is the generic one, always: each operator fetched by its key (LATERAL ... OFFSET 0 keeps
+-- the nested loop), which the planner prices above a custom plan (it expects a source's worth of
+-- rows for any parameters) and would therefore replan at every call: measured 0.44 ms a call
+-- against 0.13 ms with the generic plan (10 operators, loaded 2-core machine).
 CREATE OR REPLACE FUNCTION crm_least_loaded_order(p_source bigint, p_version integer, p_limit integer)
 RETURNS bigint[]
-LANGUAGE sql VOLATILE AS $$
-    SELECT ARRAY(SELECT o.id FROM source_version_operators vo JOIN operators o ON o.id = vo.operator_id
+LANGUAGE plpgsql VOLATILE
+SET plan_cache_mode = force_generic_plan
+AS $$
+BEGIN
+    RETURN ARRAY(SELECT o.id FROM source_version_operators vo
+                  CROSS JOIN LATERAL (SELECT o.id, o.active_contacts FROM operators o
+                                       WHERE o.id = vo.operator_id AND crm_eligible(o) OFFSET 0) o
                   WHERE vo.source_id = p_source AND vo.version = p_version AND vo.cum_weight IS NOT NULL
-                    AND crm_eligible(o)
                   ORDER BY crm_load_key(o.active_contacts, vo.weight), -ln(1.0 - random()) / vo.weight
-                  LIMIT p_limit)
+                  LIMIT p_limit);
+END
 $$;

@@ -105,8 +105,10 @@ BEGIN
         v_limit := v_take.o_limit;
         IF v_op IS NOT NULL THEN
             v_note := 'least_loaded';
-            v_inel := nullif(ARRAY(SELECT DISTINCT x FROM unnest(v_full || v_order[1:array_position(v_order, v_op) - 1]) x
-                                    ORDER BY x), '{}');
+            v_order := v_order[1:array_position(v_order, v_op) - 1];  -- those passed over
+            IF cardinality(v_full) + cardinality(v_order) > 0 THEN
+                v_inel := ARRAY(SELECT DISTINCT x FROM unnest(v_full || v_order) x ORDER BY x);
+            END IF;
         END IF;
     ELSIF coalesce(v_ver.active_weight, 0) > 0 THEN
         FOR i IN 1 .. c_draws LOOP
