@@ -14,6 +14,11 @@ bool crm_contact_status_valid(const char *status)
 	return status != NULL && (strcmp(status, "active") == 0 || strcmp(status, "closed") == 0);
 }
 
+bool crm_source_mode_valid(const char *mode)
+{
+	return mode != NULL && (strcmp(mode, "weighted_random") == 0 || strcmp(mode, "least_loaded") == 0);
+}
+
 static double share(int64_t part, int64_t total)
 {
 	return total != 0 ? (double)part / (double)total : 0.0;

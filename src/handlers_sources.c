@@ -17,6 +17,8 @@ static void write_source(struct crm_jw *w, const struct crm_source *src)
 	crm_jw_str(w, src->description);
 	crm_jw_key(w, "accept_timeout_seconds");
 	crm_jw_opt_int(w, src->accept_timeout_seconds != 0, src->accept_timeout_seconds);
+	crm_jw_key(w, "mode");
+	crm_jw_str(w, src->mode);
 	crm_jw_obj_end(w);
 }
 
@@ -103,16 +105,25 @@ void crm_h_source_update(struct crm_ctx *ctx)
 	struct crm_source_patch patch;
 	struct crm_source src;
 	struct crm_err err;
+	bool decoded;
 
 	crm_err_init_arena(&err, ctx->arena);
-	if (!crm_h_decode(ctx, &crm_schema_source_patch, &b))
+	decoded = crm_json_decode(ctx->req->body, ctx->req->body_len, &crm_schema_source_patch, &b, ctx->arena, &err);
+	/* an unknown mode is reported with the other fields' errors (a string the decoder took) */
+	if ((decoded || err.code == CRM_E_INVALID) && b.has_mode && b.mode != NULL && !crm_source_mode_valid(b.mode))
+		crm_err_field(&err, "mode", CRM_SOURCE_MODE_RULE);
+	if (err.code != CRM_E_OK) {
+		crm_h_fail(ctx, &err);
 		return;
+	}
 	patch.has_name = b.has_name;
 	patch.has_description = b.has_description;
 	patch.has_accept_timeout = b.has_accept_timeout;
 	patch.name = b.name;
 	patch.description = b.description;
 	patch.accept_timeout_seconds = (int32_t)b.accept_timeout_seconds;
+	patch.has_mode = b.has_mode;
+	patch.mode = b.mode;
 	if (!crm_service_source_update(ctx->svc, ctx->arena, ctx->req->params[0], &patch, &src, &err)) {
 		crm_h_fail(ctx, &err);
 		return;
@@ -303,6 +314,8 @@ void crm_h_source_stats(struct crm_ctx *ctx)
 	crm_jw_int(&w, st.waiting);
 	crm_jw_key(&w, "assigned_total");
 	crm_jw_int(&w, st.assigned_total);
+	crm_jw_key(&w, "mode");
+	crm_jw_str(&w, st.mode);
 	crm_jw_key(&w, "operators");
 	crm_jw_arr_begin(&w);
 	for (size_t i = 0; i < st.noperators; i++) {

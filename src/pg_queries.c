@@ -15,7 +15,7 @@
 #include "pg_internal.h"
 
 #define OPERATOR_COLS "id, name, is_active, max_load_limit, active_contacts, schedule::text, crm_on_shift_now(o)"
-#define SOURCE_COLS "id, name, description, accept_timeout_seconds"
+#define SOURCE_COLS "id, name, description, accept_timeout_seconds, mode"
 #define SO_COLS "id, operator_id, source_id, weight"
 #define KEY_COLS                                                                                                     \
 	"k.id, k.public_id, k.name, k.scopes, k.source_ids, crm_rfc3339(k.created_at), crm_rfc3339(k.last_used_at)," \
@@ -41,9 +41,10 @@ const struct pg_statement crm_pg_statements[PGS__COUNT] = {
 	[PGS_SOURCE_UPDATE] = {"source_update",
 		"UPDATE sources SET name = CASE WHEN $2::boolean THEN $3 ELSE name END,"
 		" description = CASE WHEN $4::boolean THEN $5 ELSE description END,"
-		" accept_timeout_seconds = CASE WHEN $6::boolean THEN $7::integer ELSE accept_timeout_seconds END"
+		" accept_timeout_seconds = CASE WHEN $6::boolean THEN $7::integer ELSE accept_timeout_seconds END,"
+		" mode = CASE WHEN $8::boolean THEN $9 ELSE mode END"
 		" WHERE id = $1 RETURNING " SOURCE_COLS,
-		7},
+		9},
 	[PGS_SOURCE_LOCK] = {"source_lock", "SELECT id FROM sources WHERE id = $1 FOR NO KEY UPDATE", 1},
 	[PGS_SOURCES_LIST] = {"sources_list", "SELECT " SOURCE_COLS " FROM sources ORDER BY id", 0},
 	[PGS_OPERATORS_MISSING] = {"operators_missing",
@@ -174,6 +175,7 @@ static void read_source(struct crm_arena *a, const PGresult *res, int row, struc
 	src->name = col_str(a, res, row, 1);
 	src->description = col_str(a, res, row, 2);
 	src->accept_timeout_seconds = PQgetisnull(res, row, 3) ? 0 : (int32_t)col_i64(res, row, 3);
+	src->mode = col_str(a, res, row, 4);
 }
 
 static void read_source_operator(const PGresult *res, int row, struct crm_source_operator *so)
@@ -375,6 +377,8 @@ bool crm_pg_source_update(struct crm_pg *pg, struct crm_arena *a, int64_t id, co
 		patch->has_accept_timeout ? "t" : "f",
 		patch->has_accept_timeout && patch->accept_timeout_seconds ? num(&t, patch->accept_timeout_seconds)
 									   : NULL,
+		patch->has_mode ? "t" : "f",
+		patch->has_mode ? patch->mode : NULL,
 	};
 	PGresult *res = one_row(pg, PGS_SOURCE_UPDATE, values, "source", err);
 
@@ -776,6 +780,7 @@ bool crm_pg_source_stats(struct crm_pg *pg, struct crm_arena *a, int64_t source_
 		return false;
 	if (!crm_pg_source_get(pg, a, source_id, &src, err))
 		goto fail;
+	out->mode = src.mode;
 	if ((res = crm_pg_exec(pg, PGS_SOURCE_COUNTS, values, err)) == NULL)
 		goto fail;
 	out->source_id = source_id;
@@ -852,7 +857,7 @@ static bool simulate_inputs(struct crm_pg *pg, struct crm_arena *a, const char *
 
 bool crm_pg_simulate_read(struct crm_pg *pg, struct crm_arena *a, int64_t source_id,
 	const struct crm_source_operator *preview, size_t npreview, struct crm_sim_operator **ops, size_t *nops,
-	int64_t *waiting, struct crm_err *err)
+	int64_t *waiting, const char **mode, struct crm_err *err)
 {
 	struct num n;
 	const char *values[] = {num(&n, source_id)};
@@ -864,6 +869,7 @@ bool crm_pg_simulate_read(struct crm_pg *pg, struct crm_arena *a, int64_t source
 		return false;
 	if (!crm_pg_source_get(pg, a, source_id, &src, err))
 		goto fail;
+	*mode = src.mode;
 	if (preview != NULL && npreview > 0 && !crm_pg_operators_check(pg, preview, npreview, err))
 		goto fail;
 	if ((res = crm_pg_exec(pg, PGS_SOURCE_COUNTS, values, err)) == NULL)

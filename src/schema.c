@@ -75,6 +75,8 @@ static const struct crm_jfield source_patch_fields[] = {
 	/* null: no timeout (it decodes as 0, below the range) */
 	{"accept_timeout_seconds", CRM_JT_INT, CRM_JF_NULLABLE, 5, 86400, SP(accept_timeout_seconds),
 		SP(has_accept_timeout), NULL},
+	/* weighted_random or least_loaded: the value is checked by the handler */
+	{"mode", CRM_JT_STRING, 0, 0, 32, SP(mode), SP(has_mode), NULL},
 };
 const struct crm_jschema crm_schema_source_patch = CRM_JSCHEMA(source_patch_fields, struct crm_source_patch_body);
 

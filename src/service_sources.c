@@ -15,8 +15,8 @@ bool crm_service_source_create(struct crm_service *s, struct crm_arena *a, const
 bool crm_service_source_update(struct crm_service *s, struct crm_arena *a, int64_t id,
 	const struct crm_source_patch *patch, struct crm_source *out, struct crm_err *err)
 {
-	if (!patch->has_name && !patch->has_description && !patch->has_accept_timeout)
-		return crm_err_field(err, "body", "must contain name, description or accept_timeout_seconds");
+	if (!patch->has_name && !patch->has_description && !patch->has_accept_timeout && !patch->has_mode)
+		return crm_err_field(err, "body", "must contain name, description, accept_timeout_seconds or mode");
 	return crm_pg_source_update(s->pg, a, id, patch, out, err);
 }
 
@@ -105,17 +105,20 @@ bool crm_service_source_simulate(struct crm_service *s, struct crm_arena *a, int
 	const struct crm_source_operator *preview, size_t npreview, struct crm_simulation *out, struct crm_err *err)
 {
 	struct crm_sim_params p = {.mode = CRM_SIM_WEIGHTED_RANDOM, .contacts = contacts};
+	const char *mode = NULL;
 
 	if (preview != NULL && !check_unique(preview, npreview, NULL)) {
 		crm_service_source_operators_report(s, preview, npreview, err);
 		return false;
 	}
-	*out = (struct crm_simulation){.source_id = source_id,
-		.contacts = contacts,
-		.preview = preview != NULL,
-		.mode = p.mode};
-	if (!crm_pg_simulate_read(s->pg, a, source_id, preview, npreview, &out->ops, &out->nops, &out->waiting, err))
+	*out = (struct crm_simulation){.source_id = source_id, .contacts = contacts, .preview = preview != NULL};
+	if (!crm_pg_simulate_read(s->pg, a, source_id, preview, npreview, &out->ops, &out->nops, &out->waiting, &mode,
+		    err))
 		return false;
+	/* the source's rule, also for a preview of other weights; an unknown name cannot be stored */
+	if (!crm_sim_mode_parse(mode, &p.mode))
+		return crm_err_set(err, CRM_E_INTERNAL, "unknown source mode");
+	out->mode = p.mode;
 	p.waiting = out->waiting;
 	p.seed = (uint64_t)source_id * 0x9e3779b97f4a7c15ULL ^ (uint64_t)contacts << 20 ^ (uint64_t)out->waiting;
 	crm_simulate(&p, out->ops, out->nops, &out->result);

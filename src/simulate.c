@@ -1,4 +1,4 @@
-/* simulate.c -- the dry run of the weighted random rule (see simulate.h); pure, no I/O
+/* simulate.c -- the dry run of a source's rule, weighted random or least loaded (see simulate.h); pure, no I/O
  *
  * Owns the arithmetic of POST /api/sources/{id}/simulate and nothing else: it reads no database
  * and no clock. Memory: a few arrays of the operators' size (crm_xmalloc, freed before
@@ -36,6 +36,29 @@
  *    CRM_SIM_MC_BUDGET draws), so a request's time is bounded and, with the caller's seed, the
  *    answer is reproducible. Waiting needs no estimate: within the first C arrivals somebody
  *    always has room, so exactly N - (K2 - K1) of the new contacts wait.
+ *
+ * DESIGN, least loaded (water-filling). Operator i's j-th free slot (j = 1..c_i) has the key
+ * (load_i + j - 1) / w_i, the load / weight it has when that slot is offered; an arrival goes to
+ * the smallest key among the operators' next slots, and an operator's keys increase, so the
+ * arrivals take the slots in the order of their keys: X_i(K) is the number of i's keys among the
+ * K smallest. That is deterministic except inside a tie (equal keys, compared exactly as integer
+ * cross-products, like the database's float8 keys: 20_candidates.sql); a tie holds at most one
+ * slot per operator, and the arrivals serve it by the weighted draw without replacement
+ * (successive sampling: the database's exponential clocks). So E[X_i(K)] = (i's keys below the
+ * tie that K falls in) + pi_i(m), m = K - (slots below that tie), pi_i(m) the probability that i
+ * is among the first m of the tie drawn by weight without replacement. The walk pops the tie
+ * groups from a heap in key order, O((K2 + n) log n), and evaluates pi at K1 and at K2:
+ * - closed form: no tie split at K (pi = 0 or 1), equal weights in the tie (pi = m / g), or m = 1
+ *   (pi = w_i / sum);
+ * - exact: pi_i(m) = integral over t of u_i e^(-u_i t) P(fewer than m of the others' exponential
+ *   clocks, rates u_j = w_j / sum, are below t) dt; the probability is a dynamic programme over the
+ *   others (O(g m)), the integral Gauss-Legendre quadrature (96 panels of 8 points over log t from
+ *   u_i t = 10^-14 to 45: every hand case to 10^-12); one integral per distinct weight of the
+ *   tie, while g x m x 768 x g stays within the exact budget;
+ * - Monte Carlo, for a larger tie: runs of the tie's clocks (sorted, the m first counted), as
+ *   many as budget / (g log g) allows (1,000 to 200,000), each pi with its binomial standard
+ *   error sqrt(pi (1 - pi) / runs), reported as the operators' std_error.
+ * Waiting is exact as for the weighted rule (N - (K2 - K1)).
  */
 #include "crm/simulate.h"
 
@@ -59,8 +82,20 @@ const char *crm_sim_mode_name(enum crm_sim_mode m)
 {
 	switch (m) {
 	case CRM_SIM_WEIGHTED_RANDOM: return "weighted_random";
+	case CRM_SIM_LEAST_LOADED: return "least_loaded";
 	}
 	return "unknown";
+}
+
+bool crm_sim_mode_parse(const char *name, enum crm_sim_mode *out)
+{
+	if (name != NULL && strcmp(name, "weighted_random") == 0)
+		*out = CRM_SIM_WEIGHTED_RANDOM;
+	else if (name != NULL && strcmp(name, "least_loaded") == 0)
+		*out = CRM_SIM_LEAST_LOADED;
+	else
+		return false;
+	return true;
 }
 
 static int64_t capacity(const struct crm_sim_operator *op)
@@ -585,6 +620,303 @@ static void weighted_random(const struct crm_sim_params *p, struct job *j, struc
 	run_monte_carlo(p, j, out);
 }
 
+/* --- the least-loaded rule: water-filling (DESIGN, least loaded) --- */
+
+/* The operators with room, as a binary heap on the key of their next slot, (load + taken) / weight,
+ * compared exactly by cross-multiplication (both factors are at most 2 x 10^6). */
+struct ll {
+	struct job *j;
+	int64_t *next; /* per operator: load + contacts taken so far */
+	size_t *heap;
+	size_t n;
+	size_t *group; /* the operators of the smallest key, popped together */
+	size_t ngroup;
+	double *pi, *pse; /* per group member: inclusion probability and its standard error */
+	int64_t runs;     /* Monte Carlo runs of the last estimate (0: none) */
+};
+
+static int ll_cmp(const struct ll *l, size_t a, size_t b)
+{
+	int64_t x = l->next[a] * (int64_t)l->j->ops[b].weight, y = l->next[b] * (int64_t)l->j->ops[a].weight;
+
+	return x < y ? -1 : x > y;
+}
+
+static void ll_swap(size_t *a, size_t *b)
+{
+	size_t t = *a;
+
+	*a = *b;
+	*b = t;
+}
+
+static void ll_push(struct ll *l, size_t i)
+{
+	size_t k = l->n++;
+
+	l->heap[k] = i;
+	while (k > 0 && ll_cmp(l, l->heap[k], l->heap[(k - 1) / 2]) < 0) {
+		ll_swap(&l->heap[k], &l->heap[(k - 1) / 2]);
+		k = (k - 1) / 2;
+	}
+}
+
+static size_t ll_pop(struct ll *l)
+{
+	size_t top = l->heap[0], k = 0;
+
+	l->heap[0] = l->heap[--l->n];
+	for (;;) {
+		size_t c = 2 * k + 1;
+
+		if (c >= l->n)
+			break;
+		if (c + 1 < l->n && ll_cmp(l, l->heap[c + 1], l->heap[c]) < 0)
+			c++;
+		if (ll_cmp(l, l->heap[c], l->heap[k]) >= 0)
+			break;
+		ll_swap(&l->heap[c], &l->heap[k]);
+		k = c;
+	}
+	return top;
+}
+
+/* Pops every operator whose next key equals the smallest one: the tie group. */
+static void ll_pop_group(struct ll *l)
+{
+	l->ngroup = 0;
+	l->group[l->ngroup++] = ll_pop(l);
+	while (l->n > 0 && ll_cmp(l, l->heap[0], l->group[0]) == 0)
+		l->group[l->ngroup++] = ll_pop(l);
+}
+
+/* 8-point Gauss-Legendre nodes and weights on [-1, 1]. */
+static const double gl_x[4] = {0.1834346424956498, 0.5255324099163290, 0.7966664774136267, 0.9602898564975363};
+static const double gl_w[4] = {0.3626837833783620, 0.3137066458778873, 0.2223810344533745, 0.1012285362903763};
+
+/* P(fewer than m of the other group members have a clock below t), rates w_j / sum (u[]). */
+static double ll_fewer(const double *u, size_t g, size_t self, int64_t m, double t, double *q)
+{
+	double f = 0;
+
+	for (int64_t c = 0; c < m; c++)
+		q[c] = c == 0;
+	for (size_t k = 0; k < g; k++) {
+		double p;
+
+		if (k == self)
+			continue;
+		p = -expm1(-u[k] * t);
+		for (int64_t c = m - 1; c > 0; c--)
+			q[c] = q[c] * (1 - p) + q[c - 1] * p;
+		q[0] *= 1 - p;
+	}
+	for (int64_t c = 0; c < m; c++)
+		f += q[c];
+	return f;
+}
+
+/* pi of member `self`: the integral over t of u e^(-u t) P(fewer than m others before t), on a
+ * log scale of t (96 panels of 8-point Gauss-Legendre from u t = 10^-14 to u t = 45). */
+static double ll_integral(const double *u, size_t g, size_t self, int64_t m, double *q)
+{
+	double lo = log(1e-14 / u[self]), hi = log(45.0 / u[self]), h = (hi - lo) / 96, sum = 0;
+
+	for (int k = 0; k < 96; k++) {
+		double mid = lo + (k + 0.5) * h;
+
+		for (int n = 0; n < 8; n++) {
+			double y = mid + (n < 4 ? -gl_x[n] : gl_x[n - 4]) * h / 2, t = exp(y);
+			double f = u[self] * exp(-u[self] * t) * t * ll_fewer(u, g, self, m, t, q);
+
+			sum += gl_w[n % 4] * f * h / 2;
+		}
+	}
+	return sum;
+}
+
+/* Monte Carlo of the inclusion: runs of exponential clocks (rate u), the m earliest included;
+ * a run sorts the group's clocks, O(g log g). */
+struct ll_clock {
+	double at;
+	size_t i;
+};
+
+static int ll_clock_cmp(const void *a, const void *b)
+{
+	double x = ((const struct ll_clock *)a)->at, y = ((const struct ll_clock *)b)->at;
+
+	return x < y ? -1 : x > y;
+}
+
+static int64_t ll_mc_runs(size_t g, int64_t budget)
+{
+	int64_t runs = budget / (int64_t)(g * (size_t)(log2((double)g) + 1));
+
+	return runs < 1000 ? 1000 : runs > 200000 ? 200000 : runs;
+}
+
+static void ll_inclusion_mc(struct ll *l, const double *u, int64_t m, int64_t runs, struct rng *r)
+{
+	size_t g = l->ngroup;
+	struct ll_clock *clock = crm_xmalloc(g * sizeof(*clock));
+	double *hits = calloc(g, sizeof(double));
+
+	if (hits == NULL)
+		abort();
+	for (int64_t k = 0; k < runs; k++) {
+		for (size_t i = 0; i < g; i++)
+			clock[i] = (struct ll_clock){-log1p(-rng_unit(r)) / u[i], i};
+		qsort(clock, g, sizeof(*clock), ll_clock_cmp);
+		for (int64_t c = 0; c < m; c++)
+			hits[clock[c].i] += 1;
+	}
+	for (size_t i = 0; i < g; i++) {
+		double p = hits[i] / (double)runs;
+
+		l->pi[i] = p;
+		l->pse[i] = sqrt(p * (1 - p) / (double)runs);
+	}
+	l->runs = runs;
+	free(clock);
+	free(hits);
+}
+
+/* pi[k]: the probability that group member k is among the first m of the group served, i.e. of
+ * a successive sampling without replacement by weight (the tie-break). Returns the method. */
+static enum crm_sim_method ll_inclusion(struct ll *l, int64_t m, int64_t budget, struct rng *r)
+{
+	size_t g = l->ngroup;
+	double sum = 0, *u = crm_xmalloc(g * sizeof(double)), *q = crm_xmalloc(((size_t)m + 1) * sizeof(double));
+	bool equal = true;
+	enum crm_sim_method method = CRM_SIM_CLOSED_FORM;
+
+	for (size_t i = 0; i < g; i++) {
+		sum += l->j->ops[l->group[i]].weight;
+		equal = equal && l->j->ops[l->group[i]].weight == l->j->ops[l->group[0]].weight;
+		l->pse[i] = 0;
+	}
+	for (size_t i = 0; i < g; i++)
+		u[i] = l->j->ops[l->group[i]].weight / sum;
+	if (equal || m == 1) {
+		for (size_t i = 0; i < g; i++)
+			l->pi[i] = equal ? (double)m / (double)g : u[i];
+	} else if ((int64_t)g * m * 768 * (int64_t)g <= budget) {
+		method = CRM_SIM_EXACT;
+		for (size_t i = 0; i < g; i++) {
+			size_t same = 0;
+
+			while (same < i && l->j->ops[l->group[same]].weight != l->j->ops[l->group[i]].weight)
+				same++;
+			l->pi[i] = same < i ? l->pi[same] : ll_integral(u, g, i, m, q);
+		}
+	} else {
+		method = CRM_SIM_MONTE_CARLO;
+		ll_inclusion_mc(l, u, m, ll_mc_runs(g, budget), r);
+	}
+	free(u);
+	free(q);
+	return method;
+}
+
+static enum crm_sim_method ll_worse(enum crm_sim_method a, enum crm_sim_method b)
+{
+	return a > b ? a : b;
+}
+
+/* E[X_i(k)] for the arrival k inside the current group: what i had, plus its inclusion. */
+static enum crm_sim_method ll_boundary(struct ll *l, int64_t taken, int64_t k, double *x, double *se, int64_t budget,
+	struct rng *r)
+{
+	enum crm_sim_method method = CRM_SIM_CLOSED_FORM;
+
+	for (size_t i = 0; i < l->j->n; i++) {
+		x[i] = (double)(l->next[i] - l->j->ops[i].load);
+		se[i] = 0;
+	}
+	if (k > taken) {
+		method = ll_inclusion(l, k - taken, budget, r);
+		for (size_t i = 0; i < l->ngroup; i++) {
+			x[l->group[i]] += l->pi[i];
+			se[l->group[i]] = l->pse[i];
+		}
+	}
+	return method;
+}
+
+/* Walks the slots in key order, a tie group at a time, up to arrival K2 (K1 < K2 <= C). */
+static enum crm_sim_method ll_walk(struct ll *l, double *x1, double *s1, double *x2, double *s2, int64_t budget,
+	struct rng *r)
+{
+	struct job *j = l->j;
+	enum crm_sim_method method = CRM_SIM_CLOSED_FORM;
+	int64_t taken = 0;
+
+	for (;;) {
+		ll_pop_group(l);
+		if (j->k1 >= taken && j->k1 < taken + (int64_t)l->ngroup)
+			method = ll_worse(method, ll_boundary(l, taken, j->k1, x1, s1, budget, r));
+		if (j->k2 < taken + (int64_t)l->ngroup) {
+			method = ll_worse(method, ll_boundary(l, taken, j->k2, x2, s2, budget, r));
+			return method;
+		}
+		for (size_t i = 0; i < l->ngroup; i++) {
+			size_t o = l->group[i];
+
+			if (++l->next[o] < (int64_t)j->ops[o].load + j->cap[o])
+				ll_push(l, o);
+		}
+		taken += (int64_t)l->ngroup;
+		if (taken == j->k2) {
+			ll_boundary(l, taken, taken, x2, s2, budget, r);
+			return method;
+		}
+	}
+}
+
+static void least_loaded(const struct crm_sim_params *p, struct job *j, struct crm_sim_result *out)
+{
+	struct ll l = {.j = j};
+	int64_t total = out->free_slots, budget = p->exact_budget > 0 ? p->exact_budget : CRM_SIM_EXACT_BUDGET;
+	double *x = crm_xmalloc(4 * (j->n + 1) * sizeof(double));
+	struct rng r;
+
+	if (total == 0 || p->waiting >= total) {
+		out->method = CRM_SIM_CLOSED_FORM;
+		closed_all_wait(p, j, out);
+		free(x);
+		return;
+	}
+	j->k1 = p->waiting;
+	j->k2 = p->waiting + p->contacts < total ? p->waiting + p->contacts : total;
+	l.next = crm_xmalloc((j->n + 1) * sizeof(int64_t));
+	l.heap = crm_xmalloc((j->n + 1) * sizeof(size_t));
+	l.group = crm_xmalloc((j->n + 1) * sizeof(size_t));
+	l.pi = crm_xmalloc((j->n + 1) * sizeof(double));
+	l.pse = crm_xmalloc((j->n + 1) * sizeof(double));
+	rng_seed(&r, p->seed);
+	for (size_t i = 0; i < j->n; i++) {
+		l.next[i] = j->ops[i].load;
+		if (j->cap[i] > 0)
+			ll_push(&l, i);
+	}
+	out->method = ll_walk(&l, x, x + j->n + 1, x + 2 * (j->n + 1), x + 3 * (j->n + 1), budget, &r);
+	for (size_t i = 0; i < j->n; i++) {
+		double s1 = x[j->n + 1 + i], s2 = x[3 * (j->n + 1) + i];
+
+		j->ops[i].expected = x[2 * (j->n + 1) + i] - x[i];
+		j->ops[i].std_error = sqrt(s1 * s1 + s2 * s2);
+	}
+	out->simulated_arrivals = j->k2;
+	out->runs = (int)l.runs;
+	free(x);
+	free(l.next);
+	free(l.heap);
+	free(l.group);
+	free(l.pi);
+	free(l.pse);
+}
+
 void crm_simulate(const struct crm_sim_params *p, struct crm_sim_operator *ops, size_t n, struct crm_sim_result *out)
 {
 	struct job j = {.ops = ops, .n = n};
@@ -600,6 +932,7 @@ void crm_simulate(const struct crm_sim_params *p, struct crm_sim_operator *ops, 
 	}
 	switch (p->mode) {
 	case CRM_SIM_WEIGHTED_RANDOM: weighted_random(p, &j, out); break;
+	case CRM_SIM_LEAST_LOADED: least_loaded(p, &j, out); break;
 	}
 	for (size_t i = 0; i < n; i++) {
 		/* an estimate cannot leave [0, free slots] (the control variate could, by a hair) */

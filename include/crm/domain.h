@@ -44,6 +44,7 @@ struct crm_source {
 	const char *name;
 	const char *description;        /* NULL means JSON null */
 	int32_t accept_timeout_seconds; /* 0: none (JSON null) */
+	const char *mode;               /* "weighted_random" or "least_loaded" (crm_source_mode_valid) */
 };
 
 /* PATCH of a source: each field written only when given (README "Accept or lose it"). */
@@ -52,6 +53,8 @@ struct crm_source_patch {
 	const char *name;
 	const char *description;        /* NULL: JSON null */
 	int32_t accept_timeout_seconds; /* 0: null (no timeout) */
+	bool has_mode;
+	const char *mode; /* checked by crm_source_mode_valid */
 };
 
 struct crm_source_operator {
@@ -75,6 +78,10 @@ struct crm_contact {
 bool crm_contact_status_valid(const char *status);
 /* The field error message for a status that is not valid. */
 #define CRM_CONTACT_STATUS_RULE "must be active or closed"
+
+/* A source's decision rule (README "Least loaded"): "weighted_random" or "least_loaded". */
+bool crm_source_mode_valid(const char *mode);
+#define CRM_SOURCE_MODE_RULE "must be weighted_random or least_loaded"
 
 struct crm_lead {
 	int64_t id;
@@ -136,6 +143,7 @@ struct crm_source_stats {
 	int64_t source_id;
 	int64_t waiting;                      /* active contacts without an operator */
 	int64_t assigned_total;               /* contacts of the source with an operator */
+	const char *mode;                     /* the source's mode (crm_source_mode_valid) */
 	struct crm_operator_stats *operators; /* arena array, by operator id */
 	size_t noperators;
 };

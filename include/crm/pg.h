@@ -139,10 +139,11 @@ bool crm_pg_source_stats(struct crm_pg *pg, struct crm_arena *a, int64_t source_
  * waiting contacts and one crm_sim_operator per operator of the configuration, by operator id
  * (sql/functions/90_simulate.sql). preview NULL: the source's own configuration; else the
  * preview's operators and weights (npreview may be 0: nobody), whose unknown operators are field
- * errors "operators[i].operator_id" (crm_pg_operators_check). NOT_FOUND for an unknown source. */
+ * errors "operators[i].operator_id" (crm_pg_operators_check). NOT_FOUND for an unknown source.
+ * *mode: the source's mode (sources.mode, in the arena), which a preview keeps. */
 bool crm_pg_simulate_read(struct crm_pg *pg, struct crm_arena *a, int64_t source_id,
 	const struct crm_source_operator *preview, size_t npreview, struct crm_sim_operator **ops, size_t *nops,
-	int64_t *waiting, struct crm_err *err) CRM_MUSTCHECK;
+	int64_t *waiting, const char **mode, struct crm_err *err) CRM_MUSTCHECK;
 
 /* --- Idempotency-Key (sql/functions/70_idempotency.sql) --- */
 /* Returns once everything committed so far is on the synchronous standby (a transaction that

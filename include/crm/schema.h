@@ -45,6 +45,8 @@ struct crm_source_patch_body {
 	const char *description;
 	int64_t accept_timeout_seconds; /* 0 when null */
 	bool has_name, has_description, has_accept_timeout;
+	const char *mode; /* checked by the handler (crm_source_mode_valid) */
+	bool has_mode;
 };
 
 /* POST /api/sources/{id}/operators: {"operators": [{operator_id, weight}, ...]} */

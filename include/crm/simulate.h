@@ -6,12 +6,12 @@
  * closed, and the expected number that would wait. It is pure: no database, no clock, no
  * global state (the Monte Carlo draws from a generator seeded by the caller).
  *
- * The rule is the source's mode. Today there is one, weighted random: each arrival goes to an
- * eligible operator (eligible now and below its limit) with probability weight / sum of the
- * eligible weights; an operator that reaches its limit drops out; with nobody eligible the
- * contact waits. A later mode (least loaded) is one more value of enum crm_sim_mode and one more
- * function behind crm_simulate; a later eligibility condition (on shift) only changes what the
- * caller puts in eligible_now.
+ * The rule is the source's mode. Weighted random: each arrival goes to an eligible operator
+ * (eligible now and below its limit) with probability weight / sum of the eligible weights; an
+ * operator that reaches its limit drops out; with nobody eligible the contact waits. Least loaded:
+ * each arrival goes to the eligible operator with the smallest load / weight, ties broken by the
+ * weighted draw (water-filling). An eligibility condition (on shift) only changes what the caller
+ * puts in eligible_now.
  */
 #ifndef CRM_SIMULATE_H
 #define CRM_SIMULATE_H
@@ -35,6 +35,7 @@
 
 enum crm_sim_mode {
 	CRM_SIM_WEIGHTED_RANDOM, /* weight / sum of eligible weights, per arrival */
+	CRM_SIM_LEAST_LOADED,    /* the smallest load / weight, ties by weight (water-filling) */
 };
 
 /* How the figures were obtained. */
@@ -78,5 +79,7 @@ void crm_simulate(const struct crm_sim_params *p, struct crm_sim_operator *ops, 
 /* "closed_form", "exact" or "monte_carlo"; the mode's API name ("weighted_random"). */
 const char *crm_sim_method_name(enum crm_sim_method m);
 const char *crm_sim_mode_name(enum crm_sim_mode m);
+/* The mode of an API name (sources.mode); false for anything else, NULL included. */
+bool crm_sim_mode_parse(const char *name, enum crm_sim_mode *out);
 
 #endif

@@ -60,8 +60,9 @@ RETURNS TABLE (id bigint, contact_id bigint, operator_id bigint, reason text, no
 LANGUAGE sql STABLE AS $$
     SELECT h.id, h.contact_id, h.operator_id, h.reason, h.note, h.load_before, h.load_limit, h.version,
            coalesce(h.candidates, crm_history_candidates(h.source_id, h.version,
-                                                   CASE WHEN h.reason = 'timeout' AND h.operator_id IS NOT NULL
-                                                        THEN NULL ELSE h.note END,  -- a timeout's note is not "nobody"
+                                                   -- with an operator chosen a note is not "nobody"
+                                                   -- (a timeout's; 'least_loaded', the mode's)
+                                                   CASE WHEN h.operator_id IS NOT NULL THEN NULL ELSE h.note END,
                                                    h.eligible, h.ineligible),
                     '[]')::text,
            crm_rfc3339(h.created_at)

@@ -21,6 +21,20 @@
 --    crm_take_operator: O(N log N), and only when most of the source is full;
 -- 4. the history's "which were eligible": the active operators of the version minus those at
 --    their limit (source_operator_full, read in O(their number)) and those a draw rejected.
+-- 5. a least-loaded source (sources.mode, 0015_source_mode.sql, read with the source row: a
+--    weighted-random source pays one column) skips the draws: one pass over the version's active
+--    operators (crm_least_loaded_order, 20_candidates.sql) gives the first c_least eligible ones
+--    by load / weight, ties by the weighted draw, and crm_take_operator takes the first still
+--    eligible under its row lock (the same take, so the same promise), passing over an operator
+--    another transaction holds: concurrent intakes of a source would otherwise all queue on the
+--    one least-loaded row and then all take it (the order is approximate under concurrency, the
+--    limit never). If every one of them is held or full, the whole order is read again and taken
+--    waiting, like the weighted way (a row this intake locked and found full is no longer in it, so
+--    it waits only for rows others are taking). O(N) in the active operators, by design: the
+--    smallest load / weight is a property of all of them. The history: the version, the chosen
+--    operator's load and limit, as ineligible the version's active operators at their limit
+--    (source_operator_full, as step 4) and those the take passed over (full, or held by another
+--    intake at that moment), and the note 'least_loaded'.
 --
 -- Locks: the lead, then one operator row at a time (the take), then the source row FOR KEY
 -- SHARE by the contact's foreign key (sources are never deleted, and nothing an intake waits
@@ -45,6 +59,7 @@ RETURNS TABLE (id bigint, lead_id bigint, source_id bigint, operator_id bigint, 
 LANGUAGE plpgsql AS $$
 DECLARE
     c_draws    CONSTANT integer := 8;  -- draws before the exact way (step 3)
+    c_least    CONSTANT integer := 16; -- least-loaded candidates tried without waiting (step 5)
     v_ver      source_versions;
     v_lead     bigint;
     v_pick     bigint;
@@ -58,16 +73,17 @@ DECLARE
     v_note     text;
     v_take     record;
     v_order    bigint[];
+    v_mode     text;      -- sources.mode
 BEGIN
     -- (few statements: each one costs an executor start; this is the hot path)
     -- the source, its latest version and the version's active operators at their limit, read
     -- before the take (the operator row lock is then held only for the insert and the commit)
-    SELECT v.version, v.configured, v.active, v.active_weight, v.off_shift,
+    SELECT s.mode, v.version, v.configured, v.active, v.active_weight, v.off_shift,
            ARRAY(SELECT f.operator_id FROM source_operator_full f
                    JOIN source_version_operators vo
                      ON vo.source_id = f.source_id AND vo.version = v.version AND vo.operator_id = f.operator_id
                   WHERE f.source_id = p_source AND vo.cum_weight IS NOT NULL)
-      INTO v_ver.version, v_ver.configured, v_ver.active, v_ver.active_weight, v_ver.off_shift, v_full
+      INTO v_mode, v_ver.version, v_ver.configured, v_ver.active, v_ver.active_weight, v_ver.off_shift, v_full
       FROM sources s
       LEFT JOIN LATERAL (SELECT * FROM source_versions v WHERE v.source_id = s.id
                           ORDER BY v.version DESC LIMIT 1) v ON true
@@ -85,7 +101,27 @@ BEGIN
         EXIT WHEN FOUND;
     END LOOP;
 
-    IF coalesce(v_ver.active_weight, 0) > 0 THEN
+    IF coalesce(v_ver.active_weight, 0) > 0 AND v_mode = 'least_loaded' THEN  -- step 5
+        v_order := crm_least_loaded_order(p_source, v_ver.version, c_least);
+        SELECT * INTO v_take FROM crm_take_operator(p_source, v_order, true);
+        IF v_take.o_operator IS NULL AND cardinality(v_order) > 0 THEN  -- all held or full: wait
+            v_order := crm_least_loaded_order(p_source, v_ver.version, NULL);
+            SELECT * INTO v_take FROM crm_take_operator(p_source, v_order, false);
+            v_full := ARRAY(SELECT vo.operator_id FROM source_version_operators vo
+                             WHERE vo.source_id = p_source AND vo.version = v_ver.version
+                               AND vo.cum_weight IS NOT NULL AND vo.operator_id <> ALL (v_order));
+        END IF;
+        v_op := v_take.o_operator;
+        v_load := v_take.o_load;
+        v_limit := v_take.o_limit;
+        IF v_op IS NOT NULL THEN
+            v_note := 'least_loaded';
+            v_order := v_order[1:array_position(v_order, v_op) - 1];  -- those passed over
+            IF cardinality(v_full) + cardinality(v_order) > 0 THEN
+                v_inel := ARRAY(SELECT DISTINCT x FROM unnest(v_full || v_order) x ORDER BY x);
+            END IF;
+        END IF;
+    ELSIF coalesce(v_ver.active_weight, 0) > 0 THEN
         FOR i IN 1 .. c_draws LOOP
             v_r := floor(random() * v_ver.active_weight)::bigint;  -- once: random() in the WHERE would be per row
             -- the pick, and its take by crm_take_operator's conditional UPDATE (one place for

@@ -20,6 +20,9 @@
 -- eligible operator of the source, O(N) per batch, and finishes what the draws leave (most of
 -- the source full or busy elsewhere). Waiting contacts with a lapsed set (an operator let them
 -- time out) are left to crm_drain_source_lapsed, which goes first.
+-- A least-loaded source (sources.mode, 0015_source_mode.sql) never takes the draws (they are the
+-- weighted rule): its batch is the set-based one, whose arrivals are then the slots in
+-- least-loaded order (crm_drain_source_set).
 CREATE OR REPLACE FUNCTION crm_drain_source(p_source bigint, p_max integer) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -34,7 +37,7 @@ BEGIN
         RETURN v_done;
     END IF;
     IF (SELECT v.active - v.off_shift FROM source_versions v WHERE v.source_id = p_source ORDER BY v.version DESC LIMIT 1)
-       > 4 * p_max THEN
+       > 4 * p_max AND (SELECT s.mode FROM sources s WHERE s.id = p_source) = 'weighted_random' THEN
         v_done := v_done + crm_drain_source_draws(p_source, p_max - v_done);
         IF v_done = p_max THEN
             RETURN v_done;
@@ -131,6 +134,12 @@ $$;
 -- at their limit, or held by another transaction; or their free slots used by earlier takes of
 -- the batch), as the shorter of the two lists (eligible / ineligible).
 -- No step rescans the queue: the contacts are read once, with one index range scan.
+-- A least-loaded source (sources.mode) has the same batch with other arrivals: operator i's j-th
+-- free slot arrives at its key crm_load_key(load + j - 1, weight) (20_candidates.sql), ties in
+-- the order of exponential clocks -ln(1 - U) / weight; the r-th oldest contact gets the r-th
+-- slot, which is the least-loaded rule applied contact after contact (each operator has at most
+-- one slot in a tie, so the clocks give the weighted draw among the tied). History rows note
+-- 'least_loaded'.
 CREATE OR REPLACE FUNCTION crm_drain_source_set(p_source bigint, p_max integer) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -138,6 +147,8 @@ DECLARE
     v_ops      bigint[];   -- the eligible operators locked by this drain
     v_weights  integer[];
     v_free     integer[];  -- their free slots
+    v_loads    integer[];  -- their loads (least loaded)
+    v_least    boolean;    -- sources.mode = 'least_loaded'
     v_others   bigint[];   -- the version's active operators not locked by this drain
     v_contacts bigint[];   -- the waiting contacts locked by this drain, oldest first
     v_done     integer;
@@ -151,9 +162,11 @@ BEGIN
     IF v_version IS NULL THEN
         RETURN 0;  -- never configured
     END IF;
-    SELECT array_agg(e.id ORDER BY e.id), array_agg(e.weight ORDER BY e.id), array_agg(e.free ORDER BY e.id)
-      INTO v_ops, v_weights, v_free
-      FROM (SELECT o.id, vo.weight, o.max_load_limit - o.active_contacts AS free
+    SELECT s.mode = 'least_loaded' INTO v_least FROM sources s WHERE s.id = p_source;
+    SELECT array_agg(e.id ORDER BY e.id), array_agg(e.weight ORDER BY e.id), array_agg(e.free ORDER BY e.id),
+           array_agg(e.active_contacts ORDER BY e.id)
+      INTO v_ops, v_weights, v_free, v_loads
+      FROM (SELECT o.id, vo.weight, o.max_load_limit - o.active_contacts AS free, o.active_contacts
               FROM source_version_operators vo JOIN operators o ON o.id = vo.operator_id
              WHERE vo.source_id = p_source AND vo.version = v_version AND vo.cum_weight IS NOT NULL
                AND crm_eligible(o)
@@ -171,13 +184,16 @@ BEGIN
          LIMIT least(p_max, (SELECT sum(f) FROM unnest(v_free) f))
            FOR UPDATE SKIP LOCKED);
     WITH ops AS (
-        SELECT t.id, t.weight, t.free FROM unnest(v_ops, v_weights, v_free) AS t(id, weight, free)
+        SELECT t.id, t.weight, t.free, t.load FROM unnest(v_ops, v_weights, v_free, v_loads) AS t(id, weight, free, load)
     ), arrivals AS (
-        SELECT ops.id, sum(-ln(1.0 - random()) / ops.weight) OVER (PARTITION BY ops.id ORDER BY j) AS at
+        SELECT ops.id,
+               CASE WHEN v_least THEN crm_load_key(ops.load + j - 1, ops.weight)
+                    ELSE sum(-ln(1.0 - random()) / ops.weight) OVER (PARTITION BY ops.id ORDER BY j) END AS at,
+               CASE WHEN v_least THEN -ln(1.0 - random()) / ops.weight END AS tie
           FROM ops, generate_series(1, least(ops.free, cardinality(v_contacts))) j
     ), takes AS MATERIALIZED (  -- the r-th oldest contact gets the r-th arrival
         SELECT w.contact, w.r, a.id AS operator_id
-          FROM (SELECT a.id, row_number() OVER (ORDER BY a.at) AS r FROM arrivals a) a
+          FROM (SELECT a.id, row_number() OVER (ORDER BY a.at, a.tie) AS r FROM arrivals a) a
           JOIN unnest(v_contacts) WITH ORDINALITY AS w(contact, r) ON w.r = a.r
     ), counted AS (
         UPDATE operators o SET active_contacts = o.active_contacts + n.n
@@ -194,13 +210,15 @@ BEGIN
                ARRAY(SELECT u.operator_id FROM used_up u WHERE u.r < n.r ORDER BY u.operator_id) AS gone
           FROM numbered n JOIN ops ON ops.id = n.operator_id
     )
-    INSERT INTO assignments (contact_id, operator_id, reason, load_before, load_limit, version, eligible, ineligible)
+    INSERT INTO assignments (contact_id, operator_id, reason, load_before, load_limit, version, eligible, ineligible,
+                             note)
     SELECT r.contact, r.operator_id, 'backlog', o.active_contacts + r.k - 1, o.max_load_limit,
            v_version,
            CASE WHEN cardinality(v_others) + cardinality(r.gone) > cardinality(v_ops) - cardinality(r.gone)
                 THEN ARRAY(SELECT x FROM unnest(v_ops) x WHERE x <> ALL (r.gone) ORDER BY x) END,
            CASE WHEN cardinality(v_others) + cardinality(r.gone) BETWEEN 1 AND cardinality(v_ops) - cardinality(r.gone)
-                THEN ARRAY(SELECT x FROM unnest(v_others || r.gone) x ORDER BY x) END
+                THEN ARRAY(SELECT x FROM unnest(v_others || r.gone) x ORDER BY x) END,
+           CASE WHEN v_least THEN 'least_loaded' END
       FROM taken r JOIN operators o ON o.id = r.operator_id
      ORDER BY r.r;
     GET DIAGNOSTICS v_done = ROW_COUNT;

@@ -33,12 +33,18 @@ END
 $$;
 
 -- The operators a distribution of this contact may offer it to: the eligible ones of the
--- weighted order (20_candidates.sql), less those that let it lapse, in the same order.
+-- weighted order (20_candidates.sql), less those that let it lapse, in the same order; for a
+-- least-loaded source (sources.mode) the eligible ones by load / weight, ties by the weighted draw.
 CREATE OR REPLACE FUNCTION crm_order_without(p_source bigint, p_lapsed bigint[]) RETURNS bigint[]
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     v_cand record;
 BEGIN
+    IF (SELECT s.mode FROM sources s WHERE s.id = p_source) = 'least_loaded' THEN
+        RETURN ARRAY(SELECT so.operator_id FROM source_operators so JOIN operators o ON o.id = so.operator_id
+                      WHERE so.source_id = p_source AND crm_eligible(o) AND so.operator_id <> ALL (p_lapsed)
+                      ORDER BY crm_load_key(o.active_contacts, so.weight), -ln(1.0 - random()) / so.weight);
+    END IF;
     SELECT * INTO v_cand FROM crm_candidates(p_source) c;
     RETURN ARRAY(SELECT x.id FROM unnest(v_cand.o_order[1:v_cand.o_eligible]) WITH ORDINALITY AS x(id, n)
                   WHERE x.id <> ALL (p_lapsed) ORDER BY x.n);
@@ -120,9 +126,10 @@ BEGIN
         CONTINUE WHEN v_take.o_operator IS NULL;
         UPDATE contacts c SET operator_id = v_take.o_operator WHERE c.id = v_c.id;
         INSERT INTO assignments (contact_id, operator_id, reason, load_before, load_limit, version, eligible,
-                                 ineligible)
+                                 ineligible, note)
         VALUES (v_c.id, v_take.o_operator, 'backlog', v_take.o_load, v_take.o_limit, v_hist.o_version,
-                v_hist.o_eligible, v_hist.o_ineligible);
+                v_hist.o_eligible, v_hist.o_ineligible,
+                (SELECT 'least_loaded' FROM sources s WHERE s.id = p_source AND s.mode = 'least_loaded'));
         v_done := v_done + 1;
     END LOOP;
     RETURN v_done;

@@ -19,6 +19,10 @@ reassignments, unassignments and limit changes (up and down) to the intake, and 
 invariant through the assignment history: every assignment happened while the chosen operator
 was below its limit (load_before < limit, both read under the operator's row lock).
 
+Both tests run once per source mode (issue 14): weighted_random, and least_loaded, where every
+intake of a source goes for the same least-loaded operator, so the race for its last slot is
+sharper still; the row-lock promise is the same take (crm_take_operator) in both.
+
 tests/prove-broken-variant runs this same file against a database whose crm_take_operator checks
 the limit on a snapshot instead of under the row lock (tests/broken/take_operator.sql, applied by
 the proof to its own database); there it must fail.
@@ -41,9 +45,17 @@ CLIENTS = 64
 CONTACTS = int(os.environ.get("CRM_TEST_CONCURRENCY_CONTACTS", "4000"))
 SOURCES = 4
 OPERATORS = 24
+MODES = ["weighted_random", "least_loaded"]  # sources.mode (issue 14); the broken variant is caught in each
 
 
-def test_no_operator_is_ever_over_its_limit(db, per_thread):
+def set_mode(per_thread, source_id, mode):
+    if mode != "weighted_random":  # the default: the weighted sources are made as before
+        r = per_thread.patch(f"/api/sources/{source_id}", {"mode": mode})
+        assert r.status_code == 200 and r.json()["mode"] == mode, r.text
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_no_operator_is_ever_over_its_limit(db, per_thread, mode):
     """Rounds of fresh capacity raced for by 64 concurrent intakes.
 
     Each round adds one operator with a small limit and two new sources that share it with two
@@ -67,6 +79,7 @@ def test_no_operator_is_ever_over_its_limit(db, per_thread):
         r = per_thread.post("/api/sources", {"name": name})
         assert r.status_code == 201, r.text
         s = r.json()["id"]
+        set_mode(per_thread, s, mode)
         config[s] = {o: rng.randint(1, 10) for o in members}
         body = {"operators": [{"operator_id": o, "weight": w} for o, w in config[s].items()]}
         r = per_thread.post(f"/api/sources/{s}/operators", body)
@@ -190,7 +203,8 @@ def history_violations(cur, sources):
     return cur.fetchall()
 
 
-def test_lifecycle_chaos_keeps_every_assignment_below_the_limit(db, per_thread):
+@pytest.mark.parametrize("mode", MODES)
+def test_lifecycle_chaos_keeps_every_assignment_below_the_limit(db, per_thread, mode):
     tag = uuid.uuid4().hex[:8]
     rng = random.Random()
     ops = []
@@ -204,6 +218,7 @@ def test_lifecycle_chaos_keeps_every_assignment_below_the_limit(db, per_thread):
         r = per_thread.post("/api/sources", {"name": f"lc-{tag}-src-{i}"})
         assert r.status_code == 201, r.text
         s = r.json()["id"]
+        set_mode(per_thread, s, mode)
         sources.append(s)
         config[s] = rng.sample(ops, 5)  # shared operators
         body = {"operators": [{"operator_id": o, "weight": rng.randint(1, 10)} for o in config[s]]}

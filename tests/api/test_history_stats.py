@@ -31,7 +31,7 @@ ENTRY_KEYS = {"id", "contact_id", "operator_id", "reason", "note", "load_before"
 CANDIDATE_KEYS = {"operator_id", "weight", "max_load_limit", "is_active", "eligible"}
 REASONS = {"intake", "backlog", "manual", "unassigned"}
 NOTES = {"no operators configured", "all inactive", "all off shift", "all at limit"}
-STATS_KEYS = {"source_id", "waiting", "assigned_total", "operators"}
+STATS_KEYS = {"source_id", "waiting", "assigned_total", "mode", "operators"}
 OP_STATS_KEYS = {"operator_id", "name", "weight", "configured_share", "assigned", "actual_share",
                  "active_contacts", "max_load_limit", "is_active", "on_shift"}
 
@@ -522,7 +522,7 @@ def test_stats_thirds(api, assert_json, make_source, make_operator):
 def test_stats_empty_source(api, assert_json, make_source):
     src = make_source()
     assert stats(api, assert_json, src["id"]) == {
-        "source_id": src["id"], "waiting": 0, "assigned_total": 0, "operators": []}
+        "source_id": src["id"], "waiting": 0, "assigned_total": 0, "mode": "weighted_random", "operators": []}
 
 
 def test_stats_only_waiting(api, assert_json, make_source, make_operator):

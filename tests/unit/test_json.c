@@ -473,7 +473,7 @@ static void test_schema_counts(void)
 	}
 	CHECK(n == 9);
 	CHECK(crm_schema_operator_create.nfields == 4 && crm_schema_contact_patch.nfields == 3 &&
-		crm_schema_source_patch.nfields == 3);
+		crm_schema_source_patch.nfields == 4);
 }
 
 /* POST /api/sources/{id}/simulate: contacts 1..100000, an optional preview checked like the

@@ -193,6 +193,139 @@ static void test_big_fills(void)
 		(double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 }
 
+/* --- least loaded: water-filling, every case by hand --- */
+
+static struct crm_sim_result run_ll(struct crm_sim_operator *ops, size_t n, int64_t contacts, int64_t waiting,
+	int64_t budget)
+{
+	struct crm_sim_params p = {.mode = CRM_SIM_LEAST_LOADED,
+		.contacts = contacts,
+		.waiting = waiting,
+		.seed = 7,
+		.exact_budget = budget};
+	struct crm_sim_result r;
+
+	crm_simulate(&p, ops, n, &r);
+	return r;
+}
+
+/* w = 1, 1, loads 0, 0: slots at load / weight 0, 0, 1, 1, ...; 3 arrivals: one each at 0, then
+ * the tie at 1 splits 1/2 each. With one contact waiting (the tie at 0 split by it): still 1.5. */
+static void test_ll_even(void)
+{
+	struct crm_sim_operator ops[] = {op(1, 1, 0, 10, true), op(2, 1, 0, 10, true)};
+	struct crm_sim_result r = run_ll(ops, 2, 3, 0, 0);
+
+	CHECK(r.method == CRM_SIM_CLOSED_FORM && r.runs == 0);
+	CHECK(near(ops[0].expected, 1.5, 1e-12) && near(ops[1].expected, 1.5, 1e-12));
+	CHECK(ops[0].std_error == 0 && near(r.expected_waiting, 0, 1e-12));
+	r = run_ll(ops, 2, 3, 1, 0);
+	CHECK(near(ops[0].expected, 1.5, 1e-12) && near(ops[1].expected, 1.5, 1e-12));
+	/* 2 waiting, 2 new: arrivals 3 and 4, the slots at key 1: one each */
+	r = run_ll(ops, 2, 2, 2, 0);
+	CHECK(near(ops[0].expected, 1, 1e-12) && near(ops[1].expected, 1, 1e-12));
+}
+
+/* w = 1, 2, loads 0, 0: A's slots at 0, 1, 2; B's at 0, 1/2, 1, 3/2. 3 arrivals: A 1, B 2 (keys 0,
+ * 0, 1/2); 4 arrivals: the tie at 1 goes to A with 1/3, B 2/3: A 4/3, B 8/3. */
+static void test_ll_weights(void)
+{
+	struct crm_sim_operator ops[] = {op(1, 1, 0, 10, true), op(2, 2, 0, 10, true)};
+	struct crm_sim_result r = run_ll(ops, 2, 3, 0, 0);
+
+	CHECK(r.method == CRM_SIM_CLOSED_FORM);
+	CHECK(near(ops[0].expected, 1, 1e-12) && near(ops[1].expected, 2, 1e-12));
+	r = run_ll(ops, 2, 4, 0, 0);
+	CHECK(near(ops[0].expected, 4.0 / 3, 1e-12) && near(ops[1].expected, 8.0 / 3, 1e-12));
+}
+
+/* Loads differ: w = 1, 1; A load 3 limit 5, B load 0 limit 5; an inactive C and a full D get 0.
+ * 4 arrivals: B, B, B (keys 0, 1, 2), then the tie at 3 splits: A 1/2, B 3.5. 8 arrivals: A's 2
+ * and B's 5 slots fill, the 8th waits. */
+static void test_ll_loads(void)
+{
+	struct crm_sim_operator ops[] = {op(1, 1, 3, 5, true), op(2, 1, 0, 5, true), op(3, 1, 0, 5, false),
+		op(4, 1, 5, 5, true)};
+	struct crm_sim_result r = run_ll(ops, 4, 4, 0, 0);
+
+	CHECK(near(ops[0].expected, 0.5, 1e-12) && near(ops[1].expected, 3.5, 1e-12));
+	CHECK(ops[2].expected == 0 && ops[3].expected == 0 && r.free_slots == 7);
+	r = run_ll(ops, 4, 8, 0, 0);
+	CHECK(near(ops[0].expected, 2, 1e-12) && near(ops[1].expected, 5, 1e-12));
+	CHECK(near(r.expected_waiting, 1, 1e-12));
+}
+
+/* A three-way tie with w = 1, 2, 3 (loads 1, 2, 3: every key 1), 2 arrivals: each is among the
+ * first two drawn without replacement by weight: 5/12, 11/15, 17/20 (the weighted-random case of
+ * test_without_replacement). Computed by the quadrature (exact); forced to the Monte Carlo, within
+ * 4 standard errors. */
+static void test_ll_tie_by_weight(void)
+{
+	struct crm_sim_operator ops[] = {op(1, 1, 1, 10, true), op(2, 2, 2, 10, true), op(3, 3, 3, 10, true)};
+	const double want[] = {5.0 / 12, 11.0 / 15, 17.0 / 20};
+	struct crm_sim_result r = run_ll(ops, 3, 2, 0, 0);
+
+	CHECK(r.method == CRM_SIM_EXACT);
+	for (int i = 0; i < 3; i++)
+		CHECK(near(ops[i].expected, want[i], 1e-9));
+	r = run_ll(ops, 3, 2, 0, 1000);
+	CHECK(r.method == CRM_SIM_MONTE_CARLO && r.runs >= 1000);
+	for (int i = 0; i < 3; i++)
+		CHECK(ops[i].std_error > 0 && near(ops[i].expected, want[i], 4 * ops[i].std_error));
+	/* 5 arrivals: the tie at 1 (3 contacts), then C's slot at 4/3 and B's at 3/2 (A's is at 2) */
+	r = run_ll(ops, 3, 5, 0, 0);
+	CHECK(near(ops[0].expected, 1, 1e-12) && near(ops[1].expected, 2, 1e-12) && near(ops[2].expected, 2, 1e-12));
+}
+
+/* Many operators, weights 1..10, loads 0: the figures sum to N and, far from any tie, each gets
+ * its water level times its weight. */
+static void test_ll_many(void)
+{
+	struct crm_sim_operator ops[100];
+	struct crm_sim_result r;
+	double sum = 0;
+
+	for (int i = 0; i < 100; i++)
+		ops[i] = op(i + 1, 1 + i % 10, 0, 1000, true);
+	/* level L = 10 (every key < 10 taken, the tie at 10 is everybody: 100 operators): 550 x 10
+	 * slots below it, so 5,500 arrivals give each exactly 10 x weight */
+	r = run_ll(ops, 100, 5500, 0, 0);
+	for (int i = 0; i < 100; i++) {
+		CHECK(near(ops[i].expected, 10.0 * (1 + i % 10), 1e-9));
+		sum += ops[i].expected;
+	}
+	CHECK(near(sum, 5500, 1e-6) && r.expected_waiting == 0);
+}
+
+/* A tie too large for the quadrature: 1,000 operators of weights 1..10, all empty (one tie at
+ * key 0), 500 arrivals. Monte Carlo with standard errors; the figures sum to 500, a heavier
+ * operator expects more, and each is within 4.5 standard errors of the mean of its weight class
+ * (every member of a class has the same inclusion probability). */
+static void test_ll_big_tie(void)
+{
+	static struct crm_sim_operator ops[1000];
+	double sum = 0, cls[11] = {0};
+	struct crm_sim_result r;
+	clock_t t0 = clock();
+
+	for (int i = 0; i < 1000; i++)
+		ops[i] = op(i + 1, 1 + i % 10, 0, 5, true);
+	r = run_ll(ops, 1000, 500, 0, 0);
+	CHECK(r.method == CRM_SIM_MONTE_CARLO && r.runs >= 1000);
+	for (int i = 0; i < 1000; i++) {
+		sum += ops[i].expected;
+		cls[1 + i % 10] += ops[i].expected / 100;
+		CHECK(ops[i].std_error > 0 && ops[i].std_error < 0.02);
+	}
+	CHECK(near(sum, 500, 1e-6) && r.expected_waiting == 0);
+	for (int w = 1; w < 10; w++)
+		CHECK(cls[w] < cls[w + 1]);
+	for (int i = 0; i < 1000; i++)
+		CHECK(near(ops[i].expected, cls[1 + i % 10], 4.5 * ops[i].std_error));
+	printf("  least loaded, a tie of 1000 x 500: %d runs, %.3f s\n", r.runs,
+		(double)(clock() - t0) / CLOCKS_PER_SEC);
+}
+
 int main(void)
 {
 	test_one_fills();
@@ -201,5 +334,11 @@ int main(void)
 	test_monte_carlo_vs_exact();
 	test_big_symmetric();
 	test_big_fills();
+	test_ll_even();
+	test_ll_weights();
+	test_ll_loads();
+	test_ll_tie_by_weight();
+	test_ll_many();
+	test_ll_big_tie();
 	return check_done("test_simulate");
 }
