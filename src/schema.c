@@ -75,6 +75,9 @@ static const struct crm_jfield source_patch_fields[] = {
 	/* null: no timeout (it decodes as 0, below the range) */
 	{"accept_timeout_seconds", CRM_JT_INT, CRM_JF_NULLABLE, 5, 86400, SP(accept_timeout_seconds),
 		SP(has_accept_timeout), NULL},
+	/* null: not sticky (it decodes as 0, below the range) */
+	{"sticky_window_seconds", CRM_JT_INT, CRM_JF_NULLABLE, 1, 31536000, SP(sticky_window_seconds),
+		SP(has_sticky_window), NULL},
 };
 const struct crm_jschema crm_schema_source_patch = CRM_JSCHEMA(source_patch_fields, struct crm_source_patch_body);
 

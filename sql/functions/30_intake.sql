@@ -22,15 +22,27 @@
 -- 4. the history's "which were eligible": the active operators of the version minus those at
 --    their limit (source_operator_full, read in O(their number)) and those a draw rejected.
 --
+-- STICKY (0014_sticky.sql): a source with sticky_window_seconds first offers the contact to the
+-- operator of the lead's most recent contact (from any source: one backward probe of
+-- contacts_lead_idx), if the latest history entry of that contact naming its current operator
+-- (the intake decision, or the latest assignments row: every change of operator writes one) is
+-- at most the window old at this transaction's time, through the same crm_take_operator with
+-- that one operator (configured for this source and eligible now, under its row lock). Taken:
+-- the decision records the earlier contact (intake_sticky_of: reason 'sticky' in the history).
+-- Not taken, or no such operator: the usual draw below, as if the source had no window. A
+-- source without a window pays one more column read.
+--
 -- Locks: the lead, then one operator row at a time (the take), then the source row FOR KEY
 -- SHARE by the contact's foreign key (sources are never deleted, and nothing an intake waits
 -- for locks a source more strongly than FOR NO KEY UPDATE, which KEY SHARE does not conflict
 -- with; holding it from the start only lengthened the MultiXacts 64 concurrent intakes of one
 -- source build on its row). Intakes take operator rows one at a time, so two cannot deadlock.
 
+-- the result gained "sticky" (0014): CREATE OR REPLACE cannot change a result type
+DROP FUNCTION IF EXISTS crm_intake(text, bigint);
 CREATE OR REPLACE FUNCTION crm_intake(p_email text, p_source bigint)
 RETURNS TABLE (id bigint, lead_id bigint, source_id bigint, operator_id bigint, status text,
-               created_at text)
+               created_at text, sticky boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
     c_draws    CONSTANT integer := 8;  -- draws before the exact way (step 3)
@@ -47,16 +59,19 @@ DECLARE
     v_note     text;
     v_take     record;
     v_order    bigint[];
+    v_window   integer;  -- sources.sticky_window_seconds (NULL: not sticky)
+    v_sticky   bigint;   -- the earlier contact a sticky decision follows
+    v_st       record;
 BEGIN
     -- (few statements: each one costs an executor start; this is the hot path)
     -- the source, its latest version and the version's active operators at their limit, read
     -- before the take (the operator row lock is then held only for the insert and the commit)
-    SELECT v.version, v.configured, v.active, v.active_weight, v.off_shift,
+    SELECT s.sticky_window_seconds, v.version, v.configured, v.active, v.active_weight, v.off_shift,
            ARRAY(SELECT f.operator_id FROM source_operator_full f
                    JOIN source_version_operators vo
                      ON vo.source_id = f.source_id AND vo.version = v.version AND vo.operator_id = f.operator_id
                   WHERE f.source_id = p_source AND vo.cum_weight IS NOT NULL)
-      INTO v_ver.version, v_ver.configured, v_ver.active, v_ver.active_weight, v_ver.off_shift, v_full
+      INTO v_window, v_ver.version, v_ver.configured, v_ver.active, v_ver.active_weight, v_ver.off_shift, v_full
       FROM sources s
       LEFT JOIN LATERAL (SELECT * FROM source_versions v WHERE v.source_id = s.id
                           ORDER BY v.version DESC LIMIT 1) v ON true
@@ -74,7 +89,18 @@ BEGIN
         EXIT WHEN FOUND;
     END LOOP;
 
-    IF coalesce(v_ver.active_weight, 0) > 0 THEN
+    IF v_window IS NOT NULL THEN
+        SELECT * INTO v_st FROM crm_intake_sticky(p_source, v_lead, v_window);
+        IF v_st.o_operator IS NOT NULL THEN
+            v_op := v_st.o_operator;
+            v_load := v_st.o_load;
+            v_limit := v_st.o_limit;
+            v_sticky := v_st.o_earlier;
+            SELECT array_agg(x ORDER BY x) INTO v_inel FROM unnest(v_full) x WHERE x <> v_op;
+        END IF;
+    END IF;
+
+    IF v_op IS NULL AND coalesce(v_ver.active_weight, 0) > 0 THEN
         FOR i IN 1 .. c_draws LOOP
             v_r := floor(random() * v_ver.active_weight)::bigint;  -- once: random() in the WHERE would be per row
             -- the pick, and its take by crm_take_operator's conditional UPDATE (one place for
@@ -119,9 +145,10 @@ BEGIN
 
     RETURN QUERY
     INSERT INTO contacts AS c (lead_id, source_id, operator_id, intake_id, intake_version, intake_operator_id,
-                               intake_load, intake_limit, intake_note, intake_ineligible)
+                               intake_load, intake_limit, intake_note, intake_ineligible, intake_sticky_of)
         VALUES (v_lead, p_source, v_op, nextval('assignments_id_seq'),
-                coalesce(v_ver.version, 0), v_op, v_load, v_limit, v_note, v_inel)
-        RETURNING c.id, c.lead_id, c.source_id, c.operator_id, c.status, crm_rfc3339(c.created_at);
+                coalesce(v_ver.version, 0), v_op, v_load, v_limit, v_note, v_inel, v_sticky)
+        RETURNING c.id, c.lead_id, c.source_id, c.operator_id, c.status, crm_rfc3339(c.created_at),
+                  c.intake_sticky_of IS NOT NULL;
 END
 $$;
