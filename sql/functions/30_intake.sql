@@ -61,7 +61,6 @@ DECLARE
     v_order    bigint[];
     v_window   integer;  -- sources.sticky_window_seconds (NULL: not sticky)
     v_sticky   bigint;   -- the earlier contact a sticky decision follows
-    v_st       record;
 BEGIN
     -- (few statements: each one costs an executor start; this is the hot path)
     -- the source, its latest version and the version's active operators at their limit, read
@@ -89,14 +88,14 @@ BEGIN
         EXIT WHEN FOUND;
     END LOOP;
 
-    IF v_window IS NOT NULL THEN
-        SELECT * INTO v_st FROM crm_intake_sticky(p_source, v_lead, v_window);
-        IF v_st.o_operator IS NOT NULL THEN
-            v_op := v_st.o_operator;
-            v_load := v_st.o_load;
-            v_limit := v_st.o_limit;
-            v_sticky := v_st.o_earlier;
-            SELECT array_agg(x ORDER BY x) INTO v_inel FROM unnest(v_full) x WHERE x <> v_op;
+    IF v_window IS NOT NULL THEN  -- STICKY above: the earlier contact's operator, if it can take it
+        SELECT e.id, t.o_operator, t.o_load, t.o_limit INTO v_sticky, v_op, v_load, v_limit
+          FROM crm_sticky_earlier(v_lead, v_window) e,
+               LATERAL crm_take_operator(p_source, ARRAY[e.operator_id], false) t;
+        IF v_op IS NULL THEN
+            v_sticky := NULL;
+        ELSE
+            v_inel := nullif(array_remove(v_full, v_op), '{}');
         END IF;
     END IF;
 

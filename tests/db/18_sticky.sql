@@ -1,10 +1,10 @@
--- 18_sticky.sql -- sticky returning leads (0014, 28_sticky.sql, 30_intake.sql): the window's
+-- 18_sticky.sql -- sticky returning leads (0014, 28_sticky.sql: crm_sticky_earlier, 30_intake.sql): the window's
 -- constraint; a returning lead back to its operator within the window, from any source, with
 -- reason 'sticky' naming the earlier contact; the usual rule when the window passed, the earlier
 -- contact is unassigned or not the most recent, or its operator is not configured here,
 -- inactive, off shift or at its limit; "assigned" read from the latest assignments row
 BEGIN;
-SELECT plan(41);
+SELECT plan(42);
 
 -- a contact of p_email by crm_intake; its id
 CREATE FUNCTION pg_temp.intake(p_email text, p_source bigint) RETURNS bigint
@@ -114,14 +114,16 @@ SELECT is(pg_temp.entry(cl2.c2), row('sticky', tap.operator_of(cl.c1), cl.c1)::t
 -- the window ----------------------------------------------------------------------------------------
 CREATE TEMP TABLE wp AS SELECT pg_temp.intake('st7@tap.test', f.s) AS c1 FROM f;
 UPDATE contacts SET created_at = now() - interval '3601 seconds' FROM wp WHERE id = wp.c1;
-SELECT is((SELECT c.o_operator FROM wp, crm_intake_sticky((SELECT s FROM f), (SELECT lead_id FROM contacts WHERE id = wp.c1), 3600) c),
-          NULL, 'window passed by a second: no sticky operator, nothing taken');
+SELECT is((SELECT count(*) FROM wp, crm_sticky_earlier((SELECT lead_id FROM contacts WHERE id = wp.c1), 3600) c),
+          0::bigint, 'window passed by a second: the earlier contact does not count');
 SELECT is(tap.counts_exact(), true, 'window passed: no slot taken by the refusal');
 CREATE TEMP TABLE wp2 AS SELECT pg_temp.intake('st7@tap.test', f.s) AS c2 FROM f;
 SELECT is((SELECT row(h.reason, h.sticky_contact_id)::text FROM wp2, assignment_history h WHERE h.contact_id = wp2.c2),
           '(intake,)', 'window passed: the usual rule');
 CREATE TEMP TABLE wi AS SELECT pg_temp.intake('st8@tap.test', f.s) AS c1 FROM f;
 UPDATE contacts SET created_at = now() - interval '3599 seconds' FROM wi WHERE id = wi.c1;
+SELECT is((SELECT row(c.id, c.operator_id)::text FROM wi, crm_sticky_earlier((SELECT lead_id FROM contacts WHERE id = wi.c1), 3600) c),
+          row(wi.c1, tap.operator_of(wi.c1))::text, 'window: a second before its end, the earlier contact and its operator') FROM wi;
 CREATE TEMP TABLE wi2 AS SELECT pg_temp.intake('st8@tap.test', f.s) AS c2 FROM f;
 SELECT is(pg_temp.entry(wi2.c2), row('sticky', tap.operator_of(wi.c1), wi.c1)::text,
           'window: a second before its end, sticky') FROM wi, wi2;
@@ -137,8 +139,8 @@ SELECT is(pg_temp.entry(ra2.c2), row('sticky', tap.operator_of(ra.c1), ra.c1)::t
 -- an intake two hours ago and no later entry: outside the window
 CREATE TEMP TABLE rb AS SELECT pg_temp.intake('st10@tap.test', f.s) AS c1 FROM f;
 UPDATE contacts SET created_at = now() - interval '2 hours' FROM rb WHERE id = rb.c1;
-SELECT is((SELECT c.o_operator FROM rb, crm_intake_sticky((SELECT s FROM f), (SELECT lead_id FROM contacts WHERE id = rb.c1), 3600) c),
-          NULL, 'intake two hours ago, no later entry: outside the window');
+SELECT is((SELECT count(*) FROM rb, crm_sticky_earlier((SELECT lead_id FROM contacts WHERE id = rb.c1), 3600) c),
+          0::bigint, 'intake two hours ago, no later entry: outside the window');
 
 -- operator not eligible now: inactive, off shift, at its limit -------------------------------------
 CREATE TEMP TABLE ia AS SELECT pg_temp.intake('st11@tap.test', f.s) AS c1 FROM f;
