@@ -237,6 +237,8 @@ static bool assignment_row(void *p, const struct crm_assignment *as)
 	crm_jw_raw(w, as->candidates);
 	crm_jw_key(w, "created_at");
 	crm_jw_str(w, as->created_at);
+	crm_jw_key(w, "sticky_contact_id");
+	crm_jw_opt_int(w, as->sticky_contact_id != 0, as->sticky_contact_id);
 	crm_jw_obj_end(w);
 	return crm_list_row_done(l);
 }

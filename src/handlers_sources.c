@@ -19,6 +19,8 @@ static void write_source(struct crm_jw *w, const struct crm_source *src)
 	crm_jw_opt_int(w, src->accept_timeout_seconds != 0, src->accept_timeout_seconds);
 	crm_jw_key(w, "mode");
 	crm_jw_str(w, src->mode);
+	crm_jw_key(w, "sticky_window_seconds");
+	crm_jw_opt_int(w, src->sticky_window_seconds != 0, src->sticky_window_seconds);
 	crm_jw_obj_end(w);
 }
 
@@ -124,6 +126,8 @@ void crm_h_source_update(struct crm_ctx *ctx)
 	patch.accept_timeout_seconds = (int32_t)b.accept_timeout_seconds;
 	patch.has_mode = b.has_mode;
 	patch.mode = b.mode;
+	patch.has_sticky_window = b.has_sticky_window;
+	patch.sticky_window_seconds = (int32_t)b.sticky_window_seconds;
 	if (!crm_service_source_update(ctx->svc, ctx->arena, ctx->req->params[0], &patch, &src, &err)) {
 		crm_h_fail(ctx, &err);
 		return;

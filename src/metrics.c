@@ -325,7 +325,7 @@ static void write_service(struct crm_buf *out, const struct crm_metrics_totals *
 {
 	static const char *const outcomes[CRM_METRICS_INTAKE_N] = {"assigned", "unassigned"};
 	static const char *const reasons[CRM_METRICS_REASON_N] = {"intake", "backlog", "manual", "unassigned",
-		"timeout"};
+		"timeout", "sticky"};
 
 	family(out, "crm_intake_total", "counter", "Contacts taken in by POST /api/contacts, by outcome.");
 	for (int i = 0; i < CRM_METRICS_INTAKE_N; i++)

@@ -208,6 +208,7 @@ static const struct pg_constraint {
 	{"sources_name_check", CRM_E_INVALID, "name", "must be 1 to 200 characters"},
 	{"sources_description_check", CRM_E_INVALID, "description", "must be at most 2000 characters"},
 	{"sources_mode", CRM_E_INVALID, "mode", "must be weighted_random or least_loaded"},
+	{"sources_sticky_window", CRM_E_INVALID, "sticky_window_seconds", "must be 1 to 31536000 or null"},
 	{"operators_name_check", CRM_E_INVALID, "name", "must be 1 to 200 characters"},
 	{"operators_max_load_limit_check", CRM_E_INVALID, "max_load_limit", "must be >= 0"},
 	{"operators_schedule_timezone", CRM_E_INVALID, "schedule.timezone", "is not a time zone the database knows"},

@@ -15,7 +15,7 @@
 #include "pg_internal.h"
 
 #define OPERATOR_COLS "id, name, is_active, max_load_limit, active_contacts, schedule::text, crm_on_shift_now(o)"
-#define SOURCE_COLS "id, name, description, accept_timeout_seconds, mode"
+#define SOURCE_COLS "id, name, description, accept_timeout_seconds, mode, sticky_window_seconds"
 #define SO_COLS "id, operator_id, source_id, weight"
 #define KEY_COLS                                                                                                     \
 	"k.id, k.public_id, k.name, k.scopes, k.source_ids, crm_rfc3339(k.created_at), crm_rfc3339(k.last_used_at)," \
@@ -37,14 +37,15 @@ const struct pg_statement crm_pg_statements[PGS__COUNT] = {
 	[PGS_SOURCE_CREATE] = {"source_create",
 		"INSERT INTO sources (name, description) VALUES ($1, $2) RETURNING " SOURCE_COLS, 2},
 	[PGS_SOURCE_GET] = {"source_get", "SELECT " SOURCE_COLS " FROM sources WHERE id = $1", 1},
-	/* each field is written only when given ($2, $4, $6); NULL values are JSON nulls */
+	/* each field is written only when given ($2, $4, $6, $8, $10); NULL values are JSON nulls */
 	[PGS_SOURCE_UPDATE] = {"source_update",
 		"UPDATE sources SET name = CASE WHEN $2::boolean THEN $3 ELSE name END,"
 		" description = CASE WHEN $4::boolean THEN $5 ELSE description END,"
 		" accept_timeout_seconds = CASE WHEN $6::boolean THEN $7::integer ELSE accept_timeout_seconds END,"
-		" mode = CASE WHEN $8::boolean THEN $9 ELSE mode END"
+		" mode = CASE WHEN $8::boolean THEN $9 ELSE mode END,"
+		" sticky_window_seconds = CASE WHEN $10::boolean THEN $11::integer ELSE sticky_window_seconds END"
 		" WHERE id = $1 RETURNING " SOURCE_COLS,
-		9},
+		11},
 	[PGS_SOURCE_LOCK] = {"source_lock", "SELECT id FROM sources WHERE id = $1 FOR NO KEY UPDATE", 1},
 	[PGS_SOURCES_LIST] = {"sources_list", "SELECT " SOURCE_COLS " FROM sources ORDER BY id", 0},
 	[PGS_OPERATORS_MISSING] = {"operators_missing",
@@ -61,8 +62,9 @@ const struct pg_statement crm_pg_statements[PGS__COUNT] = {
 		3},
 	[PGS_SOURCE_OPERATORS_LIST] = {"source_operators_list",
 		"SELECT " SO_COLS " FROM source_operators WHERE source_id = $1 ORDER BY operator_id", 1},
+	/* sticky first: the contact's columns follow (read_contact) */
 	[PGS_INTAKE] = {"intake",
-		"SELECT id, lead_id, source_id, operator_id, status, created_at FROM crm_intake($1, $2)", 2},
+		"SELECT sticky, id, lead_id, source_id, operator_id, status, created_at FROM crm_intake($1, $2)", 2},
 	[PGS_CONTACT_GET] = {"contact_get", "SELECT " CONTACT_COLS " FROM contacts c WHERE c.id = $1", 1},
 	[PGS_CONTACT_UPDATE] = {"contact_update",
 		"SELECT u.o_error, " CONTACT_COLS " FROM crm_contact_update($1, $2, $3::boolean, $4::bigint, $5) u"
@@ -80,7 +82,7 @@ const struct pg_statement crm_pg_statements[PGS__COUNT] = {
 	[PGS_CONTACT_EXISTS] = {"contact_exists", "SELECT 1 FROM contacts WHERE id = $1", 1},
 	[PGS_ASSIGNMENTS_LIST] = {"assignments_list",
 		"SELECT id, contact_id, operator_id, reason, note, load_before, load_limit, candidates, created_at,"
-		" config_version FROM crm_history($1)",
+		" config_version, sticky_contact_id FROM crm_history($1)",
 		1},
 	/* the counts are the counters sql/0008_source_counts.sql keeps: O(operators), not O(contacts) */
 	[PGS_SOURCE_STATS] = {"source_stats",
@@ -176,6 +178,7 @@ static void read_source(struct crm_arena *a, const PGresult *res, int row, struc
 	src->description = col_str(a, res, row, 2);
 	src->accept_timeout_seconds = PQgetisnull(res, row, 3) ? 0 : (int32_t)col_i64(res, row, 3);
 	src->mode = col_str(a, res, row, 4);
+	src->sticky_window_seconds = (int32_t)col_i64(res, row, 5); /* NULL: 0 */
 }
 
 static void read_source_operator(const PGresult *res, int row, struct crm_source_operator *so)
@@ -367,7 +370,7 @@ bool crm_pg_source_get(struct crm_pg *pg, struct crm_arena *a, int64_t id, struc
 bool crm_pg_source_update(struct crm_pg *pg, struct crm_arena *a, int64_t id, const struct crm_source_patch *patch,
 	struct crm_source *out, struct crm_err *err)
 {
-	struct num n, t;
+	struct num n, t, w;
 	const char *values[] = {
 		num(&n, id),
 		patch->has_name ? "t" : "f",
@@ -379,6 +382,8 @@ bool crm_pg_source_update(struct crm_pg *pg, struct crm_arena *a, int64_t id, co
 									   : NULL,
 		patch->has_mode ? "t" : "f",
 		patch->has_mode ? patch->mode : NULL,
+		patch->has_sticky_window ? "t" : "f",
+		patch->has_sticky_window && patch->sticky_window_seconds ? num(&w, patch->sticky_window_seconds) : NULL,
 	};
 	PGresult *res = one_row(pg, PGS_SOURCE_UPDATE, values, "source", err);
 
@@ -526,7 +531,7 @@ bool crm_pg_source_operators_list(struct crm_pg *pg, struct crm_arena *a, int64_
 /* --- contacts and leads --- */
 
 bool crm_pg_intake(struct crm_pg *pg, struct crm_arena *a, const char *email, int64_t source_id,
-	struct crm_contact *out, struct crm_err *err)
+	struct crm_contact *out, bool *sticky, struct crm_err *err)
 {
 	struct num sid;
 	const char *values[] = {email, num(&sid, source_id)};
@@ -534,7 +539,8 @@ bool crm_pg_intake(struct crm_pg *pg, struct crm_arena *a, const char *email, in
 
 	if (res == NULL)
 		return false;
-	read_contact(a, res, 0, 0, out);
+	*sticky = col_bool(res, 0, 0);
+	read_contact(a, res, 0, 1, out);
 	PQclear(res);
 	return true;
 }
@@ -750,6 +756,7 @@ static bool assignment_row(void *p, const PGresult *res)
 	as.created_at = PQgetvalue(res, 0, 8);
 	as.has_version = !PQgetisnull(res, 0, 9);
 	as.config_version = (int32_t)col_i64(res, 0, 9);
+	as.sticky_contact_id = col_i64(res, 0, 10);
 	return lc->fn.assignment(lc->ctx, &as);
 }
 

@@ -77,6 +77,9 @@ static const struct crm_jfield source_patch_fields[] = {
 		SP(has_accept_timeout), NULL},
 	/* weighted_random or least_loaded: the value is checked by the handler */
 	{"mode", CRM_JT_STRING, 0, 0, 32, SP(mode), SP(has_mode), NULL},
+	/* null: not sticky (it decodes as 0, below the range) */
+	{"sticky_window_seconds", CRM_JT_INT, CRM_JF_NULLABLE, 1, 31536000, SP(sticky_window_seconds),
+		SP(has_sticky_window), NULL},
 };
 const struct crm_jschema crm_schema_source_patch = CRM_JSCHEMA(source_patch_fields, struct crm_source_patch_body);
 

@@ -15,8 +15,10 @@ bool crm_service_source_create(struct crm_service *s, struct crm_arena *a, const
 bool crm_service_source_update(struct crm_service *s, struct crm_arena *a, int64_t id,
 	const struct crm_source_patch *patch, struct crm_source *out, struct crm_err *err)
 {
-	if (!patch->has_name && !patch->has_description && !patch->has_accept_timeout && !patch->has_mode)
-		return crm_err_field(err, "body", "must contain name, description, accept_timeout_seconds or mode");
+	if (!patch->has_name && !patch->has_description && !patch->has_accept_timeout && !patch->has_mode &&
+		!patch->has_sticky_window)
+		return crm_err_field(err, "body",
+			"must contain name, description, accept_timeout_seconds, mode or sticky_window_seconds");
 	return crm_pg_source_update(s->pg, a, id, patch, out, err);
 }
 

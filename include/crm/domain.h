@@ -45,16 +45,19 @@ struct crm_source {
 	const char *description;        /* NULL means JSON null */
 	int32_t accept_timeout_seconds; /* 0: none (JSON null) */
 	const char *mode;               /* "weighted_random" or "least_loaded" (crm_source_mode_valid) */
+	int32_t sticky_window_seconds;  /* 0: not sticky (JSON null); README "Sticky returning leads" */
 };
 
 /* PATCH of a source: each field written only when given (README "Accept or lose it"). */
 struct crm_source_patch {
 	bool has_name, has_description, has_accept_timeout;
+	bool has_sticky_window;
 	const char *name;
 	const char *description;        /* NULL: JSON null */
 	int32_t accept_timeout_seconds; /* 0: null (no timeout) */
 	bool has_mode;
 	const char *mode; /* checked by crm_source_mode_valid */
+	int32_t sticky_window_seconds;  /* 0: null (not sticky) */
 };
 
 struct crm_source_operator {
@@ -114,15 +117,16 @@ struct crm_assignment {
 	int64_t id;
 	int64_t contact_id;
 	int64_t operator_id; /* 0: nobody was chosen (or unassigned by hand) */
-	const char *reason;  /* intake, backlog, manual, unassigned */
+	const char *reason;  /* intake, sticky, backlog, manual, unassigned, timeout */
 	const char *note;    /* why nobody was chosen, or NULL */
 	bool has_load;
 	int32_t load_before; /* chosen operator's load just before, read under its lock */
 	int32_t load_limit;
 	const char *candidates; /* JSON array text made by the database */
 	const char *created_at;
-	bool has_version;       /* false: recorded before configuration versions existed */
-	int32_t config_version; /* the source's configuration version it was made on (0: none) */
+	bool has_version;          /* false: recorded before configuration versions existed */
+	int32_t config_version;    /* the source's configuration version it was made on (0: none) */
+	int64_t sticky_contact_id; /* reason sticky: the earlier contact it followed; else 0 */
 };
 
 /* Per operator of a source: configuration, the share it actually got, its load. */

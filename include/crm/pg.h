@@ -110,9 +110,10 @@ bool crm_pg_source_operators_list(struct crm_pg *pg, struct crm_arena *a, int64_
  * source's operators, draws their weighted random order, finds or creates the lead, takes the
  * first operator of that order that is still configured, active and below its limit
  * (conditional row update), and stores the contact (unassigned when none) with its history
- * row. NOT_FOUND when the source does not exist. */
+ * row. *sticky: the operator was the lead's earlier one (a sticky source, README "Sticky
+ * returning leads"). NOT_FOUND when the source does not exist. */
 bool crm_pg_intake(struct crm_pg *pg, struct crm_arena *a, const char *email, int64_t source_id,
-	struct crm_contact *out, struct crm_err *err) CRM_MUSTCHECK;
+	struct crm_contact *out, bool *sticky, struct crm_err *err) CRM_MUSTCHECK;
 bool crm_pg_contact_get(struct crm_pg *pg, struct crm_arena *a, int64_t id, struct crm_contact *out,
 	struct crm_err *err) CRM_MUSTCHECK;
 /* Streams matching contacts by id through a cursor: memory stays flat for any count. */

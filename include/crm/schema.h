@@ -44,9 +44,11 @@ struct crm_source_patch_body {
 	const char *name;
 	const char *description;
 	int64_t accept_timeout_seconds; /* 0 when null */
+	int64_t sticky_window_seconds;  /* 0 when null */
 	bool has_name, has_description, has_accept_timeout;
 	const char *mode; /* checked by the handler (crm_source_mode_valid) */
 	bool has_mode;
+	bool has_sticky_window;
 };
 
 /* POST /api/sources/{id}/operators: {"operators": [{operator_id, weight}, ...]} */

@@ -53,10 +53,14 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- A contact's history, oldest first (its intake's decision first): the rows of
--- GET /api/contacts/{id}/assignments.
+-- GET /api/contacts/{id}/assignments. sticky_contact_id: the earlier contact a 'sticky' intake
+-- followed (0014_sticky.sql), NULL for every other entry. (The result gained that column: the
+-- old definition goes first.)
+DROP FUNCTION IF EXISTS crm_history(bigint);
 CREATE OR REPLACE FUNCTION crm_history(p_contact bigint)
 RETURNS TABLE (id bigint, contact_id bigint, operator_id bigint, reason text, note text, load_before integer,
-               load_limit integer, config_version integer, candidates text, created_at text)
+               load_limit integer, config_version integer, candidates text, created_at text,
+               sticky_contact_id bigint)
 LANGUAGE sql STABLE AS $$
     SELECT h.id, h.contact_id, h.operator_id, h.reason, h.note, h.load_before, h.load_limit, h.version,
            coalesce(h.candidates, crm_history_candidates(h.source_id, h.version,
@@ -65,7 +69,7 @@ LANGUAGE sql STABLE AS $$
                                                    CASE WHEN h.operator_id IS NOT NULL THEN NULL ELSE h.note END,
                                                    h.eligible, h.ineligible),
                     '[]')::text,
-           crm_rfc3339(h.created_at)
+           crm_rfc3339(h.created_at), h.sticky_contact_id
       FROM assignment_history h
      WHERE h.contact_id = p_contact
      ORDER BY h.id

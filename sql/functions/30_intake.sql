@@ -36,6 +36,16 @@
 --    (source_operator_full, as step 4) and those the take passed over (full, or held by another
 --    intake at that moment), and the note 'least_loaded'.
 --
+-- STICKY (0014_sticky.sql): a source with sticky_window_seconds first offers the contact to the
+-- operator of the lead's most recent contact (from any source: one backward probe of
+-- contacts_lead_idx), if the latest history entry of that contact naming its current operator
+-- (the intake decision, or the latest assignments row: every change of operator writes one) is
+-- at most the window old at this transaction's time, through the same crm_take_operator with
+-- that one operator (configured for this source and eligible now, under its row lock). Taken:
+-- the decision records the earlier contact (intake_sticky_of: reason 'sticky' in the history).
+-- Not taken, or no such operator: the usual draw below, as if the source had no window. A
+-- source without a window pays one more column read.
+--
 -- Locks: the lead, then one operator row at a time (the take), then the source row FOR KEY
 -- SHARE by the contact's foreign key (sources are never deleted, and nothing an intake waits
 -- for locks a source more strongly than FOR NO KEY UPDATE, which KEY SHARE does not conflict
@@ -49,13 +59,15 @@
 -- take included, is undone: the keyed POST's first attempt assumes a new key and pays no lookup
 -- for it (the unique index looks while it inserts); the worker then retries the careful way
 -- (crm_idem_intake with p_probe, 70_idempotency.sql). A POST without a key pays nothing for this.
--- (the two-argument form came before the key arguments, and briefly one with a text key)
+-- (the two-argument form came before the key arguments, and briefly one with a text key; the
+-- result gained "sticky" (0014): CREATE OR REPLACE cannot change a result type)
 DROP FUNCTION IF EXISTS crm_intake(text, bigint);
 DROP FUNCTION IF EXISTS crm_intake(text, bigint, text, bytea);
+DROP FUNCTION IF EXISTS crm_intake(text, bigint, bytea, bytea);
 CREATE OR REPLACE FUNCTION crm_intake(p_email text, p_source bigint, p_idem_hash bytea DEFAULT NULL,
                                       p_idem_fp bytea DEFAULT NULL)
 RETURNS TABLE (id bigint, lead_id bigint, source_id bigint, operator_id bigint, status text,
-               created_at text)
+               created_at text, sticky boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
     c_draws    CONSTANT integer := 8;  -- draws before the exact way (step 3)
@@ -74,16 +86,18 @@ DECLARE
     v_take     record;
     v_order    bigint[];
     v_mode     text;      -- sources.mode
+    v_window   integer;  -- sources.sticky_window_seconds (NULL: not sticky)
+    v_sticky   bigint;   -- the earlier contact a sticky decision follows
 BEGIN
     -- (few statements: each one costs an executor start; this is the hot path)
     -- the source, its latest version and the version's active operators at their limit, read
     -- before the take (the operator row lock is then held only for the insert and the commit)
-    SELECT s.mode, v.version, v.configured, v.active, v.active_weight, v.off_shift,
+    SELECT s.mode, s.sticky_window_seconds, v.version, v.configured, v.active, v.active_weight, v.off_shift,
            ARRAY(SELECT f.operator_id FROM source_operator_full f
                    JOIN source_version_operators vo
                      ON vo.source_id = f.source_id AND vo.version = v.version AND vo.operator_id = f.operator_id
                   WHERE f.source_id = p_source AND vo.cum_weight IS NOT NULL)
-      INTO v_mode, v_ver.version, v_ver.configured, v_ver.active, v_ver.active_weight, v_ver.off_shift, v_full
+      INTO v_mode, v_window, v_ver.version, v_ver.configured, v_ver.active, v_ver.active_weight, v_ver.off_shift, v_full
       FROM sources s
       LEFT JOIN LATERAL (SELECT * FROM source_versions v WHERE v.source_id = s.id
                           ORDER BY v.version DESC LIMIT 1) v ON true
@@ -101,7 +115,18 @@ BEGIN
         EXIT WHEN FOUND;
     END LOOP;
 
-    IF coalesce(v_ver.active_weight, 0) > 0 AND v_mode = 'least_loaded' THEN  -- step 5
+    IF v_window IS NOT NULL THEN  -- STICKY above: the earlier contact's operator, if it can take it
+        SELECT e.id, t.o_operator, t.o_load, t.o_limit INTO v_sticky, v_op, v_load, v_limit
+          FROM crm_sticky_earlier(v_lead, v_window) e,
+               LATERAL crm_take_operator(p_source, ARRAY[e.operator_id], false) t;
+        IF v_op IS NULL THEN
+            v_sticky := NULL;
+        ELSE
+            v_inel := nullif(array_remove(v_full, v_op), '{}');
+        END IF;
+    END IF;
+
+    IF v_op IS NULL AND coalesce(v_ver.active_weight, 0) > 0 AND v_mode = 'least_loaded' THEN  -- step 5
         v_order := crm_least_loaded_order(p_source, v_ver.version, c_least);
         SELECT * INTO v_take FROM crm_take_operator(p_source, v_order, true);
         IF v_take.o_operator IS NULL AND cardinality(v_order) > 0 THEN  -- all held or full: wait
@@ -121,7 +146,7 @@ BEGIN
                 v_inel := ARRAY(SELECT DISTINCT x FROM unnest(v_full || v_order) x ORDER BY x);
             END IF;
         END IF;
-    ELSIF coalesce(v_ver.active_weight, 0) > 0 THEN
+    ELSIF v_op IS NULL AND coalesce(v_ver.active_weight, 0) > 0 THEN
         FOR i IN 1 .. c_draws LOOP
             v_r := floor(random() * v_ver.active_weight)::bigint;  -- once: random() in the WHERE would be per row
             -- the pick, and its take by crm_take_operator's conditional UPDATE (one place for
@@ -166,9 +191,11 @@ BEGIN
 
     RETURN QUERY
     INSERT INTO contacts AS c (lead_id, source_id, operator_id, intake_id, intake_version, intake_operator_id,
-                               intake_load, intake_limit, intake_note, intake_ineligible, idem_hash, idem_fp)
+                               intake_load, intake_limit, intake_note, intake_ineligible, intake_sticky_of,
+                               idem_hash, idem_fp)
         VALUES (v_lead, p_source, v_op, nextval('assignments_id_seq'),
-                coalesce(v_ver.version, 0), v_op, v_load, v_limit, v_note, v_inel, p_idem_hash, p_idem_fp)
-        RETURNING c.id, c.lead_id, c.source_id, c.operator_id, c.status, crm_rfc3339(c.created_at);
+                coalesce(v_ver.version, 0), v_op, v_load, v_limit, v_note, v_inel, v_sticky, p_idem_hash, p_idem_fp)
+        RETURNING c.id, c.lead_id, c.source_id, c.operator_id, c.status, crm_rfc3339(c.created_at),
+                  c.intake_sticky_of IS NOT NULL;
 END
 $$;

@@ -23,7 +23,7 @@ PROBLEM_TYPE = "application/problem+json"
 JSON_TYPE = "application/json"
 
 OPERATOR_KEYS = {"id", "name", "is_active", "max_load_limit", "active_contacts", "schedule", "on_shift"}
-SOURCE_KEYS = {"id", "name", "description", "accept_timeout_seconds", "mode"}
+SOURCE_KEYS = {"id", "name", "description", "accept_timeout_seconds", "mode", "sticky_window_seconds"}
 ENTRY_KEYS = {"id", "operator_id", "source_id", "weight"}
 CONTACT_KEYS = {"id", "lead_id", "source_id", "operator_id", "status", "created_at", "accepted_at"}
 

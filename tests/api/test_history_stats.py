@@ -27,7 +27,7 @@ from helpers import (MISSING_ID, configure, new_email, parse_time, patch_contact
 require_env("CRM_TEST_URL", "CRM_TEST_DSN")
 
 ENTRY_KEYS = {"id", "contact_id", "operator_id", "reason", "note", "load_before",
-              "max_load_limit", "config_version", "candidates", "created_at"}
+              "max_load_limit", "config_version", "candidates", "created_at", "sticky_contact_id"}
 CANDIDATE_KEYS = {"operator_id", "weight", "max_load_limit", "is_active", "eligible"}
 REASONS = {"intake", "backlog", "manual", "unassigned"}
 NOTES = {"no operators configured", "all inactive", "all off shift", "all at limit"}

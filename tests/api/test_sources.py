@@ -3,14 +3,16 @@
 import uuid
 
 import pytest
-from helpers import MISSING_ID, assert_create_rejected, configure, require_env, unique
+from helpers import MISSING_ID, SOURCE_KEYS, assert_create_rejected, configure, require_env, unique
 
 require_env("CRM_TEST_URL", "CRM_TEST_DSN")
 
 
 def db_source(db_rows, src_id):
-    rows = db_rows("SELECT id, name, description, accept_timeout_seconds, mode FROM sources WHERE id = %s", (src_id,))
-    return dict(zip(("id", "name", "description", "accept_timeout_seconds", "mode"), rows[0])) if rows else None
+    rows = db_rows("SELECT id, name, description, accept_timeout_seconds, mode, sticky_window_seconds FROM sources"
+                   " WHERE id = %s", (src_id,))
+    return dict(zip(("id", "name", "description", "accept_timeout_seconds", "mode", "sticky_window_seconds"),
+                    rows[0])) if rows else None
 
 
 def db_config(db_rows, src_id):
@@ -36,7 +38,7 @@ def test_create_source_without_description(api, assert_json, db_rows):
     body = assert_json(resp, 201)
     assert type(body["id"]) is int and body["id"] > 0
     assert body == {"id": body["id"], "name": name, "description": None, "accept_timeout_seconds": None,
-                    "mode": "weighted_random"}
+                    "mode": "weighted_random", "sticky_window_seconds": None}
     assert resp.headers.get("Location") == f"/api/sources/{body['id']}"
     assert db_source(db_rows, body["id"]) == body
 
@@ -49,7 +51,7 @@ def test_create_source_with_description(api, assert_json, db_rows, description):
         201,
     )
     assert body["description"] == description
-    assert set(body) == {"id", "name", "description", "accept_timeout_seconds", "mode"}
+    assert set(body) == SOURCE_KEYS
     assert db_source(db_rows, body["id"]) == body
 
 
@@ -108,7 +110,7 @@ def test_get_source_and_list(api, assert_json, make_source):
     ids = [s["id"] for s in listed]
     assert ids == sorted(ids) and len(ids) == len(set(ids)), "not strictly ordered by id"
     for s in listed:
-        assert set(s) == {"id", "name", "description", "accept_timeout_seconds", "mode"}, s
+        assert set(s) == SOURCE_KEYS, s
     by_id = {s["id"]: s for s in listed}
     for src in mine:
         assert by_id.get(src["id"]) == src

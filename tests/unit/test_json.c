@@ -473,7 +473,31 @@ static void test_schema_counts(void)
 	}
 	CHECK(n == 9);
 	CHECK(crm_schema_operator_create.nfields == 4 && crm_schema_contact_patch.nfields == 3 &&
-		crm_schema_source_patch.nfields == 4);
+		crm_schema_source_patch.nfields == 5);
+}
+
+/* PATCH /api/sources/{id}: sticky_window_seconds 1..31536000 or null (0: off), strictly an integer. */
+static void test_source_patch_sticky(void)
+{
+	static const char *const bad[] = {"{\"sticky_window_seconds\":0}", "{\"sticky_window_seconds\":31536001}",
+		"{\"sticky_window_seconds\":\"60\"}", "{\"sticky_window_seconds\":true}",
+		"{\"sticky_window_seconds\":60.0}", "{\"sticky_window_seconds\":-1}"};
+	struct crm_source_patch_body b;
+	struct crm_err err;
+	const char *on = "{\"sticky_window_seconds\":31536000}";
+	const char *off = "{\"sticky_window_seconds\":null}";
+
+	crm_err_init(&err);
+	CHECK(crm_json_decode(on, strlen(on), &crm_schema_source_patch, &b, arena, &err));
+	CHECK(b.has_sticky_window && b.sticky_window_seconds == 31536000 && !b.has_accept_timeout);
+	CHECK(crm_json_decode(off, strlen(off), &crm_schema_source_patch, &b, arena, &err));
+	CHECK(b.has_sticky_window && b.sticky_window_seconds == 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		crm_err_init(&err);
+		CHECK(!crm_json_decode(bad[i], strlen(bad[i]), &crm_schema_source_patch, &b, arena, &err));
+		CHECK(err.code == CRM_E_INVALID && err.nfields == 1 &&
+			strcmp(err.fields[0].field, "sticky_window_seconds") == 0);
+	}
 }
 
 /* POST /api/sources/{id}/simulate: contacts 1..100000, an optional preview checked like the
@@ -624,6 +648,7 @@ int main(void)
 	test_strict_many_names();
 	test_strict_depth();
 	test_schema_counts();
+	test_source_patch_sticky();
 	test_simulate_body();
 	test_key_body();
 	test_schedule_body();
