@@ -56,8 +56,8 @@ struct crm_source_patch {
 	const char *description;        /* NULL: JSON null */
 	int32_t accept_timeout_seconds; /* 0: null (no timeout) */
 	bool has_mode;
-	const char *mode; /* checked by crm_source_mode_valid */
-	int32_t sticky_window_seconds;  /* 0: null (not sticky) */
+	const char *mode;              /* checked by crm_source_mode_valid */
+	int32_t sticky_window_seconds; /* 0: null (not sticky) */
 };
 
 struct crm_source_operator {
