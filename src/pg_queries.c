@@ -103,7 +103,9 @@ const struct pg_statement crm_pg_statements[PGS__COUNT] = {
 	[PGS_IDEM_EXPIRE_CONTACTS] = {"idem_expire_contacts",
 		"SELECT o_walked, o_cleared FROM crm_idem_expire_contacts($1, $2)", 2},
 	[PGS_IDEM_INTAKE] = {"idem_intake",
-		"SELECT o_outcome, o_status, o_location, o_body FROM crm_idem_intake($1, $2, $3, $4, $5, $6, $7)", 7},
+		"SELECT o_outcome, o_status, o_location, o_body, o_operator, o_sticky"
+		" FROM crm_idem_intake($1, $2, $3, $4, $5, $6, $7)",
+		7},
 	[PGS_KEY_CREATE] = {"key_create",
 		"SELECT r.o_missing, " KEY_COLS
 		" FROM crm_key_create($1, decode($2, 'hex'), $3, $4::text[], $5::bigint[]) r"
@@ -1016,7 +1018,7 @@ bool crm_pg_idem_store(struct crm_pg *pg, const struct crm_idem_request *rq, con
 /* The claim, the intake and the stored answer as one statement in its own transaction. */
 bool crm_pg_idem_intake(struct crm_pg *pg, struct crm_arena *a, const struct crm_idem_request *rq, int ttl,
 	const char *email, int64_t source_id, bool probe, enum crm_idem_outcome *outcome,
-	struct crm_idem_response *answer, struct crm_err *err)
+	struct crm_idem_response *answer, struct crm_idem_intake_made *made, struct crm_err *err)
 {
 	struct num t, sid;
 	const char *values[] = {rq->client, rq->key, rq->request, num(&t, ttl), email, num(&sid, source_id),
@@ -1034,6 +1036,8 @@ bool crm_pg_idem_intake(struct crm_pg *pg, struct crm_arena *a, const struct crm
 		answer->status = (int)col_i64(res, 0, 1);
 		answer->location = col_str(a, res, 0, 2);
 		answer->body = col_str(a, res, 0, 3);
+		made->operator_id = col_i64(res, 0, 4); /* NULL: 0 */
+		made->sticky = !PQgetisnull(res, 0, 5) && PQgetvalue(res, 0, 5)[0] == 't';
 	}
 	PQclear(res);
 	return ok;

@@ -27,12 +27,15 @@ bool crm_service_contact_email(struct crm_arena *a, const char *email, const cha
 	return true;
 }
 
-/* The history reason of an intake's decision, as crm_assignments_total counts it. */
-static enum crm_metrics_reason intake_reason(const struct crm_contact *c, bool sticky)
+void crm_service_intake_counted(int64_t operator_id, bool sticky)
 {
+	crm_metrics_intake(operator_id != 0 ? CRM_METRICS_INTAKE_ASSIGNED : CRM_METRICS_INTAKE_UNASSIGNED);
+	/* the history reason of the decision */
 	if (sticky)
-		return CRM_METRICS_REASON_STICKY;
-	return c->operator_id != 0 ? CRM_METRICS_REASON_INTAKE : CRM_METRICS_REASON_UNASSIGNED;
+		crm_metrics_assignments(CRM_METRICS_REASON_STICKY, 1);
+	else
+		crm_metrics_assignments(operator_id != 0 ? CRM_METRICS_REASON_INTAKE : CRM_METRICS_REASON_UNASSIGNED,
+			1);
 }
 
 bool crm_service_contact_create(struct crm_service *s, struct crm_arena *a, const char *email, int64_t source_id,
@@ -45,9 +48,7 @@ bool crm_service_contact_create(struct crm_service *s, struct crm_arena *a, cons
 		return false;
 	for (int attempt = 1;; attempt++) {
 		if (crm_pg_intake(s->pg, a, normal, source_id, out, &sticky, err)) {
-			crm_metrics_intake(
-				out->operator_id != 0 ? CRM_METRICS_INTAKE_ASSIGNED : CRM_METRICS_INTAKE_UNASSIGNED);
-			crm_metrics_assignments(intake_reason(out, sticky), 1);
+			crm_service_intake_counted(out->operator_id, sticky);
 			return true;
 		}
 		if (!crm_service_retry(err, attempt))

@@ -52,11 +52,16 @@ bool crm_service_idem_contact_create(struct crm_service *s, struct crm_arena *a,
 	const char *normal_email, int64_t source_id, enum crm_idem_outcome *outcome, struct crm_idem_response *answer,
 	struct crm_err *err)
 {
+	struct crm_idem_intake_made made;
+
 	for (int attempt = 1;; attempt++) {
 		/* the first attempt assumes a new key; a retry (the key found on a contact) looks first */
 		if (crm_pg_idem_intake(s->pg, a, rq, s->idempotency_ttl, normal_email, source_id, attempt > 1, outcome,
-			    answer, err))
+			    answer, &made, err)) {
+			if (*outcome == CRM_IDEM_NEW)
+				crm_service_intake_counted(made.operator_id, made.sticky);
 			return *outcome != CRM_IDEM_REPLAY || crm_pg_replicated(s->pg, err);
+		}
 		if (!crm_service_retry(err, attempt))
 			return false;
 	}

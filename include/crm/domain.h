@@ -177,6 +177,12 @@ struct crm_idem_response {
 	const char *body;
 };
 
+/* What a keyed POST /api/contacts decided when it made a contact (its answer is the body). */
+struct crm_idem_intake_made {
+	int64_t operator_id; /* 0: none, it waits */
+	bool sticky;         /* given back to the operator of the lead's last contact */
+};
+
 /* --- API keys and scopes (issue 9) --- */
 
 /* The scopes a key may hold, as bits; a route's mask says which of them may call it. */

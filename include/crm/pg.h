@@ -166,10 +166,11 @@ bool crm_pg_idem_store(struct crm_pg *pg, const struct crm_idem_request *rq, con
  * claim and crm_pg_intake's work, the key stored on the contact. *answer is filled on
  * CRM_IDEM_NEW and CRM_IDEM_REPLAY; an unknown source is NOT_FOUND and stores nothing. Without
  * probe the key is assumed new (no lookup of the contacts): a contact holding it makes the
- * statement fail and undo everything with RETRY, and the retry must probe. */
+ * statement fail and undo everything with RETRY, and the retry must probe. On CRM_IDEM_NEW, *made
+ * says what the intake decided (for the metrics). */
 bool crm_pg_idem_intake(struct crm_pg *pg, struct crm_arena *a, const struct crm_idem_request *rq, int ttl,
 	const char *email, int64_t source_id, bool probe, enum crm_idem_outcome *outcome,
-	struct crm_idem_response *answer, struct crm_err *err) CRM_MUSTCHECK;
+	struct crm_idem_response *answer, struct crm_idem_intake_made *made, struct crm_err *err) CRM_MUSTCHECK;
 /* Deletes at most limit keys older than ttl seconds; *deleted says how many. */
 bool crm_pg_idem_expire(struct crm_pg *pg, int ttl, int limit, int *deleted, struct crm_err *err) CRM_MUSTCHECK;
 /* Clears the keys of contacts older than ttl seconds (POST /api/contacts keeps its key on the

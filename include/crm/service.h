@@ -46,6 +46,9 @@ struct crm_service {
 /* After failed attempt number `attempt` (from 1): true, with err cleared, when the failure was
  * such a race and another attempt is allowed. */
 bool crm_service_retry(struct crm_err *err, int attempt);
+/* Counts a contact an intake stored (crm_intake_total, crm_assignments_total): with the operator
+ * it went to (0: it waits), given back to the lead's last operator or not (sticky). */
+void crm_service_intake_counted(int64_t operator_id, bool sticky);
 
 /* Creates the (not yet connected) database handle; call in each process after fork. */
 bool crm_service_init(struct crm_service *s, const char *database_url, int drain_batch,

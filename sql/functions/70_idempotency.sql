@@ -116,10 +116,12 @@ $$;
 -- crm_intake for a key whose earlier contact (p_old) expired: that contact's key cleared, then
 -- the intake with the key, in a subtransaction so that a refusal (no row: an unknown source)
 -- leaves the old contact as it was. Only this rare case pays for the subtransaction.
+-- (its result is crm_intake's, with "sticky"; CREATE OR REPLACE cannot change a result)
 DROP FUNCTION IF EXISTS crm_idem_intake_replacing(bigint, text, bytea, text, bigint);
-CREATE OR REPLACE FUNCTION crm_idem_intake_replacing(p_old bigint, p_key bytea, p_fp bytea, p_email text,
-                                                     p_source bigint)
-RETURNS TABLE (id bigint, lead_id bigint, source_id bigint, operator_id bigint, status text, created_at text)
+DROP FUNCTION IF EXISTS crm_idem_intake_replacing(bigint, bytea, bytea, text, bigint);
+CREATE FUNCTION crm_idem_intake_replacing(p_old bigint, p_key bytea, p_fp bytea, p_email text, p_source bigint)
+RETURNS TABLE (id bigint, lead_id bigint, source_id bigint, operator_id bigint, status text, created_at text,
+               sticky boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
     v_c record;
@@ -133,7 +135,7 @@ BEGIN
     EXCEPTION WHEN SQLSTATE 'CRMNS' THEN
         RETURN; -- rolled back: the old contact keeps its (expired) key
     END;
-    RETURN QUERY SELECT v_c.id, v_c.lead_id, v_c.source_id, v_c.operator_id, v_c.status, v_c.created_at;
+    RETURN QUERY SELECT v_c.id, v_c.lead_id, v_c.source_id, v_c.operator_id, v_c.status, v_c.created_at, v_c.sticky;
 END
 $$;
 
@@ -156,12 +158,15 @@ $$;
 --     looked up. The lock, that lookup and the intake: the keyed POST's cost.
 --   p_probe true, after that failure (or any retry): the contact holding the key is looked up
 --     first and answered from ('replay', 'mismatch', or cleared when expired), as before.
--- (the six-argument form came before p_probe; DEFAULT true keeps its callers on the careful way)
+-- o_operator and o_sticky describe the contact made ('new'), for the worker's metrics.
+-- (the six-argument form came before p_probe; DEFAULT true keeps its callers on the careful way;
+-- CREATE OR REPLACE cannot add the two results)
 DROP FUNCTION IF EXISTS crm_idem_intake(text, text, text, integer, text, bigint);
+DROP FUNCTION IF EXISTS crm_idem_intake(text, text, text, integer, text, bigint, boolean);
 CREATE OR REPLACE FUNCTION crm_idem_intake(p_client text, p_key text, p_request text, p_ttl integer,
                                            p_email text, p_source bigint, p_probe boolean DEFAULT true,
                                            OUT o_outcome text, OUT o_status integer, OUT o_location text,
-                                           OUT o_body text)
+                                           OUT o_body text, OUT o_operator bigint, OUT o_sticky boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
     v_fp  bytea := sha256(convert_to(p_request, 'UTF8'));
@@ -218,6 +223,8 @@ BEGIN
     o_outcome := 'new';
     o_status := 201;
     o_location := '/api/contacts/' || v_c.id;
+    o_operator := v_c.operator_id;
+    o_sticky := v_c.sticky;
     o_body := crm_idem_contact_json(v_c.id, v_c.lead_id, v_c.source_id, v_c.operator_id, v_c.status, v_c.created_at);
 END
 $$;

@@ -217,6 +217,31 @@ def test_intake_and_assignment_counters_move(api, prom, make_source, make_operat
 
 
 
+def test_keyed_intakes_are_counted_once_and_replays_not(api, prom, make_source, make_operator):
+    """A POST /api/contacts with an Idempotency-Key counts like one without (its intake runs in
+    crm_idem_intake); its replay stores nothing and counts nothing."""
+    src = make_source()
+    op = make_operator(max_load_limit=1)
+    configure(api, check_json, src["id"], [(op["id"], 1)])
+    bodies = [{"email": f"mk{i}-{uuid.uuid4().hex}@example.com", "source_id": src["id"]} for i in range(2)]
+    keys = [unique("mk") for _ in bodies]
+    before = scrape(prom)
+    made = [check_json(api.post("/api/contacts", json=b, headers={"Idempotency-Key": k}), 201)
+            for b, k in zip(bodies, keys)]
+    assert made[0]["operator_id"] == op["id"] and made[1]["operator_id"] is None
+    again = api.post("/api/contacts", json=bodies[0], headers={"Idempotency-Key": keys[0]})
+    assert again.status_code == 201 and again.headers.get("Idempotent-Replayed") == "true"
+    after = scrape(prom)
+
+    def d(name, **labels):
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert d("crm_intake_total", outcome="assigned") == 1
+    assert d("crm_intake_total", outcome="unassigned") == 1
+    assert d("crm_assignments_total", reason="intake") == 1
+    assert d("crm_assignments_total", reason="unassigned") == 1
+
+
 def test_backlog_drained_by_a_request_is_counted(api, prom, make_source, make_operator):
     """A request that frees capacity drains the queue in its own transaction (README "Backlog");
     the drainer never sees those contacts waiting, yet crm_assignments_total{reason="backlog"}

@@ -6,7 +6,7 @@
 -- contact, keys per client; the first attempt's way (p_probe false: no lookup of the contacts),
 -- which the unique index undoes when a contact holds the key. 11_idem_contact_row.sql: replays of changed contacts, the sweep.
 BEGIN;
-SELECT plan(36);
+SELECT plan(38);
 SET LOCAL lock_timeout = '3s';
 SELECT tap.connect('other');
 
@@ -16,7 +16,7 @@ CREATE TEMP TABLE a (k text PRIMARY KEY, outcome text, status integer, location 
 CREATE FUNCTION pg_temp.go(p_tag text, p_client text, p_key text, p_email text, p_source bigint DEFAULT NULL,
                            p_ttl integer DEFAULT 86400)
 RETURNS text LANGUAGE sql AS $$
-    INSERT INTO a SELECT p_tag, * FROM crm_idem_intake(p_client, p_key,
+    INSERT INTO a SELECT p_tag, o_outcome, o_status, o_location, o_body FROM crm_idem_intake(p_client, p_key,
         'POST /api/contacts 0 0' || E'\n' || p_email, p_ttl, p_email, coalesce(p_source, (SELECT s FROM src)))
     RETURNING outcome;
 $$;
@@ -77,7 +77,7 @@ SELECT is((SELECT '/api/contacts/' || id FROM contacts WHERE idem_hash = crm_ide
 
 -- the first attempt (p_probe false): the key assumed new ------------------------------------------
 CREATE FUNCTION pg_temp.first(p_tag text, p_key text, p_email text) RETURNS text LANGUAGE sql AS $$
-    INSERT INTO a SELECT p_tag, * FROM crm_idem_intake('c1', p_key, 'POST /api/contacts 0 0' || E'\n' || p_email,
+    INSERT INTO a SELECT p_tag, o_outcome, o_status, o_location, o_body FROM crm_idem_intake('c1', p_key, 'POST /api/contacts 0 0' || E'\n' || p_email,
                                                        86400, p_email, (SELECT s FROM src), false)
     RETURNING outcome;
 $$;
@@ -95,6 +95,13 @@ SELECT throws_ok($$SELECT pg_temp.first('f3', 'k-first', 'other@tap.test')$$, '2
 SELECT is(pg_temp.go('f4', 'c1', 'k-first', 'first@tap.test'), 'replay', 'the careful way then replays the same request');
 SELECT is((SELECT location FROM a WHERE k = 'f4'), (SELECT location FROM a WHERE k = 'f1'),
           '... with the first answer''s Location');
+
+SELECT is((SELECT row(o_outcome, o_operator, o_sticky)::text FROM crm_idem_intake('c9', 'k-op', 'r', 86400, 'op9@tap.test',
+                                                                          (SELECT s FROM src), false)),
+          row('new', (SELECT o FROM src), false)::text, 'new: o_operator and o_sticky say what the intake decided');
+SELECT is((SELECT row(o_outcome, o_operator)::text FROM crm_idem_intake('c9', 'k-op', 'r', 86400, 'op9@tap.test',
+                                                                 (SELECT s FROM src))),
+          row('replay', NULL)::text, 'replay: no decision to report (the metrics count none)');
 
 -- in progress: another session holds the key --------------------------------------------------
 SELECT dblink_exec('other', 'BEGIN');

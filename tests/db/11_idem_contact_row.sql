@@ -14,7 +14,7 @@ SELECT tap.configure((SELECT s FROM src), (SELECT o FROM src));
 CREATE TEMP TABLE a (k text PRIMARY KEY, outcome text, status integer, location text, body text);
 CREATE FUNCTION pg_temp.go(p_tag text, p_client text, p_key text, p_email text, p_route text DEFAULT 'POST /api/contacts 0 0')
 RETURNS text LANGUAGE sql AS $$
-    INSERT INTO a SELECT p_tag, * FROM crm_idem_intake(p_client, p_key, p_route || E'\n' || p_email, 86400, p_email,
+    INSERT INTO a SELECT p_tag, o_outcome, o_status, o_location, o_body FROM crm_idem_intake(p_client, p_key, p_route || E'\n' || p_email, 86400, p_email,
                                                        (SELECT s FROM src))
     RETURNING outcome;
 $$;
@@ -54,7 +54,7 @@ SELECT is(crm_idem_contact_body(pg_temp.id('k1')), (SELECT body FROM a WHERE k =
           'changed: crm_idem_contact_body rebuilds it');
 -- a contact that waited at intake and was assigned since replays "operator_id": null
 CREATE TEMP TABLE lonely AS SELECT tap.source() AS s;
-INSERT INTO a SELECT 'w1', * FROM crm_idem_intake('c1', 'kw', 'w', 86400, 'wait1@tap.test', (SELECT s FROM lonely));
+INSERT INTO a SELECT 'w1', o_outcome, o_status, o_location, o_body FROM crm_idem_intake('c1', 'kw', 'w', 86400, 'wait1@tap.test', (SELECT s FROM lonely));
 SELECT tap.configure((SELECT s FROM lonely), (SELECT o FROM src));
 SELECT cmp_ok(crm_drain_source((SELECT s FROM lonely), 10), '>=', 1, 'waited: (drained to an operator since)');
 SELECT is((SELECT body FROM a WHERE k = 'w1') ~ '"operator_id":null' AND crm_idem_contact_body(pg_temp.id('w1')) = (SELECT body FROM a WHERE k = 'w1'),
