@@ -25,8 +25,7 @@ import time
 import uuid
 
 import psycopg2
-import requests
-from retrying import post_until_answered
+from clients import api_session, check, post_until_answered, summary
 
 URL = os.environ["FAULTS_URL"]
 DSN = os.environ["FAULTS_DSN"]
@@ -39,7 +38,6 @@ CLIENTS = int(os.environ.get("FAULTS_CLIENTS", "16"))
 TAG = uuid.uuid4().hex[:8]
 OPERATORS, LIMIT, SOURCES = 6, 300, 3
 
-results = {"passed": 0, "failed": 0}
 lock = threading.Lock()
 stop = threading.Event()
 events = []  # (time, kind, status) of every answer: kind "ok" / "fail"
@@ -47,16 +45,8 @@ posted = {}  # email -> contact id of its 201
 counts = {"requests": 0, "retries": 0, "5xx": 0, "409": 0, "errors": 0, "replayed": 0, "other": 0}
 
 
-def check(ok, what):
-    results["passed" if ok else "failed"] += 1
-    print(("ok     " if ok else "FAILED ") + what, flush=True)
-
-
 def new_session():
-    """A session that sends the API key with every request."""
-    s = requests.Session()
-    s.headers["Authorization"] = f"Bearer {KEY}"
-    return s
+    return api_session(KEY)
 
 
 def pg_ctl(*args):
@@ -79,7 +69,7 @@ def setup():
 
 
 def record(email):
-    """The bookkeeping of one contact's answers (retrying.post_until_answered's record)."""
+    """The bookkeeping of one contact's answers (clients.post_until_answered's record)."""
 
     def rec(status, r, first):
         now = time.monotonic()
@@ -227,8 +217,7 @@ def main():
     check(keys == len(posted), f"one stored answer per contact: {keys} keys for {len(posted)} contacts")
     check(counts["5xx"] + counts["errors"] > 0, "the faults were felt (some requests failed and were retried)")
     conn.close()
-    print(f"{results['passed']} passed, {results['failed']} failed")
-    return 1 if results["failed"] else 0
+    return summary()
 
 
 if __name__ == "__main__":

@@ -28,10 +28,9 @@ import time
 import uuid
 
 import psycopg2
-import requests
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "faults"))
-from retrying import post_until_answered  # noqa: E402 (after the path is set)
+from clients import api_session, check, post_until_answered, summary  # noqa: E402 (after the path is set)
 
 URL = os.environ["HA_URL"]
 DSN = os.environ["HA_DSN"]
@@ -44,7 +43,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TAG = uuid.uuid4().hex[:8]
 OPERATORS, LIMIT, SOURCES = 6, 5000, 3
 
-results = {"passed": 0, "failed": 0}
 lock = threading.Lock()
 stop = threading.Event()
 events = []  # (time answered, status or None for a timeout / broken connection)
@@ -55,15 +53,8 @@ bad_503 = []  # 503 answers that are not problem+json with Retry-After
 timeline = []  # (time, monitor state line) whenever it changes
 
 
-def check(ok, what):
-    results["passed" if ok else "failed"] += 1
-    print(("ok     " if ok else "FAILED ") + what, flush=True)
-
-
 def new_session():
-    s = requests.Session()
-    s.headers["Authorization"] = f"Bearer {KEY}"
-    return s
+    return api_session(KEY)
 
 
 def formation(fn, *args):
@@ -126,7 +117,7 @@ def setup(s):
 
 
 def record(email):
-    """The bookkeeping of one contact's answers (retrying.post_until_answered's record)."""
+    """The bookkeeping of one contact's answers (clients.post_until_answered's record)."""
 
     def rec(status, r, first):
         with lock:
@@ -355,8 +346,7 @@ def main():
         print(f"  {t - t_kill:+7.2f} s  {line}")
     total = verify(ops)
     print(f"({total} contacts in the database)")
-    print(f"{results['passed']} passed, {results['failed']} failed")
-    return 1 if results["failed"] else 0
+    return summary()
 
 
 if __name__ == "__main__":

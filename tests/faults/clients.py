@@ -1,12 +1,33 @@
-"""retrying.py -- a client that retries POST /api/contacts with its Idempotency-Key until it is answered.
+"""clients.py -- what the clients of tests/faults/faults.py and tests/ha/ha.py share.
 
-Shared by tests/faults/faults.py and tests/ha/ha.py: the behaviour the README asks of a client
-(retry a 5xx, a 409 or a timeout with the same key and body) in one place; each caller keeps its
-own bookkeeping in the record callback.
+A session that sends the API key; the client the README asks for, which retries POST
+/api/contacts with the same Idempotency-Key and body on a 5xx, a 409 or a timeout until it is
+answered (each caller keeps its own bookkeeping in the record callback); and the checks, printed
+one per line and summed up in the "N passed, N failed" line both runs end with.
 """
 import time
 
 import requests
+
+results = {"passed": 0, "failed": 0}
+
+
+def check(ok, what):
+    results["passed" if ok else "failed"] += 1
+    print(("ok     " if ok else "FAILED ") + what, flush=True)
+
+
+def summary():
+    """Prints the "N passed, N failed" line; returns the exit status (1 if a check failed)."""
+    print(f"{results['passed']} passed, {results['failed']} failed")
+    return 1 if results["failed"] else 0
+
+
+def api_session(key):
+    """A session that sends the API key with every request."""
+    s = requests.Session()
+    s.headers["Authorization"] = f"Bearer {key}"
+    return s
 
 
 def post_until_answered(session, new_session, url, body, key, record, timeout=5, pause=0.05):
