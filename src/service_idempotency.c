@@ -12,8 +12,8 @@
  * and, being one statement in its own transaction, a lost serialization or deadlock race is
  * retried by the worker like a plain intake's. Its first attempt does not look for the key
  * among the contacts (most keys are new): the contact's INSERT finds one holding it, and the
- * statement fails whole (contacts_idem_hash_key, a RETRY) and is retried the careful way, which looks first and
- * replays. So a retried request costs a second round trip, a new key none.
+ * statement fails whole (contacts_idem_hash_key, a RETRY) and is retried the careful way, which
+ * looks first and replays. So a retried request costs a second round trip, a new key none.
  *
  * A replay answers only once the stored answer is on the synchronous standby (crm_pg_replicated):
  * a primary that crash-restarts shows its local commits at once, also those the standby never got;
