@@ -356,6 +356,10 @@ db_setup() {
 		WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'crm') \gexec
 		SELECT 'CREATE DATABASE crm OWNER crm ENCODING ''UTF8'' TEMPLATE template0'
 		WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'crm') \gexec
+		-- no row values in the server's log from crm's sessions (README "Logging")
+		ALTER ROLE crm SET log_error_verbosity = 'terse';
+		ALTER ROLE crm SET log_parameter_max_length = 0;
+		ALTER ROLE crm SET log_parameter_max_length_on_error = 0;
 	EOF
 	pg_passwords
 }
@@ -632,6 +636,7 @@ stack_pytest() {
 			CRM_BIN="$CRM_BIN" \
 			CRM_TEST_PIDFILE="$CRM_PID" \
 			CRM_TEST_LOG="$CRM_LOG" \
+			CRM_TEST_PG_LOG="$PG_LOG" \
 			CRM_TEST_WORKERS="$CRM_WORKERS" \
 			CRM_TEST_API_KEY="$(head -n 1 "$API_KEY_FILE" 2>/dev/null || true)" \
 			/usr/bin/python3 -m pytest -q -p no:cacheprovider "$@"

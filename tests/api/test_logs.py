@@ -221,3 +221,59 @@ def test_statement_timeout_logs_sqlstate_and_route(extra_master, make_operator, 
     line = next((ln for ln in text.split(b"\n") if b"55P03" in ln), b"")
     assert b"[PATCH /api/operators/{id} key=" in line, text
     assert_clean(text, [name])
+
+
+def test_the_servers_own_log_holds_no_row_values(api, db, source_with_operator):
+    """PostgreSQL logs the errors of crm's sessions and their slow statements itself: an error's
+    DETAIL holds row values ("Failing row contains (..., <email>, ...)", "Key (...)=(<name>)")
+    and a slow statement's line its parameters. The crm role runs with log_error_verbosity terse
+    and log_parameter_max_length 0 (deploy/local/stack.sh, as README "Logging" asks of a
+    production cluster): the server log gains the errors and the slow intake, by constraint and
+    statement, and none of the values."""
+    import threading
+
+    import psycopg2
+
+    path = os.environ.get("CRM_TEST_PG_LOG")
+    if not path:
+        pytest.skip("CRM_TEST_PG_LOG is not set (run through tests/run)")
+    src, op = source_with_operator()
+    start = os.path.getsize(path)
+    named, checked, slow = mark("pgname"), mark("pgcheck"), mark("pgslow")
+    check_json(api.post("/api/sources", json={"name": named}), 201)
+    check_problem(api.post("/api/sources", json={"name": named.upper()}), 409)  # 23505, Key (...)=(...)
+    with db.cursor() as cur:
+        cur.execute("ALTER TABLE leads ADD CONSTRAINT crm_test_pglog_check"
+                    " CHECK (email NOT LIKE 'logtest-pgcheck-%') NOT VALID")
+    try:
+        check_problem(api.post("/api/contacts", json={"email": checked, "source_id": src["id"]}), 500)
+    finally:
+        with db.cursor() as cur:
+            cur.execute("ALTER TABLE leads DROP CONSTRAINT crm_test_pglog_check")
+    # a slow intake (over the cluster's log_min_duration_statement, 500 ms): its operator's row
+    # is held for 0.8 s by another session
+    holder = psycopg2.connect(os.environ["CRM_TEST_DSN"])
+    try:
+        with holder.cursor() as cur:
+            cur.execute("SELECT id FROM operators WHERE id = %s FOR UPDATE", (op["id"],))
+        got = {}
+        t = threading.Thread(target=lambda: got.update(
+            resp=api.post("/api/contacts", json={"email": slow, "source_id": src["id"]})))
+        t.start()
+        time.sleep(0.8)
+    finally:
+        holder.rollback()
+        holder.close()
+    t.join(10)
+    check_json(got["resp"], 201)
+    deadline = time.monotonic() + 5
+    while True:  # the server writes the duration line when the statement ends
+        with open(path, "rb") as f:
+            f.seek(start)
+            text = f.read()
+        if (b"crm_test_pglog_check" in text and b"duration:" in text) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert b"crm_test_pglog_check" in text and b"duration:" in text and b"crm_intake" in text, text[-2000:]
+    for s in (named, named.upper(), checked, slow):
+        assert s.encode() not in text, f"PostgreSQL's log holds {s!r}: {text[-2000:]!r}"
