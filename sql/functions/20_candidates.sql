@@ -74,7 +74,9 @@ $$;
 -- eligible, with a conditional UPDATE of its counter: the UPDATE holds the row lock until
 -- commit, and PostgreSQL re-checks its WHERE clause on the newest row version after waiting
 -- for a concurrent writer, so no two transactions can both take an operator's last slot. With
--- p_skip_locked, operators locked by others are passed over (drains never wait).
+-- p_skip_locked, operators locked by others are passed over (drains never wait): the row is
+-- locked SKIP LOCKED by the UPDATE's own subquery (an initplan, run only when that branch of the
+-- CASE is taken), so a candidate costs one statement either way.
 CREATE OR REPLACE FUNCTION crm_take_operator(p_source bigint, p_order bigint[], p_skip_locked boolean,
                                              OUT o_operator bigint, OUT o_load integer, OUT o_limit integer)
 LANGUAGE plpgsql AS $$
@@ -82,13 +84,11 @@ DECLARE
     v_cand bigint;
 BEGIN
     FOREACH v_cand IN ARRAY p_order LOOP
-        IF p_skip_locked THEN
-            PERFORM 1 FROM operators o WHERE o.id = v_cand FOR NO KEY UPDATE SKIP LOCKED;
-            CONTINUE WHEN NOT FOUND;
-        END IF;
         UPDATE operators o
            SET active_contacts = o.active_contacts + 1
-         WHERE o.id = v_cand
+         WHERE o.id = CASE WHEN p_skip_locked
+                           THEN (SELECT x.id FROM operators x WHERE x.id = v_cand FOR NO KEY UPDATE SKIP LOCKED)
+                           ELSE v_cand END
            AND crm_eligible(o)
            AND EXISTS (SELECT 1 FROM source_operators so
                         WHERE so.source_id = p_source AND so.operator_id = v_cand)
