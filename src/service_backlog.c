@@ -45,10 +45,16 @@ static bool drain_walk(struct crm_service *s, int *assigned, struct crm_err *err
  * due item per call, in its own short transaction, and says how long until the next one. */
 typedef bool (*timer_step)(struct crm_pg *pg, bool *advanced, int64_t *wait_ms, struct crm_err *err);
 
-/* Runs a timer until nothing is due; *wait_ms receives how long until its next item (-1: none),
- * *changed how many it did; each counts as an assignment of reason (CRM_METRICS_REASON_N: not an
- * assignment). Working hours recompute the operators whose shift_change_at has come; accept
- * timeouts take the contacts whose accept deadline has come from their operators. */
+/* Items a timer does per pass at most: a burst (thousands of accept deadlines at one moment,
+ * a whole team's shift at 9:00) is taken in passes, and the other timer and the drain run
+ * between them instead of waiting for the whole burst. */
+#define TIMER_BURST 64
+
+/* Runs a timer until nothing is due, or TIMER_BURST items (then *wait_ms is 0: call again at
+ * once); *wait_ms receives how long until its next item (-1: none), *changed how many it did;
+ * each counts as an assignment of reason (CRM_METRICS_REASON_N: not an assignment). Working
+ * hours recompute the operators whose shift_change_at has come; accept timeouts take the
+ * contacts whose accept deadline has come from their operators. */
 static bool timer_advance(struct crm_service *s, timer_step step, enum crm_metrics_reason reason, int64_t *wait_ms,
 	int *changed, struct crm_err *err)
 {
@@ -62,7 +68,9 @@ static bool timer_advance(struct crm_service *s, timer_step step, enum crm_metri
 		*changed += advanced;
 		if (advanced && reason != CRM_METRICS_REASON_N)
 			crm_metrics_assignments(reason, 1);
-	} while (advanced);
+	} while (advanced && *changed < TIMER_BURST);
+	if (advanced)
+		*wait_ms = 0; /* more may be due: the next pass comes at once */
 	return true;
 }
 

@@ -25,3 +25,11 @@ AS $$ SELECT o.is_active AND o.on_shift AND crm_below_limit(o) $$;
 CREATE OR REPLACE FUNCTION crm_rfc3339(p_at timestamptz) RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$ SELECT to_char(p_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') $$;
+
+-- How long until p_at in whole milliseconds, rounded up, 0 once it has come; NULL for NULL (no
+-- timer pending: the drainer then sleeps until a wake-up or its sweep; greatest(NULL, 0) would
+-- be 0, a busy loop). The drainer's timers (45_shifts.sql, 47_accept.sql) answer with it.
+CREATE OR REPLACE FUNCTION crm_ms_until(p_at timestamptz) RETURNS bigint
+LANGUAGE sql VOLATILE
+AS $$ SELECT CASE WHEN p_at IS NOT NULL
+                  THEN greatest(ceil(extract(epoch FROM (p_at - clock_timestamp())) * 1000), 0)::bigint END $$;

@@ -34,11 +34,7 @@ BEGIN
             PERFORM crm_drain_sources(crm_operator_sources(v_id), p_batch);
         END IF;
     END IF;
-    SELECT ceil(extract(epoch FROM (min(o.shift_change_at) - clock_timestamp())) * 1000)::bigint INTO o_wait_ms
-      FROM operators o WHERE o.shift_change_at IS NOT NULL;
-    IF o_wait_ms < 0 THEN -- a NULL (no shift change pending) stays NULL: the drainer then sleeps
-        o_wait_ms := 0; -- until a wake-up or the sweep (greatest(NULL, 0) would be 0: a busy loop)
-    END IF;
+    SELECT crm_ms_until(min(o.shift_change_at)) INTO o_wait_ms FROM operators o WHERE o.shift_change_at IS NOT NULL;
 END
 $$;
 

@@ -95,11 +95,7 @@ BEGIN
     IF o_advanced THEN
         PERFORM crm_contact_time_out(v_c, p_batch);
     END IF;
-    SELECT ceil(extract(epoch FROM (min(c.accept_deadline) - clock_timestamp())) * 1000)::bigint INTO o_wait_ms
-      FROM contacts c WHERE c.accept_deadline IS NOT NULL;
-    IF o_wait_ms < 0 THEN -- a NULL (no deadline pending) stays NULL: the drainer then sleeps
-        o_wait_ms := 0; -- until a wake-up or the sweep (greatest(NULL, 0) would be 0: a busy loop)
-    END IF;
+    SELECT crm_ms_until(min(c.accept_deadline)) INTO o_wait_ms FROM contacts c WHERE c.accept_deadline IS NOT NULL;
 END
 $$;
 

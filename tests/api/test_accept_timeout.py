@@ -6,6 +6,7 @@ latest assignment (its history row) plus the timeout, and the timeout's history 
 it fired.
 """
 
+import re
 import threading
 import time
 
@@ -377,3 +378,30 @@ def test_chaos_with_timeouts_and_accepts_keeps_limits_and_counters(db, per_threa
     print(f"chaos with timeouts: {len(created)} contacts, {len(timeouts)} timeouts, statuses {sorted(statuses.items())}")
     assert len(timeouts) > 0 and statuses.get(("accept", 200), 0) > 0, statuses
     assert statuses.get(("shift", 200), 0) > 0, statuses
+
+
+@pytest.mark.slow
+def test_a_burst_of_deadlines_is_taken_in_passes(api, assert_json, make_source, make_operator, db, db_rows):
+    """150 contacts whose deadlines fall at one moment: the drainer takes them in passes of at
+    most 64 (src/service_backlog.c, TIMER_BURST), so the shift timer and the drain run between
+    the passes instead of after the whole burst. Its log line per pass says how many it took."""
+    from test_logs import LogTail, crm_log_path
+
+    src = make_source()
+    op = make_operator(max_load_limit=1000)
+    configure(api, assert_json, src["id"], [(op["id"], 1)])
+    assert_json(patch_source(api, src["id"], {"accept_timeout_seconds": 60}), 200)
+    ids = [post(api, assert_json, src["id"], op["id"])["id"] for _ in range(150)]
+    log = LogTail(crm_log_path())
+    with db.cursor() as cur:  # one moment for all, a second from now; the wake-up replans the timer
+        cur.execute("UPDATE contacts SET accept_deadline = now() + interval '1 second' WHERE id = ANY(%s)", (ids,))
+        cur.execute("NOTIFY crm_backlog")
+    wait_until(lambda: db_rows("SELECT count(*) FROM contacts WHERE id = ANY(%s) AND operator_id IS NULL",
+                               (ids,))[0][0] == len(ids), 20, "the 150 contacts timed out")
+
+    def logged():  # the drainer logs a pass's line once the pass has taken its contacts
+        return [int(n) for n in re.findall(rb"accept timeouts: (\d+) contacts", log.read())]
+
+    passes = wait_until(lambda: sum(logged()) >= len(ids) and logged(), 5) or logged()
+    assert sum(passes) >= len(ids) and max(passes) <= 64 and len(passes) >= 3, passes
+    assert_loads(api, assert_json, db_rows, {op["id"]: 0})
