@@ -7,6 +7,7 @@ import math
 import os
 import random
 import time
+import warnings
 
 import psycopg2
 import pytest
@@ -353,7 +354,8 @@ def test_writes_nothing(api, base_url, make_source, make_operator, db_rows):
         rounds.append(changed(before, state(db_rows)))
         if not rounds[-1]:
             break
-        print(f"round {len(rounds)}: changed meanwhile: {rounds[-1]}")
+        # shown in pytest's warnings summary even when a later round passes: what moved
+        warnings.warn(f"round {len(rounds)}: the database changed meanwhile: {sorted(rounds[-1])}")
     assert not rounds[-1], f"changed in every round: {[sorted(r) for r in rounds]}; the last: {rounds[-1]}"
 
 
