@@ -269,6 +269,26 @@ class PerThread:
     def patch(self, path, body):
         return self.client().patch(path, json=body, timeout=60)
 
+    def operator(self, name, limit):
+        """A new operator (201 asserted); its id."""
+        r = self.post("/api/operators", {"name": name, "max_load_limit": limit})
+        assert r.status_code == 201, r.text
+        return r.json()["id"]
+
+    def source(self, name, weights, **fields):
+        """A new source configured with {operator_id: weight} (201, 200 asserted), then PATCHed
+        with `fields` if any (200, and the answer holds each field as given); its id."""
+        r = self.post("/api/sources", {"name": name})
+        assert r.status_code == 201, r.text
+        s = r.json()["id"]
+        r = self.post(f"/api/sources/{s}/operators",
+                      {"operators": [{"operator_id": o, "weight": w} for o, w in weights.items()]})
+        assert r.status_code == 200, r.text
+        if fields:
+            r = self.patch(f"/api/sources/{s}", fields)
+            assert r.status_code == 200 and all(r.json()[k] == v for k, v in fields.items()), r.text
+        return s
+
     def close(self):
         with self._lock:
             clients, self._clients = self._clients, []
@@ -321,6 +341,51 @@ def drains_idle(db_rows):
     return db_rows(
         "SELECT count(*) FROM pg_stat_activity WHERE state <> 'idle' AND pid <> pg_backend_pid()"
         " AND query ~ 'crm_drain_(all|sources|next)'")[0][0] == 0
+
+
+def crm_log_path():
+    """The test stack's crm log."""
+    if os.environ.get("CRM_TEST_LOG"):
+        return os.environ["CRM_TEST_LOG"]
+    run_dir = os.path.dirname(os.environ["CRM_TEST_PIDFILE"])  # stack.sh: <stack>/run, <stack>/log
+    return os.path.join(os.path.dirname(run_dir), "log", "crm.log")
+
+
+class LogTail:
+    """What a log file (crm's, PostgreSQL's) gained since this was created."""
+
+    def __init__(self, path):
+        self.path = path
+        self.start = os.path.getsize(path)
+
+    def read(self):
+        with open(self.path, "rb") as f:
+            f.seek(self.start)
+            return f.read()
+
+    def wait_for(self, *needles, timeout=5):
+        """The new text once it holds every needle (a worker logs right after it answers)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.read()
+            if all(n in text for n in needles) or time.monotonic() > deadline:
+                return text
+            time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def schema_change(db, do, undo):
+    """The statements `do` (a constraint, trigger or table a test adds behind the API's back) in
+    force for the block; `undo` runs after it, whatever happened. `db`: an autocommit connection."""
+    with db.cursor() as cur:
+        for statement in do:
+            cur.execute(statement)
+    try:
+        yield
+    finally:
+        with db.cursor() as cur:
+            for statement in undo:
+                cur.execute(statement)
 
 
 def wait_until(cond, timeout, what=None, interval=0.05):

@@ -11,8 +11,8 @@ import threading
 import time
 
 import pytest
-from helpers import (MISSING_ID, SOURCE_KEYS, assert_loads, check_problem, configure, post, require_env,
-                     unique, wait_until)
+from helpers import (MISSING_ID, SOURCE_KEYS, LogTail, assert_loads, check_problem, configure, crm_log_path, post,
+                     require_env, unique, wait_until)
 
 require_env("CRM_TEST_URL", "CRM_TEST_DSN")
 
@@ -299,16 +299,9 @@ def test_chaos_with_timeouts_and_accepts_keeps_limits_and_counters(db, per_threa
 
     tag = uuid.uuid4().hex[:8]
     rng = random.Random()
-    ops = [per_thread.post("/api/operators", {"name": f"ac-{tag}-{i}", "max_load_limit": rng.randint(2, 5)}).json()["id"]
-           for i in range(6)]
-    sources = []
-    for i in range(2):
-        s = per_thread.post("/api/sources", {"name": f"ac-{tag}-src-{i}"}).json()["id"]
-        r = per_thread.post(f"/api/sources/{s}/operators",
-                            {"operators": [{"operator_id": o, "weight": rng.randint(1, 5)} for o in ops]})
-        assert r.status_code == 200, r.text
-        assert per_thread.patch(f"/api/sources/{s}", {"accept_timeout_seconds": 5}).status_code == 200
-        sources.append(s)
+    ops = [per_thread.operator(f"ac-{tag}-{i}", rng.randint(2, 5)) for i in range(6)]
+    sources = [per_thread.source(f"ac-{tag}-src-{i}", {o: rng.randint(1, 5) for o in ops}, accept_timeout_seconds=5)
+               for i in range(2)]
     created, lock, statuses = [], threading.Lock(), {}
     stop = time.monotonic() + 9
 
@@ -385,8 +378,6 @@ def test_a_burst_of_deadlines_is_taken_in_passes(api, assert_json, make_source, 
     """150 contacts whose deadlines fall at one moment: the drainer takes them in passes of at
     most 64 (src/service_backlog.c, TIMER_BURST), so the shift timer and the drain run between
     the passes instead of after the whole burst. Its log line per pass says how many it took."""
-    from test_logs import LogTail, crm_log_path
-
     src = make_source()
     op = make_operator(max_load_limit=1000)
     configure(api, assert_json, src["id"], [(op["id"], 1)])

@@ -48,10 +48,10 @@ OPERATORS = 24
 MODES = ["weighted_random", "least_loaded"]  # sources.mode (issue 14); the broken variant is caught in each
 
 
-def set_mode(per_thread, source_id, mode):
-    if mode != "weighted_random":  # the default: the weighted sources are made as before
-        r = per_thread.patch(f"/api/sources/{source_id}", {"mode": mode})
-        assert r.status_code == 200 and r.json()["mode"] == mode, r.text
+def mode_fields(mode):
+    """The PATCH that puts a new source in `mode` (PerThread.source's fields): none for the
+    default, so the weighted sources are made as before."""
+    return {} if mode == "weighted_random" else {"mode": mode}
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -70,20 +70,13 @@ def test_no_operator_is_ever_over_its_limit(db, per_thread, mode):
     config = {}
 
     def new_operator(i):
-        r = per_thread.post("/api/operators", {"name": f"cc-{tag}-{i}", "max_load_limit": rng.randint(2, 6)})
-        assert r.status_code == 201, r.text
-        ops.append(r.json()["id"])
-        return r.json()["id"]
+        ops.append(per_thread.operator(f"cc-{tag}-{i}", rng.randint(2, 6)))
+        return ops[-1]
 
     def new_source(name, members):
-        r = per_thread.post("/api/sources", {"name": name})
-        assert r.status_code == 201, r.text
-        s = r.json()["id"]
-        set_mode(per_thread, s, mode)
-        config[s] = {o: rng.randint(1, 10) for o in members}
-        body = {"operators": [{"operator_id": o, "weight": w} for o, w in config[s].items()]}
-        r = per_thread.post(f"/api/sources/{s}/operators", body)
-        assert r.status_code == 200, r.text
+        weights = {o: rng.randint(1, 10) for o in members}
+        s = per_thread.source(name, weights, **mode_fields(mode))
+        config[s] = weights
         sources.append(s)
         return s
 
@@ -207,23 +200,14 @@ def history_violations(cur, sources):
 def test_lifecycle_chaos_keeps_every_assignment_below_the_limit(db, per_thread, mode):
     tag = uuid.uuid4().hex[:8]
     rng = random.Random()
-    ops = []
-    for i in range(12):
-        r = per_thread.post("/api/operators", {"name": f"lc-{tag}-{i}", "max_load_limit": rng.randint(1, 4)})
-        assert r.status_code == 201, r.text
-        ops.append(r.json()["id"])
+    ops = [per_thread.operator(f"lc-{tag}-{i}", rng.randint(1, 4)) for i in range(12)]
     sources = []
     config = {}
     for i in range(SOURCES):
-        r = per_thread.post("/api/sources", {"name": f"lc-{tag}-src-{i}"})
-        assert r.status_code == 201, r.text
-        s = r.json()["id"]
-        set_mode(per_thread, s, mode)
+        members = rng.sample(ops, 5)  # shared operators
+        s = per_thread.source(f"lc-{tag}-src-{i}", {o: rng.randint(1, 10) for o in members}, **mode_fields(mode))
         sources.append(s)
-        config[s] = rng.sample(ops, 5)  # shared operators
-        body = {"operators": [{"operator_id": o, "weight": rng.randint(1, 10)} for o in config[s]]}
-        r = per_thread.post(f"/api/sources/{s}/operators", body)
-        assert r.status_code == 200, r.text
+        config[s] = members
 
     created = []  # (contact id, source)
     created_lock = threading.Lock()

@@ -54,17 +54,10 @@ def test_stats_equal_a_recount_after_concurrent_load(per_thread, db_rows):
     tag = uuid.uuid4().hex[:8]
     rng = random.Random()
 
-    def created(r, status=201):
-        assert r.status_code == status, r.text
-        return r.json()
-
-    ops = [created(per_thread.post("/api/operators", {"name": f"cs-{tag}-{i}", "max_load_limit": lim}))["id"]
-           for i, lim in enumerate((2, 3, 5, 4))]
-    sources = [created(per_thread.post("/api/sources", {"name": f"cs-{tag}-src-{j}"}))["id"] for j in range(2)]
-    for j, s in enumerate(sources):  # two sources sharing operators 1 and 2
-        members = ops[j * 2:j * 2 + 3] if j == 0 else ops[1:]
-        body = {"operators": [{"operator_id": o, "weight": rng.randint(1, 5)} for o in members]}
-        created(per_thread.post(f"/api/sources/{s}/operators", body), 200)
+    ops = [per_thread.operator(f"cs-{tag}-{i}", lim) for i, lim in enumerate((2, 3, 5, 4))]
+    # two sources sharing operators 1 and 2
+    sources = [per_thread.source(f"cs-{tag}-src-{j}", {o: rng.randint(1, 5) for o in (ops[0:3] if j == 0 else ops[1:])})
+               for j in range(2)]
 
     made = []  # contact ids answered 201
     made_lock = threading.Lock()

@@ -278,23 +278,10 @@ def test_concurrent_returning_leads_never_pass_a_limit(db, per_thread):
     lead and an operator configured for its source, taken below its limit."""
     tag = uuid.uuid4().hex[:8]
     rng = random.Random()
-    ops = []
-    for i in range(4):
-        r = per_thread.post("/api/operators", {"name": f"sc-{tag}-{i}", "max_load_limit": rng.randint(3, 5)})
-        assert r.status_code == 201, r.text
-        ops.append(r.json()["id"])
-    sources = []
-    for j in range(2):
-        r = per_thread.post("/api/sources", {"name": f"sc-{tag}-src-{j}"})
-        assert r.status_code == 201, r.text
-        s = r.json()["id"]
-        members = ops if j == 0 else ops[1:]
-        r = per_thread.post(f"/api/sources/{s}/operators",
-                            {"operators": [{"operator_id": o, "weight": rng.randint(1, 5)} for o in members]})
-        assert r.status_code == 200, r.text
-        r = per_thread.patch(f"/api/sources/{s}", {"sticky_window_seconds": 3600})
-        assert r.status_code == 200, r.text
-        sources.append(s)
+    ops = [per_thread.operator(f"sc-{tag}-{i}", rng.randint(3, 5)) for i in range(4)]
+    sources = [per_thread.source(f"sc-{tag}-src-{j}", {o: rng.randint(1, 5) for o in (ops if j == 0 else ops[1:])},
+                                 sticky_window_seconds=3600)
+               for j in range(2)]
     emails = [f"sc-{tag}-{k}@load.test" for k in range(EMAILS)]
     results, lock = [], threading.Lock()
 
