@@ -13,17 +13,10 @@ import unicodedata
 
 import pytest
 from fastcgi import fcgi
-from helpers import MISSING_ID, check_json, check_problem, configure, new_email, require_env, unique
+from helpers import (MISSING_ID, LogTail, check_json, check_problem, configure, crm_log_path, new_email,
+                     require_env, schema_change, unique)
 
 require_env("CRM_TEST_URL", "CRM_TEST_DSN", "CRM_TEST_APP_DSN", "CRM_BIN", "CRM_TEST_PIDFILE")
-
-
-def crm_log_path():
-    if os.environ.get("CRM_TEST_LOG"):  # stack.sh's stack_pytest passes it
-        return os.environ["CRM_TEST_LOG"]
-    # stack.sh: <stack>/run/crm.pid and <stack>/log/crm.log
-    run_dir = os.path.dirname(os.environ["CRM_TEST_PIDFILE"])
-    return os.path.join(os.path.dirname(run_dir), "log", "crm.log")
 
 
 # --- source names: one per case and Unicode form ---
@@ -73,28 +66,17 @@ def test_an_unmapped_constraint_is_500_and_its_log_holds_no_row(api, db, db_coun
     """A constraint the table does not know is never passed off as another error: 500, nothing
     stored, and the log names SQLSTATE, constraint and table, but not the row's values."""
     marker = unique("secret")
-    with db.cursor() as cur:
-        cur.execute("ALTER TABLE operators ADD CONSTRAINT crm_test_unmapped_check"
-                    " CHECK (name NOT LIKE 'secret-%') NOT VALID")
-    try:
-        log = crm_log_path()
-        size = os.path.getsize(log)
+    with schema_change(db, ["ALTER TABLE operators ADD CONSTRAINT crm_test_unmapped_check"
+                            " CHECK (name NOT LIKE 'secret-%') NOT VALID"],
+                       ["ALTER TABLE operators DROP CONSTRAINT crm_test_unmapped_check"]):
+        log = LogTail(crm_log_path())
         resp = api.post("/api/operators", json={"name": marker, "max_load_limit": 1})
         check_problem(resp, 500)
         assert db_count("operators", "name = %s", (marker,)) == 0
-        text = ""
-        for _ in range(40):  # the worker writes its log line right after the answer
-            with open(log, encoding="utf-8", errors="replace") as f:
-                f.seek(size)
-                text = f.read()
-            if "crm_test_unmapped_check" in text:
-                break
-            time.sleep(0.05)
+        # the worker writes its log line right after the answer
+        text = log.wait_for(b"crm_test_unmapped_check", timeout=2).decode("utf-8", "replace")
         assert "23514" in text and "crm_test_unmapped_check" in text and "operators" in text, text
         assert marker not in text, "the log holds the row's contents"
-    finally:
-        with db.cursor() as cur:
-            cur.execute("ALTER TABLE operators DROP CONSTRAINT crm_test_unmapped_check")
 
 
 # --- a 422 lists every bad field ---

@@ -16,41 +16,12 @@ from urllib.parse import urlsplit
 
 import pytest
 from fastcgi import fcgi
-from helpers import MISSING_ID, check_json, check_problem, configure, require_env, unique
+from helpers import LogTail, check_json, check_problem, crm_log_path, require_env, schema_change
 
 require_env("CRM_TEST_URL", "CRM_TEST_DSN", "CRM_TEST_APP_DSN", "CRM_BIN", "CRM_TEST_PIDFILE")
 
 LINE = re.compile(rb"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (error|warn|info|debug) \[\d+\] |==== |$)")
 CONTROL = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f]")
-
-
-def crm_log_path():
-    if os.environ.get("CRM_TEST_LOG"):
-        return os.environ["CRM_TEST_LOG"]
-    run_dir = os.path.dirname(os.environ["CRM_TEST_PIDFILE"])  # stack.sh: <stack>/run, <stack>/log
-    return os.path.join(os.path.dirname(run_dir), "log", "crm.log")
-
-
-class LogTail:
-    """What the crm log gained since it was created."""
-
-    def __init__(self, path):
-        self.path = path
-        self.start = os.path.getsize(path)
-
-    def read(self):
-        with open(self.path, "rb") as f:
-            f.seek(self.start)
-            return f.read()
-
-    def wait_for(self, *needles, timeout=5):
-        """The new text once it holds every needle (a worker logs right after it answers)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            text = self.read()
-            if all(n in text for n in needles) or time.monotonic() > deadline:
-                return text
-            time.sleep(0.05)
 
 
 def assert_clean(text, secrets, forged=()):
@@ -90,16 +61,11 @@ def test_foreign_key_violation_logs_no_key(api, db, log, make_source):
     "Key (email)=(...) is not present in table ...": the log holds the constraint, not the key."""
     src = make_source()
     email = mark("fk")
-    with db.cursor() as cur:
-        cur.execute("CREATE TABLE crm_test_logs_parent (email text PRIMARY KEY)")
-        cur.execute("ALTER TABLE leads ADD CONSTRAINT crm_test_logs_fkey FOREIGN KEY (email)"
-                    " REFERENCES crm_test_logs_parent (email) NOT VALID")
-    try:
+    with schema_change(db, ["CREATE TABLE crm_test_logs_parent (email text PRIMARY KEY)",
+                            "ALTER TABLE leads ADD CONSTRAINT crm_test_logs_fkey FOREIGN KEY (email)"
+                            " REFERENCES crm_test_logs_parent (email) NOT VALID"],
+                       ["ALTER TABLE leads DROP CONSTRAINT crm_test_logs_fkey", "DROP TABLE crm_test_logs_parent"]):
         check_problem(api.post("/api/contacts", json={"email": email, "source_id": src["id"]}), 500)
-    finally:
-        with db.cursor() as cur:
-            cur.execute("ALTER TABLE leads DROP CONSTRAINT crm_test_logs_fkey")
-            cur.execute("DROP TABLE crm_test_logs_parent")
     text = log.wait_for(b"crm_test_logs_fkey")
     line = next((ln for ln in text.split(b"\n") if b"crm_test_logs_fkey" in ln), b"")
     assert b"23503" in line and b"[POST /api/contacts key=" in line, text
@@ -112,23 +78,18 @@ def test_check_violation_and_a_raising_function_log_no_email(api, db, log, make_
     and message both hold the email; the log holds neither."""
     src = make_source()
     checked, raised = mark("check"), mark("raise")
-    with db.cursor() as cur:
-        cur.execute("ALTER TABLE leads ADD CONSTRAINT crm_test_logs_check"
-                    " CHECK (email NOT LIKE 'logtest-check-%') NOT VALID")
-        cur.execute("CREATE FUNCTION crm_test_logs_raise() RETURNS trigger LANGUAGE plpgsql AS $$"
-                    " BEGIN IF NEW.email LIKE 'logtest-raise-%' THEN"
-                    " RAISE EXCEPTION 'refusing %', NEW.email USING DETAIL = 'row ' || NEW.email; END IF;"
-                    " RETURN NEW; END $$")
-        cur.execute("CREATE TRIGGER crm_test_logs_raise BEFORE INSERT ON leads"
-                    " FOR EACH ROW EXECUTE FUNCTION crm_test_logs_raise()")
-    try:
+    with schema_change(db, ["ALTER TABLE leads ADD CONSTRAINT crm_test_logs_check"
+                            " CHECK (email NOT LIKE 'logtest-check-%') NOT VALID",
+                            "CREATE FUNCTION crm_test_logs_raise() RETURNS trigger LANGUAGE plpgsql AS $$"
+                            " BEGIN IF NEW.email LIKE 'logtest-raise-%' THEN"
+                            " RAISE EXCEPTION 'refusing %', NEW.email USING DETAIL = 'row ' || NEW.email; END IF;"
+                            " RETURN NEW; END $$",
+                            "CREATE TRIGGER crm_test_logs_raise BEFORE INSERT ON leads"
+                            " FOR EACH ROW EXECUTE FUNCTION crm_test_logs_raise()"],
+                       ["DROP TRIGGER crm_test_logs_raise ON leads", "DROP FUNCTION crm_test_logs_raise()",
+                        "ALTER TABLE leads DROP CONSTRAINT crm_test_logs_check"]):
         check_problem(api.post("/api/contacts", json={"email": checked, "source_id": src["id"]}), 500)
         check_problem(api.post("/api/contacts", json={"email": raised, "source_id": src["id"]}), 500)
-    finally:
-        with db.cursor() as cur:
-            cur.execute("DROP TRIGGER crm_test_logs_raise ON leads")
-            cur.execute("DROP FUNCTION crm_test_logs_raise()")
-            cur.execute("ALTER TABLE leads DROP CONSTRAINT crm_test_logs_check")
     text = log.wait_for(b"crm_test_logs_check", b"P0001")
     assert b"23514" in text and b"crm_test_logs_check" in text, text
     assert b"P0001" in text, text
@@ -238,18 +199,14 @@ def test_the_servers_own_log_holds_no_row_values(api, db, source_with_operator):
     if not path:
         pytest.skip("CRM_TEST_PG_LOG is not set (run through tests/run)")
     src, op = source_with_operator()
-    start = os.path.getsize(path)
+    server_log = LogTail(path)
     named, checked, slow = mark("pgname"), mark("pgcheck"), mark("pgslow")
     check_json(api.post("/api/sources", json={"name": named}), 201)
     check_problem(api.post("/api/sources", json={"name": named.upper()}), 409)  # 23505, Key (...)=(...)
-    with db.cursor() as cur:
-        cur.execute("ALTER TABLE leads ADD CONSTRAINT crm_test_pglog_check"
-                    " CHECK (email NOT LIKE 'logtest-pgcheck-%') NOT VALID")
-    try:
+    with schema_change(db, ["ALTER TABLE leads ADD CONSTRAINT crm_test_pglog_check"
+                            " CHECK (email NOT LIKE 'logtest-pgcheck-%') NOT VALID"],
+                       ["ALTER TABLE leads DROP CONSTRAINT crm_test_pglog_check"]):
         check_problem(api.post("/api/contacts", json={"email": checked, "source_id": src["id"]}), 500)
-    finally:
-        with db.cursor() as cur:
-            cur.execute("ALTER TABLE leads DROP CONSTRAINT crm_test_pglog_check")
     # a slow intake (over the cluster's log_min_duration_statement, 500 ms): its operator's row
     # is held for 0.8 s by another session
     holder = psycopg2.connect(os.environ["CRM_TEST_DSN"])
@@ -266,14 +223,7 @@ def test_the_servers_own_log_holds_no_row_values(api, db, source_with_operator):
         holder.close()
     t.join(10)
     check_json(got["resp"], 201)
-    deadline = time.monotonic() + 5
-    while True:  # the server writes the duration line when the statement ends
-        with open(path, "rb") as f:
-            f.seek(start)
-            text = f.read()
-        if (b"crm_test_pglog_check" in text and b"duration:" in text) or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
+    text = server_log.wait_for(b"crm_test_pglog_check", b"duration:")  # written when the statement ends
     assert b"crm_test_pglog_check" in text and b"duration:" in text and b"crm_intake" in text, text[-2000:]
     for s in (named, named.upper(), checked, slow):
         assert s.encode() not in text, f"PostgreSQL's log holds {s!r}: {text[-2000:]!r}"

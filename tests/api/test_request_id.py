@@ -10,8 +10,7 @@ import re
 
 import pytest
 from fastcgi import fcgi
-from helpers import MISSING_ID, ApiClient, check_json, check_problem, require_env, unique
-from test_logs import LogTail, crm_log_path
+from helpers import MISSING_ID, ApiClient, LogTail, check_json, check_problem, crm_log_path, require_env, unique
 
 require_env("CRM_TEST_URL", "CRM_TEST_APP_DSN", "CRM_BIN", "CRM_TEST_PIDFILE")
 
