@@ -98,6 +98,19 @@ BEGIN
 END
 $$;
 
+-- The active operators of a source's configuration version (cum_weight not NULL) that are not
+-- in p_except, by id: what an intake that read the whole eligible order (p_except) of the
+-- version records as ineligible (30_intake.sql, the exact way of either mode; the drain's
+-- set-based batch, 40_backlog.sql).
+CREATE OR REPLACE FUNCTION crm_version_active_except(p_source bigint, p_version integer, p_except bigint[])
+RETURNS bigint[]
+LANGUAGE sql STABLE AS $$
+    SELECT ARRAY(SELECT vo.operator_id FROM source_version_operators vo
+                  WHERE vo.source_id = p_source AND vo.version = p_version AND vo.cum_weight IS NOT NULL
+                    AND vo.operator_id <> ALL (p_except)
+                  ORDER BY vo.operator_id)
+$$;
+
 -- The least-loaded rule (sources.mode = 'least_loaded', sql/0015_source_mode.sql): the eligible
 -- operator with the smallest load / weight first, ties broken by the weighted draw.
 --

@@ -132,9 +132,7 @@ BEGIN
         IF v_take.o_operator IS NULL AND cardinality(v_order) > 0 THEN  -- all held or full: wait
             v_order := crm_least_loaded_order(p_source, v_ver.version, NULL);
             SELECT * INTO v_take FROM crm_take_operator(p_source, v_order, false);
-            v_full := ARRAY(SELECT vo.operator_id FROM source_version_operators vo
-                             WHERE vo.source_id = p_source AND vo.version = v_ver.version
-                               AND vo.cum_weight IS NOT NULL AND vo.operator_id <> ALL (v_order));
+            v_full := crm_version_active_except(p_source, v_ver.version, v_order);
         END IF;
         v_op := v_take.o_operator;
         v_load := v_take.o_load;
@@ -169,10 +167,7 @@ BEGIN
             v_load := v_take.o_load;
             v_limit := v_take.o_limit;
             IF v_op IS NOT NULL THEN
-                SELECT array_agg(vo.operator_id ORDER BY vo.operator_id) INTO v_inel
-                  FROM source_version_operators vo
-                 WHERE vo.source_id = p_source AND vo.version = v_ver.version AND vo.cum_weight IS NOT NULL
-                   AND vo.operator_id <> ALL (v_order);
+                v_inel := nullif(crm_version_active_except(p_source, v_ver.version, v_order), '{}');
             END IF;
         ELSE
             IF cardinality(v_full) + cardinality(v_rejected) > 0 THEN

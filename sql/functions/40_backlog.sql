@@ -174,9 +174,7 @@ BEGIN
     IF v_ops IS NULL THEN
         RETURN 0;  -- nobody eligible (or every eligible one busy elsewhere)
     END IF;
-    v_others := ARRAY(SELECT vo.operator_id FROM source_version_operators vo
-                       WHERE vo.source_id = p_source AND vo.version = v_version AND vo.cum_weight IS NOT NULL
-                         AND vo.operator_id <> ALL (v_ops) ORDER BY vo.operator_id);
+    v_others := crm_version_active_except(p_source, v_version, v_ops);
     v_contacts := ARRAY(
         SELECT c.id FROM contacts c
          WHERE c.source_id = p_source AND c.operator_id IS NULL AND c.status = 'active' AND c.lapsed = '{}'

@@ -1,7 +1,7 @@
 -- 11_config_versions.sql -- configuration versions (0010), the at-limit set, the intake's decision
 -- kept with its contact, the weighted draws of the intake and the drain, and the history's rows
 BEGIN;
-SELECT plan(38);
+SELECT plan(39);
 
 CREATE TEMP TABLE f AS
 SELECT tap.source() AS s, tap.operator(true, 2) AS a, tap.operator(true, 5) AS b, tap.operator(false, 9) AS off;
@@ -95,6 +95,18 @@ SELECT is((SELECT count(*) FROM drawn, m WHERE operator_id = m.zero), 0::bigint,
 SELECT ok((SELECT count(DISTINCT operator_id) FROM drawn) > 100, 'many: spread over the operators with room');
 SELECT is((SELECT count(*) FROM contacts c JOIN drawn d ON d.id = c.id, m WHERE NOT (m.zero = ANY (c.intake_ineligible))),
           0::bigint, 'many: the full one recorded as ineligible in every decision');
+
+-- most of the source full: the draws give up (weight 10^6 against 1, all 8 rejected but with
+-- probability 4e-6) and the exact way takes the one with room; the decision records every
+-- active operator it did not take as ineligible, by id
+CREATE TEMP TABLE x AS SELECT tap.source() AS s, tap.operator(true, 0) AS full1, tap.operator(true, 0) AS full2,
+                              tap.operator(true, 5) AS room;
+SELECT tap.configure(s, full1, 1000000), tap.configure(s, full2, 1000000), tap.configure(s, room, 1) FROM x;
+CREATE TEMP TABLE xi AS SELECT i.* FROM x, LATERAL crm_intake('x1@tap.test', x.s) i;
+SELECT is((SELECT row(intake_operator_id = x.room,
+                      intake_ineligible = ARRAY[least(x.full1, x.full2), greatest(x.full1, x.full2)])::text
+             FROM contacts WHERE id = xi.id),
+          '(t,t)', 'exact way: the one with room taken, both full ones ineligible, by id') FROM xi, x;
 
 -- the weighted draw's proportions: 2 operators, weights 3 and 1, rejection never needed
 CREATE TEMP TABLE w AS SELECT tap.source() AS s, tap.operator(true, 100000) AS heavy, tap.operator(true, 100000) AS light;
