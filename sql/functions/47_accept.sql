@@ -38,15 +38,17 @@ $$;
 CREATE OR REPLACE FUNCTION crm_order_without(p_source bigint, p_lapsed bigint[]) RETURNS bigint[]
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
-    v_cand record;
+    v_cand  record;
+    v_order bigint[];
 BEGIN
-    IF (SELECT s.mode FROM sources s WHERE s.id = p_source) = 'least_loaded' THEN
-        RETURN ARRAY(SELECT so.operator_id FROM source_operators so JOIN operators o ON o.id = so.operator_id
-                      WHERE so.source_id = p_source AND crm_eligible(o) AND so.operator_id <> ALL (p_lapsed)
-                      ORDER BY crm_load_key(o.active_contacts, so.weight), -ln(1.0 - random()) / so.weight);
+    IF (SELECT s.mode FROM sources s WHERE s.id = p_source) = 'least_loaded' THEN  -- the latest version's
+        v_order := crm_least_loaded_order(p_source, (SELECT max(v.version) FROM source_versions v
+                                                      WHERE v.source_id = p_source), NULL);
+    ELSE
+        SELECT * INTO v_cand FROM crm_candidates(p_source) c;
+        v_order := v_cand.o_order[1:v_cand.o_eligible];
     END IF;
-    SELECT * INTO v_cand FROM crm_candidates(p_source) c;
-    RETURN ARRAY(SELECT x.id FROM unnest(v_cand.o_order[1:v_cand.o_eligible]) WITH ORDINALITY AS x(id, n)
+    RETURN ARRAY(SELECT x.id FROM unnest(v_order) WITH ORDINALITY AS x(id, n)
                   WHERE x.id <> ALL (p_lapsed) ORDER BY x.n);
 END
 $$;
